@@ -1,0 +1,9 @@
+//! The steadfast breaker layer.
+//!
+//! # Example
+//!
+//! ```
+//! assert_eq!(1 + 1, 2);
+//! ```
+
+#![forbid(unsafe_code)]

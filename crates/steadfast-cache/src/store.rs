@@ -1,0 +1,200 @@
+//! The [`Store`] trait: where cached entries live.
+
+use std::error::Error;
+use std::fmt;
+use std::future::Future;
+use std::hash::Hash;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+/// A cached value with its freshness deadlines.
+///
+/// An entry is *fresh* until `fresh_until`; then *stale but revalidatable*
+/// (stale-while-revalidate) until `revalidate_until`; then *usable only if
+/// the source fails* (stale-if-error) until `expires_at`, after which it is
+/// gone. `fresh_until <= revalidate_until <= expires_at`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry<V> {
+    /// The cached value.
+    pub value: V,
+    /// End of the fresh window.
+    pub fresh_until: Instant,
+    /// End of the stale-while-revalidate window.
+    pub revalidate_until: Instant,
+    /// End of the stale-if-error window: the entry is dead after it.
+    pub expires_at: Instant,
+}
+
+/// Where an [`Entry`] stands at a given instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Freshness {
+    /// Serve it.
+    Fresh,
+    /// Serve it, and refresh it in the background.
+    Revalidate,
+    /// Serve it only if the source fails.
+    StaleIfError,
+    /// Do not serve it.
+    Expired,
+}
+
+impl<V> Entry<V> {
+    /// Where this entry stands at `now`.
+    pub fn freshness(&self, now: Instant) -> Freshness {
+        if now < self.fresh_until {
+            Freshness::Fresh
+        } else if now < self.revalidate_until {
+            Freshness::Revalidate
+        } else if now < self.expires_at {
+            Freshness::StaleIfError
+        } else {
+            Freshness::Expired
+        }
+    }
+
+    /// How long the store must keep this entry from `now` on.
+    pub fn time_to_live(&self, now: Instant) -> Duration {
+        self.expires_at.saturating_duration_since(now)
+    }
+}
+
+/// The answer of a synchronous, in-memory look-up ([`Store::peek`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Peek<V> {
+    /// Found in memory.
+    Hit(Entry<V>),
+    /// Definitely not in this store.
+    Miss,
+    /// Not in memory, but the store has a remote tier that must be asked
+    /// with [`Store::get`].
+    Unknown,
+}
+
+/// A token proving ownership of a distributed single-flight lease.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LeaseToken(pub u64);
+
+/// A failure of a store. It never fails a request: the cache layer treats it
+/// as a miss (or a lost write), logs it and counts it.
+#[derive(Debug)]
+pub struct StoreError {
+    kind: StoreErrorKind,
+    source: Option<Box<dyn Error + Send + Sync + 'static>>,
+}
+
+/// What kind of [`StoreError`] happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum StoreErrorKind {
+    /// The store did not answer in time.
+    Timeout,
+    /// The store could not be reached or the connection broke.
+    Unavailable,
+    /// The stored bytes could not be decoded (garbage, another version).
+    Decode,
+    /// The value could not be encoded.
+    Encode,
+    /// The store answered with an error.
+    Backend,
+}
+
+impl StoreError {
+    /// A store error of `kind`, caused by `source`.
+    pub fn new<E>(kind: StoreErrorKind, source: E) -> Self
+    where
+        E: Into<Box<dyn Error + Send + Sync + 'static>>,
+    {
+        Self {
+            kind,
+            source: Some(source.into()),
+        }
+    }
+
+    /// A store error of `kind` with no further cause.
+    pub fn from_kind(kind: StoreErrorKind) -> Self {
+        Self { kind, source: None }
+    }
+
+    /// What kind of error this is.
+    pub fn kind(&self) -> StoreErrorKind {
+        self.kind
+    }
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let what = match self.kind {
+            StoreErrorKind::Timeout => "cache store timed out",
+            StoreErrorKind::Unavailable => "cache store unavailable",
+            StoreErrorKind::Decode => "cache store returned undecodable bytes",
+            StoreErrorKind::Encode => "cache value could not be encoded",
+            StoreErrorKind::Backend => "cache store error",
+        };
+        f.pad(what)
+    }
+}
+
+impl Error for StoreError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn Error + 'static))
+    }
+}
+
+/// Where cached entries live: memory, Redis, or both ([`Tiered`](crate::Tiered)).
+///
+/// Every clone of a store shares the same entries. Keys are displayed to
+/// form remote keys; values are cloned out (keep them cheap to clone).
+pub trait Store<K, V>: Clone + Send + Sync + 'static
+where
+    K: Clone + Eq + Hash + fmt::Display + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    /// A synchronous look-up in memory: no allocation, no await. The cache
+    /// layer's hit path uses only this.
+    fn peek(&self, key: &K) -> Peek<V>;
+
+    /// Looks `key` up in every tier.
+    fn get(&self, key: &K) -> impl Future<Output = Result<Option<Entry<V>>, StoreError>> + Send;
+
+    /// Stores `entry` under `key` until its `expires_at`.
+    fn put(&self, key: K, entry: Entry<V>) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Removes `key` (and, for a shared tier, tells other instances to drop
+    /// their copies).
+    fn remove(&self, key: &K) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Removes every entry of this store (for a shared tier: of its
+    /// namespace).
+    fn clear(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Tries to take the distributed single-flight lease on `key` for `ttl`.
+    /// `Ok(Some(token))`: this caller fetches; `Ok(None)`: another instance
+    /// holds it. A store that is not shared always grants it.
+    fn acquire_lease(
+        &self,
+        key: &K,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<Option<LeaseToken>, StoreError>> + Send {
+        let _ = (key, ttl);
+        std::future::ready(Ok(Some(LeaseToken(0))))
+    }
+
+    /// Gives the lease back, if `token` still holds it.
+    fn release_lease(
+        &self,
+        key: &K,
+        token: LeaseToken,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        let _ = (key, token);
+        std::future::ready(Ok(()))
+    }
+
+    /// The number of entries held in memory (an estimate for concurrent
+    /// caches).
+    fn len_hint(&self) -> u64 {
+        0
+    }
+}

@@ -1,0 +1,286 @@
+use std::error::Error;
+use std::fmt;
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::StatusCode;
+use steadfast_core::{CircuitOpen, Failure, SharedError};
+
+use crate::Format;
+
+/// Why a configuration could not be loaded.
+///
+/// Cloning is cheap (sources are reference-counted), so one failure can be
+/// handed to many waiters. [`is_transient`](ConfigError::is_transient) tells
+/// the failures worth retrying (transport, timeout, 5xx, 429, an open
+/// circuit) from those that will repeat (4xx, decode, validation).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The request cannot be loaded as given (an empty name, a name that
+    /// would leave the source's directory).
+    InvalidRequest {
+        /// What is wrong with it.
+        reason: Arc<str>,
+    },
+    /// The connection failed (refused, reset, TLS, DNS).
+    Transport(Arc<dyn Error + Send + Sync + 'static>),
+    /// No complete response arrived within the timeout.
+    Timeout(Duration),
+    /// The server answered with an unexpected status.
+    Status {
+        /// The status code.
+        code: StatusCode,
+        /// The delay the server asked for (`Retry-After`), if any.
+        retry_after: Option<Duration>,
+    },
+    /// The configuration does not exist (HTTP 404, a missing file).
+    NotFound {
+        /// The name that was asked for.
+        name: Arc<str>,
+    },
+    /// The body was larger than the limit; reading stopped at the limit.
+    BodyTooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// The body could not be decoded (malformed, not UTF-8, wrong type).
+    Decode {
+        /// The format it was decoded as.
+        format: Format,
+        /// The 1-based line of the error, where known.
+        line: Option<usize>,
+        /// The 1-based column of the error, where known.
+        column: Option<usize>,
+        /// What the decoder said.
+        message: Arc<str>,
+    },
+    /// The body decoded but failed validation.
+    Validation {
+        /// What the validator said.
+        message: Arc<str>,
+    },
+    /// Reading a file failed.
+    Io(Arc<io::Error>),
+    /// The circuit breaker rejected the call.
+    CircuitOpen(CircuitOpen),
+    /// Another failure, shared from a layer.
+    Other(SharedError),
+}
+
+impl ConfigError {
+    /// A validation failure with `message`.
+    pub fn validation(message: impl Into<Arc<str>>) -> Self {
+        ConfigError::Validation {
+            message: message.into(),
+        }
+    }
+
+    /// A transport failure caused by `error`.
+    pub fn transport<E>(error: E) -> Self
+    where
+        E: Into<Box<dyn Error + Send + Sync + 'static>>,
+    {
+        ConfigError::Transport(Arc::from(error.into()))
+    }
+
+    /// Whether the same request may succeed if tried again: transport
+    /// errors, timeouts, 408, 429, 5xx, transient I/O errors and an open
+    /// circuit. 4xx, not found, too large, decode and validation failures
+    /// are not.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            ConfigError::Transport(_) | ConfigError::Timeout(_) | ConfigError::CircuitOpen(_) => {
+                true
+            }
+            ConfigError::Status { code, .. } => {
+                code.is_server_error()
+                    || *code == StatusCode::TOO_MANY_REQUESTS
+                    || *code == StatusCode::REQUEST_TIMEOUT
+            }
+            ConfigError::Io(error) => Failure::is_transient(&**error),
+            ConfigError::Other(shared) => shared.is_transient(),
+            ConfigError::InvalidRequest { .. }
+            | ConfigError::NotFound { .. }
+            | ConfigError::BodyTooLarge { .. }
+            | ConfigError::Decode { .. }
+            | ConfigError::Validation { .. } => false,
+        }
+    }
+
+    /// The HTTP status, for [`ConfigError::Status`] and
+    /// [`ConfigError::NotFound`] from an HTTP source.
+    pub fn status(&self) -> Option<StatusCode> {
+        match self {
+            ConfigError::Status { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::InvalidRequest { reason } => write!(f, "invalid config request: {reason}"),
+            ConfigError::Transport(_) => f.pad("transport error"),
+            ConfigError::Timeout(after) => write!(f, "config request timed out after {after:?}"),
+            ConfigError::Status { code, .. } => write!(f, "config server answered {code}"),
+            ConfigError::NotFound { name } => write!(f, "config {name:?} not found"),
+            ConfigError::BodyTooLarge { limit } => {
+                write!(f, "config body larger than the limit of {limit} bytes")
+            }
+            ConfigError::Decode {
+                format,
+                line,
+                column,
+                message,
+            } => match (line, column) {
+                (Some(line), Some(column)) => write!(
+                    f,
+                    "invalid {format} config at line {line}, column {column}: {message}"
+                ),
+                (Some(line), None) => write!(f, "invalid {format} config at line {line}: {message}"),
+                _ => write!(f, "invalid {format} config: {message}"),
+            },
+            ConfigError::Validation { message } => write!(f, "config failed validation: {message}"),
+            ConfigError::Io(_) => f.pad("config file could not be read"),
+            ConfigError::CircuitOpen(open) => fmt::Display::fmt(open, f),
+            ConfigError::Other(shared) => fmt::Display::fmt(shared, f),
+        }
+    }
+}
+
+impl Error for ConfigError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        match self {
+            ConfigError::Transport(error) => Some(&**error),
+            ConfigError::Io(error) => Some(&**error),
+            ConfigError::CircuitOpen(open) => Some(open),
+            ConfigError::Other(shared) => shared.source(),
+            _ => None,
+        }
+    }
+}
+
+impl Failure for ConfigError {
+    fn is_transient(&self) -> bool {
+        ConfigError::is_transient(self)
+    }
+
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ConfigError::Status { retry_after, .. } => *retry_after,
+            ConfigError::CircuitOpen(open) => Some(open.remaining()),
+            ConfigError::Other(shared) => shared.retry_after(),
+            _ => None,
+        }
+    }
+
+    fn circuit_open(&self) -> Option<&CircuitOpen> {
+        match self {
+            ConfigError::CircuitOpen(open) => Some(open),
+            ConfigError::Other(shared) => shared.circuit_open(),
+            _ => None,
+        }
+    }
+
+    fn is_not_found(&self) -> bool {
+        match self {
+            ConfigError::NotFound { .. } => true,
+            ConfigError::Io(error) => error.kind() == io::ErrorKind::NotFound,
+            ConfigError::Other(shared) => shared.is_not_found(),
+            _ => false,
+        }
+    }
+}
+
+impl From<CircuitOpen> for ConfigError {
+    fn from(open: CircuitOpen) -> Self {
+        ConfigError::CircuitOpen(open)
+    }
+}
+
+/// A shared `ConfigError` becomes the same variant again; anything else is
+/// kept as [`ConfigError::Other`].
+impl From<SharedError> for ConfigError {
+    fn from(shared: SharedError) -> Self {
+        if let Some(error) = shared.downcast_ref::<ConfigError>() {
+            return error.clone();
+        }
+        if let Some(open) = shared.downcast_ref::<CircuitOpen>() {
+            return ConfigError::CircuitOpen(*open);
+        }
+        ConfigError::Other(shared)
+    }
+}
+
+impl From<io::Error> for ConfigError {
+    fn from(error: io::Error) -> Self {
+        ConfigError::Io(Arc::new(error))
+    }
+}
+
+impl From<tokio::time::error::Elapsed> for ConfigError {
+    fn from(_: tokio::time::error::Elapsed) -> Self {
+        ConfigError::Timeout(Duration::ZERO)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transient_classification() {
+        let status = |code: u16| ConfigError::Status {
+            code: StatusCode::from_u16(code).unwrap(),
+            retry_after: None,
+        };
+        assert!(status(500).is_transient());
+        assert!(status(503).is_transient());
+        assert!(status(429).is_transient());
+        assert!(status(408).is_transient());
+        assert!(!status(400).is_transient());
+        assert!(!status(403).is_transient());
+        assert!(ConfigError::Timeout(Duration::from_secs(1)).is_transient());
+        assert!(ConfigError::transport("refused").is_transient());
+        assert!(!ConfigError::validation("bad").is_transient());
+        assert!(!ConfigError::NotFound { name: "x".into() }.is_transient());
+        assert!(ConfigError::NotFound { name: "x".into() }.is_not_found());
+        assert!(ConfigError::from(CircuitOpen::new(Duration::from_secs(1))).is_transient());
+    }
+
+    #[test]
+    fn shared_errors_come_back_as_themselves() {
+        let original = ConfigError::Status {
+            code: StatusCode::SERVICE_UNAVAILABLE,
+            retry_after: Some(Duration::from_secs(7)),
+        };
+        let back = ConfigError::from(SharedError::new(original));
+        assert!(matches!(
+            back,
+            ConfigError::Status { code, retry_after: Some(d) }
+                if code == StatusCode::SERVICE_UNAVAILABLE && d == Duration::from_secs(7)
+        ));
+        let open = ConfigError::from(SharedError::new(CircuitOpen::new(Duration::from_secs(2))));
+        assert_eq!(
+            open.circuit_open(),
+            Some(&CircuitOpen::new(Duration::from_secs(2)))
+        );
+    }
+
+    #[test]
+    fn decode_error_names_line_and_column() {
+        let e = ConfigError::Decode {
+            format: Format::Json,
+            line: Some(3),
+            column: Some(14),
+            message: "expected `,`".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "invalid json config at line 3, column 14: expected `,`"
+        );
+    }
+}

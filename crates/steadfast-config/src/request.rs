@@ -1,0 +1,175 @@
+use std::fmt;
+use std::sync::Arc;
+
+use steadfast_core::CacheKey;
+
+/// What configuration to load: a name, plus an optional profile and labels.
+///
+/// The request carries a precomputed, stable [key](ConfigRequest::key)
+/// (`name`, `name@profile`, `name@profile[k=v,…]` with labels sorted), so
+/// keying a cache on it costs a reference-count increment, not a format.
+///
+/// ```
+/// use steadfast_config::ConfigRequest;
+///
+/// let req = ConfigRequest::new("app")
+///     .with_profile("prod")
+///     .with_label("region", "eu")
+///     .with_label("az", "1");
+/// assert_eq!(req.name(), "app");
+/// assert_eq!(req.profile(), Some("prod"));
+/// assert_eq!(req.key(), "app@prod[az=1,region=eu]");
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct ConfigRequest {
+    key: Arc<str>,
+    name: Arc<str>,
+    profile: Option<Arc<str>>,
+    labels: Arc<[(Arc<str>, Arc<str>)]>,
+}
+
+impl ConfigRequest {
+    /// A request for the configuration called `name`.
+    ///
+    /// Names are checked by the source that loads them (an empty name or one
+    /// that would leave the source's directory is a
+    /// [`ConfigError::InvalidRequest`](crate::ConfigError::InvalidRequest)).
+    pub fn new(name: impl Into<Arc<str>>) -> Self {
+        let name = name.into();
+        Self {
+            key: name.clone(),
+            name,
+            profile: None,
+            labels: Arc::new([]),
+        }
+    }
+
+    /// Sets the profile (`dev`, `prod`, …).
+    pub fn with_profile(mut self, profile: impl Into<Arc<str>>) -> Self {
+        self.profile = Some(profile.into());
+        self.rekey();
+        self
+    }
+
+    /// Adds a label; a label of the same name is replaced.
+    pub fn with_label(mut self, name: impl Into<Arc<str>>, value: impl Into<Arc<str>>) -> Self {
+        let name = name.into();
+        let mut labels: Vec<(Arc<str>, Arc<str>)> = self
+            .labels
+            .iter()
+            .filter(|(n, _)| *n != name)
+            .cloned()
+            .collect();
+        labels.push((name, value.into()));
+        labels.sort();
+        self.labels = labels.into();
+        self.rekey();
+        self
+    }
+
+    /// The configuration's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The profile, if any.
+    pub fn profile(&self) -> Option<&str> {
+        self.profile.as_deref()
+    }
+
+    /// The labels, sorted by name.
+    pub fn labels(&self) -> impl ExactSizeIterator<Item = (&str, &str)> {
+        self.labels.iter().map(|(n, v)| (&**n, &**v))
+    }
+
+    /// The stable key of this request: equal keys name the same
+    /// configuration.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// The key as a shared string.
+    pub fn shared_key(&self) -> &Arc<str> {
+        &self.key
+    }
+
+    fn rekey(&mut self) {
+        let mut key = String::from(&*self.name);
+        if let Some(profile) = &self.profile {
+            key.push('@');
+            key.push_str(profile);
+        }
+        if !self.labels.is_empty() {
+            if self.profile.is_none() {
+                key.push('@');
+            }
+            key.push('[');
+            for (i, (n, v)) in self.labels.iter().enumerate() {
+                if i > 0 {
+                    key.push(',');
+                }
+                key.push_str(n);
+                key.push('=');
+                key.push_str(v);
+            }
+            key.push(']');
+        }
+        self.key = key.into();
+    }
+}
+
+impl fmt::Debug for ConfigRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("ConfigRequest").field(&self.key).finish()
+    }
+}
+
+impl fmt::Display for ConfigRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(&self.key)
+    }
+}
+
+impl From<&str> for ConfigRequest {
+    fn from(name: &str) -> Self {
+        ConfigRequest::new(name)
+    }
+}
+
+impl From<String> for ConfigRequest {
+    fn from(name: String) -> Self {
+        ConfigRequest::new(name)
+    }
+}
+
+impl CacheKey for ConfigRequest {
+    type Key = Arc<str>;
+
+    fn cache_key(&self) -> Arc<str> {
+        self.key.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_stable_and_distinct() {
+        assert_eq!(ConfigRequest::new("app").key(), "app");
+        assert_eq!(ConfigRequest::new("app").with_profile("dev").key(), "app@dev");
+        assert_eq!(
+            ConfigRequest::new("app").with_label("b", "2").with_label("a", "1").key(),
+            "app@[a=1,b=2]"
+        );
+        assert_eq!(
+            ConfigRequest::new("app").with_label("a", "1").with_label("a", "3").key(),
+            "app@[a=3]"
+        );
+        let a = ConfigRequest::new("app").with_label("x", "1").with_label("y", "2");
+        let b = ConfigRequest::new("app").with_label("y", "2").with_label("x", "1");
+        assert_eq!(a, b);
+        assert_eq!(a.cache_key(), b.cache_key());
+        assert_ne!(ConfigRequest::new("app").key(), ConfigRequest::new("app").with_profile("").key());
+    }
+}
