@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::StatusCode;
-use steadfast_core::{CircuitOpen, Failure, SharedError};
+use steadfast_core::{CircuitOpen, Failure, SharedError, TimedOut};
 
 use crate::Format;
 
@@ -218,6 +218,12 @@ impl From<SharedError> for ConfigError {
 impl From<io::Error> for ConfigError {
     fn from(error: io::Error) -> Self {
         ConfigError::Io(Arc::new(error))
+    }
+}
+
+impl From<TimedOut> for ConfigError {
+    fn from(timed_out: TimedOut) -> Self {
+        ConfigError::Timeout(timed_out.after())
     }
 }
 

@@ -41,6 +41,32 @@ impl fmt::Display for CircuitOpen {
 
 impl Error for CircuitOpen {}
 
+/// The error of a call that did not complete within its time limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimedOut {
+    after: Duration,
+}
+
+impl TimedOut {
+    /// A call that gave up after `after`.
+    pub const fn new(after: Duration) -> Self {
+        Self { after }
+    }
+
+    /// How long the call was given.
+    pub const fn after(&self) -> Duration {
+        self.after
+    }
+}
+
+impl fmt::Display for TimedOut {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(&format!("timed out after {:?}", self.after))
+    }
+}
+
+impl Error for TimedOut {}
+
 /// One error shared by many callers, for layers that must hand the same
 /// failure to several waiters (single flight) without requiring `E: Clone`.
 ///

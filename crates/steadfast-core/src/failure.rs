@@ -2,7 +2,7 @@ use std::error::Error;
 use std::io;
 use std::time::Duration;
 
-use crate::{CircuitOpen, SharedError};
+use crate::{CircuitOpen, SharedError, TimedOut};
 
 /// A boxed error, as tower uses it.
 pub type BoxError = Box<dyn Error + Send + Sync + 'static>;
@@ -49,6 +49,12 @@ impl Failure for CircuitOpen {
 
     fn circuit_open(&self) -> Option<&CircuitOpen> {
         Some(self)
+    }
+}
+
+impl Failure for TimedOut {
+    fn is_transient(&self) -> bool {
+        true
     }
 }
 
@@ -130,6 +136,9 @@ fn classify<'a>(error: &'a (dyn Error + 'static)) -> Option<&'a dyn Failure> {
     }
     if let Some(io) = error.downcast_ref::<io::Error>() {
         return Some(io);
+    }
+    if let Some(timed_out) = error.downcast_ref::<TimedOut>() {
+        return Some(timed_out);
     }
     if let Some(shared) = error.downcast_ref::<SharedError>() {
         return classify(shared.get_ref());

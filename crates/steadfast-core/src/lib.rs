@@ -13,6 +13,7 @@
 //!   stale cache, fallback), set by the cache and fallback layers.
 //! - [`CacheKey`]: a stable cache key for a request type.
 //! - [`SharedError`]: one error handed to many waiters without `E: Clone`.
+//! - [`TimedOut`]: a call that did not complete in time.
 //!
 //! # Example
 //!
@@ -32,6 +33,6 @@ mod error;
 mod failure;
 mod source;
 
-pub use error::{CircuitOpen, SharedError};
+pub use error::{CircuitOpen, SharedError, TimedOut};
 pub use failure::{BoxError, Failure};
 pub use source::{CacheKey, Provenance, Source};
