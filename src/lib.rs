@@ -12,6 +12,8 @@
 
 #![forbid(unsafe_code)]
 
+pub mod timeout;
+
 pub use steadfast_breaker as breaker;
 pub use steadfast_cache as cache;
 pub use steadfast_config as config;
