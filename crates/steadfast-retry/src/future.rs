@@ -1,0 +1,246 @@
+//! The response future of [`Retry`](crate::Retry).
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use pin_project_lite::pin_project;
+use tokio::time::{Instant, Sleep};
+use tower_service::Service;
+
+use crate::event::{Event, Shared};
+use crate::policy::{Action, Attempt, Policy, RequestCopier};
+
+pin_project! {
+    /// The future of one request through [`Retry`](crate::Retry): the
+    /// attempts, the waits between them, and the inner service driven ready
+    /// before each retry.
+    pub struct ResponseFuture<S, Req, F, P, C> {
+        #[pin]
+        state: State<F>,
+        service: S,
+        next: Option<Req>,
+        shared: Arc<Shared>,
+        policy: P,
+        copier: C,
+        index: u64,
+        attempt: u32,
+        previous: Duration,
+        start: Option<Instant>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<F> {
+        // An attempt is running.
+        Called {
+            #[pin]
+            future: F,
+        },
+        // Waiting out the delay before the next attempt.
+        Waiting {
+            #[pin]
+            sleep: Sleep,
+        },
+        // Driving the inner service ready for the next attempt.
+        Retrying,
+    }
+}
+
+impl<S, Req, F, P, C> ResponseFuture<S, Req, F, P, C> {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        future: F,
+        service: S,
+        next: Option<Req>,
+        shared: Arc<Shared>,
+        policy: P,
+        copier: C,
+        index: u64,
+        start: Option<Instant>,
+    ) -> Self {
+        let previous = shared.backoff.initial();
+        Self {
+            state: State::Called { future },
+            service,
+            next,
+            shared,
+            policy,
+            copier,
+            index,
+            attempt: 1,
+            previous,
+            start,
+        }
+    }
+}
+
+/// Why a retryable result is returned after all.
+enum Limit {
+    Attempts,
+    Deadline,
+    Budget,
+}
+
+impl<S, Req, P, C> Future for ResponseFuture<S, Req, S::Future, P, C>
+where
+    S: Service<Req>,
+    S::Error: fmt::Display,
+    P: Policy<S::Response, S::Error>,
+    C: RequestCopier<Req>,
+{
+    type Output = Result<S::Response, S::Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        loop {
+            match this.state.as_mut().project() {
+                StateProj::Called { future } => {
+                    let result = ready!(future.poll(cx));
+                    if this.next.is_none() {
+                        return Poll::Ready(result);
+                    }
+                    let shared: &Shared = this.shared;
+                    let attempt = Attempt::new(
+                        *this.attempt,
+                        shared.backoff,
+                        shared.seed,
+                        *this.index,
+                        *this.previous,
+                    );
+                    let delay = match this.policy.classify(result.as_ref(), &attempt) {
+                        Action::Stop => return Poll::Ready(result),
+                        Action::Retry => attempt.next_delay(),
+                        Action::RetryAfter(delay) => delay.min(shared.backoff.max()),
+                    };
+                    let number = *this.attempt;
+                    if let Err(limit) = admit(shared, number, delay, *this.start) {
+                        refuse(shared, limit, number, delay);
+                        return Poll::Ready(result);
+                    }
+                    retrying(shared, number, delay, result.as_ref().err());
+                    drop(result);
+                    *this.attempt += 1;
+                    *this.previous = delay;
+                    if delay.is_zero() {
+                        this.state.set(State::Retrying);
+                    } else {
+                        this.state.set(State::Waiting {
+                            sleep: tokio::time::sleep(delay),
+                        });
+                    }
+                }
+                StateProj::Waiting { sleep } => {
+                    ready!(sleep.poll(cx));
+                    this.state.set(State::Retrying);
+                }
+                StateProj::Retrying => {
+                    ready!(this.service.poll_ready(cx))?;
+                    let Some(request) = this.next.take() else {
+                        unreachable!("a retry is only scheduled with a request to send");
+                    };
+                    *this.next = this.copier.copy(&request);
+                    this.state.set(State::Called {
+                        future: this.service.call(request),
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// Applies the layer's limits to a retry the policy asked for.
+fn admit(
+    shared: &Shared,
+    attempt: u32,
+    delay: Duration,
+    start: Option<Instant>,
+) -> Result<(), Limit> {
+    if attempt >= shared.max_attempts {
+        return Err(Limit::Attempts);
+    }
+    if let (Some(deadline), Some(start)) = (shared.deadline, start)
+        && Instant::now() + delay > start + deadline
+    {
+        return Err(Limit::Deadline);
+    }
+    if let Some(ledger) = &shared.budget
+        && !ledger.withdraw(shared.requests.load(Ordering::Relaxed))
+    {
+        return Err(Limit::Budget);
+    }
+    Ok(())
+}
+
+fn refuse(shared: &Shared, limit: Limit, attempt: u32, delay: Duration) {
+    match limit {
+        Limit::Attempts => {
+            shared.exhausted.fetch_add(1, Ordering::Relaxed);
+            metrics::counter!("steadfast_retry_exhausted_total").increment(1);
+            tracing::debug!(attempt, "attempt {attempt} failed, no attempts left");
+            shared.emit(Event::Exhausted { attempt });
+        }
+        Limit::Deadline => {
+            shared.deadline_reached.fetch_add(1, Ordering::Relaxed);
+            metrics::counter!("steadfast_retry_deadline_reached_total").increment(1);
+            tracing::debug!(
+                attempt,
+                delay_ms = delay.as_millis() as u64,
+                "attempt {attempt} failed, a retry would end past the deadline"
+            );
+            shared.emit(Event::DeadlineReached { attempt, delay });
+        }
+        Limit::Budget => {
+            shared.budget_refusals.fetch_add(1, Ordering::Relaxed);
+            metrics::counter!("steadfast_retry_budget_refusals_total").increment(1);
+            tracing::debug!(
+                attempt,
+                "attempt {attempt} failed, the retry budget is spent"
+            );
+            shared.emit(Event::BudgetRefused { attempt });
+        }
+    }
+}
+
+fn retrying<E: fmt::Display>(shared: &Shared, attempt: u32, delay: Duration, error: Option<&E>) {
+    shared.retries.fetch_add(1, Ordering::Relaxed);
+    metrics::counter!("steadfast_retry_retries_total").increment(1);
+    match error {
+        Some(error) => tracing::warn!(
+            attempt,
+            delay_ms = delay.as_millis() as u64,
+            error = %error,
+            "attempt {attempt} failed, retrying in {delay:?}"
+        ),
+        None => tracing::warn!(
+            attempt,
+            delay_ms = delay.as_millis() as u64,
+            "attempt {attempt} answered a retryable response, retrying in {delay:?}"
+        ),
+    }
+    shared.emit(Event::Retrying {
+        attempt,
+        delay,
+        error: error.map(|e| e as &dyn fmt::Display),
+    });
+}
+
+impl<S, Req, F, P, C> fmt::Debug for ResponseFuture<S, Req, F, P, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match &self.state {
+            State::Called { .. } => "called",
+            State::Waiting { .. } => "waiting",
+            State::Retrying => "retrying",
+        };
+        f.debug_struct("ResponseFuture")
+            .field("state", &state)
+            .field("attempt", &self.attempt)
+            .field("retryable", &self.next.is_some())
+            .finish()
+    }
+}
