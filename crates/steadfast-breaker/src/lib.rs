@@ -1,9 +1,88 @@
-//! The steadfast breaker layer.
+//! A `tower` circuit breaker.
+//!
+//! [`CircuitBreakerLayer`] stops calling a service that keeps failing, so a
+//! dead dependency costs its callers nothing but an immediate
+//! [`CircuitOpen`] error, and lets a few probes through after a while to
+//! find out whether it recovered.
+//!
+//! - **Trip policies**, any combination: consecutive failures; failure rate
+//!   over a count window (the last *n* calls) or a time window (buckets
+//!   that slide); slow-call rate. Rates apply after a minimum number of
+//!   calls.
+//! - **Classifier**: each result is a success, a failure or ignored; an
+//!   `Ok` can be a failure ([`Classifier`]).
+//! - **Open**: calls are rejected at once with [`CircuitOpen`] (through
+//!   `E: From<CircuitOpen>`), without touching the inner service, for an
+//!   open duration that can back off with jitter on repeated trips.
+//! - **Half-open**: a fixed number of probes pass; a dropped probe gives
+//!   its permit back; a share of them must succeed to close; a maximum
+//!   wait re-opens if they never finish.
+//! - **Shared state**: every clone and every service made from one layer
+//!   value share one circuit; a [`Handle`] reads its state and counters,
+//!   forces it open or closed and resets it; a listener hears [`Event`]s.
+//!
+//! The closed path takes no lock and allocates nothing: an atomic load to
+//! admit, and a few atomic operations to record the outcome.
 //!
 //! # Example
 //!
 //! ```
-//! assert_eq!(1 + 1, 2);
+//! use std::time::Duration;
+//! use steadfast_breaker::{CircuitBreakerLayer, State};
+//! use steadfast_core::{BoxError, CircuitOpen};
+//! use tower::{Service, ServiceBuilder, ServiceExt, service_fn};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), BoxError> {
+//! let layer = CircuitBreakerLayer::builder()
+//!     .consecutive_failures(3)
+//!     .open_duration(Duration::from_secs(30))
+//!     .build()?;
+//! let handle = layer.handle();
+//!
+//! let mut service = ServiceBuilder::new()
+//!     .layer(layer)
+//!     .service(service_fn(|fail: bool| async move {
+//!         if fail { Err::<&str, BoxError>("config server down".into()) } else { Ok("config") }
+//!     }));
+//!
+//! assert_eq!(service.ready().await?.call(false).await?, "config");
+//! for _ in 0..3 {
+//!     assert!(service.ready().await?.call(true).await.is_err());
+//! }
+//! assert_eq!(handle.state(), State::Open);
+//!
+//! // Open: rejected at once, the inner service is not called.
+//! let error = service.ready().await?.call(false).await.unwrap_err();
+//! let open = error.downcast_ref::<CircuitOpen>().unwrap();
+//! assert!(open.remaining() <= Duration::from_secs(30));
+//! assert_eq!(handle.counters().rejected, 1);
+//! # Ok(())
+//! # }
 //! ```
 
+#![warn(
+    missing_docs,
+    missing_debug_implementations,
+    rust_2018_idioms,
+    unreachable_pub
+)]
 #![forbid(unsafe_code)]
+
+mod error;
+mod event;
+pub mod future;
+mod handle;
+mod layer;
+mod policy;
+mod service;
+mod state;
+mod window;
+
+pub use error::BuildError;
+pub use event::{Cause, Event, State};
+pub use handle::{Counters, Handle, WindowTotals};
+pub use layer::{Builder, CircuitBreakerLayer};
+pub use policy::{Classifier, DefaultClassifier, Outcome};
+pub use service::CircuitBreaker;
+pub use steadfast_core::CircuitOpen;

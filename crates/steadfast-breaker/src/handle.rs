@@ -1,0 +1,122 @@
+//! Reading and steering a circuit from outside the service.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::event::{Cause, State};
+use crate::state::Shared;
+
+/// A handle on one circuit: its state, its counters, and manual control.
+///
+/// Every handle, layer, service and clone made from one
+/// [`CircuitBreakerLayer`](crate::CircuitBreakerLayer) value sees and
+/// steers the same circuit. Reading the state applies the transitions time
+/// alone has made due (open → half-open, a half-open wait that ran out).
+#[derive(Clone)]
+pub struct Handle {
+    shared: Arc<Shared<dyn Send + Sync>>,
+}
+
+impl Handle {
+    pub(crate) fn new(shared: Arc<Shared<dyn Send + Sync>>) -> Self {
+        Self { shared }
+    }
+
+    /// The current state.
+    pub fn state(&self) -> State {
+        self.shared.core.state()
+    }
+
+    /// How long until the next probe may pass: `Some` while open (or
+    /// `Duration::MAX` while forced open), `None` otherwise.
+    pub fn retry_in(&self) -> Option<Duration> {
+        self.shared.core.retry_in()
+    }
+
+    /// The counters since the circuit was built.
+    pub fn counters(&self) -> Counters {
+        self.shared.core.counters()
+    }
+
+    /// What the sliding window holds now, if a rate policy keeps one.
+    pub fn window(&self) -> Option<WindowTotals> {
+        self.shared.core.window()
+    }
+
+    /// Failures in a row counted so far while closed.
+    pub fn consecutive_failures(&self) -> u32 {
+        self.shared.core.consecutive_failures()
+    }
+
+    /// The breaker's name, as used in tracing fields and metric labels.
+    pub fn name(&self) -> &str {
+        self.shared.core.name()
+    }
+
+    /// Opens the circuit until [`reset`](Handle::reset) or
+    /// [`force_closed`](Handle::force_closed). Rejections say
+    /// `Duration::MAX` until the next probe.
+    pub fn force_open(&self) {
+        self.shared.core.force(State::ForcedOpen, Cause::Forced);
+    }
+
+    /// Disables the breaker: every call passes and is counted, but the
+    /// circuit never opens, until [`reset`](Handle::reset) or
+    /// [`force_open`](Handle::force_open).
+    pub fn force_closed(&self) {
+        self.shared.core.force(State::Disabled, Cause::Forced);
+    }
+
+    /// Closes the circuit with an empty window, a zero failure streak and
+    /// the open-duration backoff restarted. Counters are kept.
+    pub fn reset(&self) {
+        self.shared.core.force(State::Closed, Cause::Reset);
+    }
+}
+
+impl fmt::Debug for Handle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Handle")
+            .field("name", &self.name())
+            .field("core", &self.shared.core)
+            .finish()
+    }
+}
+
+/// Counters of one circuit since it was built.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Counters {
+    /// Calls that reached the inner service and finished (a dropped call is
+    /// not counted).
+    pub calls: u64,
+    /// Finished calls classified as successes.
+    pub successes: u64,
+    /// Finished calls classified as failures.
+    pub failures: u64,
+    /// Finished calls classified as ignored.
+    pub ignored: u64,
+    /// Finished calls slower than the slow-call threshold.
+    pub slow: u64,
+    /// Calls rejected without reaching the inner service.
+    pub rejected: u64,
+    /// Transitions to open or forced open.
+    pub opened: u64,
+    /// Transitions to half-open.
+    pub half_opened: u64,
+    /// Transitions to closed or disabled.
+    pub closed: u64,
+}
+
+/// What a sliding window holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WindowTotals {
+    /// Calls in the window.
+    pub calls: u64,
+    /// Failures in the window.
+    pub failures: u64,
+    /// Slow calls in the window.
+    pub slow: u64,
+}
