@@ -40,6 +40,13 @@ pub enum ConfigError {
         /// The name that was asked for.
         name: Arc<str>,
     },
+    /// The body's format is unknown or not a configuration format: the
+    /// server answered with another content type (`text/html`), or neither
+    /// the content type nor the URL's extension named a format.
+    UnsupportedFormat {
+        /// The content type the server gave, if any.
+        content_type: Option<Arc<str>>,
+    },
     /// The body was larger than the limit; reading stopped at the limit.
     BodyTooLarge {
         /// The limit in bytes.
@@ -77,6 +84,13 @@ impl ConfigError {
         }
     }
 
+    /// An invalid request, for `reason`.
+    pub fn invalid_request(reason: impl Into<Arc<str>>) -> Self {
+        ConfigError::InvalidRequest {
+            reason: reason.into(),
+        }
+    }
+
     /// A transport failure caused by `error`.
     pub fn transport<E>(error: E) -> Self
     where
@@ -104,6 +118,7 @@ impl ConfigError {
             ConfigError::InvalidRequest { .. }
             | ConfigError::NotFound { .. }
             | ConfigError::BodyTooLarge { .. }
+            | ConfigError::UnsupportedFormat { .. }
             | ConfigError::Decode { .. }
             | ConfigError::Validation { .. } => false,
         }
@@ -127,6 +142,12 @@ impl fmt::Display for ConfigError {
             ConfigError::Timeout(after) => write!(f, "config request timed out after {after:?}"),
             ConfigError::Status { code, .. } => write!(f, "config server answered {code}"),
             ConfigError::NotFound { name } => write!(f, "config {name:?} not found"),
+            ConfigError::UnsupportedFormat {
+                content_type: Some(content_type),
+            } => write!(f, "unsupported config content type {content_type:?}"),
+            ConfigError::UnsupportedFormat { content_type: None } => {
+                f.pad("config format unknown: no content type and no known extension")
+            }
             ConfigError::BodyTooLarge { limit } => {
                 write!(f, "config body larger than the limit of {limit} bytes")
             }
@@ -140,7 +161,9 @@ impl fmt::Display for ConfigError {
                     f,
                     "invalid {format} config at line {line}, column {column}: {message}"
                 ),
-                (Some(line), None) => write!(f, "invalid {format} config at line {line}: {message}"),
+                (Some(line), None) => {
+                    write!(f, "invalid {format} config at line {line}: {message}")
+                }
                 _ => write!(f, "invalid {format} config: {message}"),
             },
             ConfigError::Validation { message } => write!(f, "config failed validation: {message}"),
@@ -194,6 +217,75 @@ impl Failure for ConfigError {
         }
     }
 }
+
+/// A source or layer was configured with something it cannot use.
+///
+/// Builders return it instead of panicking. It never holds a header value,
+/// so credentials do not end up in logs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// The base URL does not parse or cannot be used (no `http`/`https`
+    /// scheme, no host, a query or fragment).
+    InvalidUrl {
+        /// What is wrong with it.
+        reason: Arc<str>,
+    },
+    /// The path template does not parse.
+    InvalidTemplate {
+        /// The template.
+        template: Arc<str>,
+        /// What is wrong with it.
+        reason: Arc<str>,
+    },
+    /// A header name or value is not valid HTTP.
+    InvalidHeader {
+        /// The header's name, as given.
+        name: Arc<str>,
+    },
+    /// A limit or duration is zero or otherwise out of range.
+    InvalidSetting {
+        /// The setting (`timeout`, `max_body_size`, ...).
+        setting: &'static str,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The TLS configuration could not be built.
+    Tls {
+        /// What the TLS library said.
+        message: Arc<str>,
+    },
+}
+
+impl BuildError {
+    pub(crate) fn url(reason: impl Into<Arc<str>>) -> Self {
+        BuildError::InvalidUrl {
+            reason: reason.into(),
+        }
+    }
+
+    pub(crate) fn setting(setting: &'static str, reason: &'static str) -> Self {
+        BuildError::InvalidSetting { setting, reason }
+    }
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BuildError::InvalidUrl { reason } => write!(f, "invalid base URL: {reason}"),
+            BuildError::InvalidTemplate { template, reason } => {
+                write!(f, "invalid path template {template:?}: {reason}")
+            }
+            BuildError::InvalidHeader { name } => write!(f, "invalid header {name:?}"),
+            BuildError::InvalidSetting { setting, reason } => {
+                write!(f, "invalid {setting}: {reason}")
+            }
+            BuildError::Tls { message } => write!(f, "TLS setup failed: {message}"),
+        }
+    }
+}
+
+impl Error for BuildError {}
 
 impl From<CircuitOpen> for ConfigError {
     fn from(open: CircuitOpen) -> Self {

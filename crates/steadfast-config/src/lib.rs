@@ -1,26 +1,98 @@
-//! The config domain of steadfast.
+//! The config domain of steadfast: what to load, where from, and how to turn
+//! it into a typed, validated value.
 //!
 //! - [`ConfigRequest`] names what to load; [`ConfigResponse`] carries the
 //!   bytes, their [`Format`], version and provenance; [`ConfigError`] says
 //!   why loading failed, in variants a caller can match.
+//! - Sources are `tower::Service<ConfigRequest>`s: [`HttpSource`] (any
+//!   hyper-style client, HTTPS by default, size limit, timeout, conditional
+//!   GETs) and [`FileSource`] (`<dir>/<name>.<ext>`).
+//! - [`ConfigResponse::decode`] reads JSON (always), TOML (feature `toml`) and
+//!   YAML (feature `yaml`); [`DecodeLayer`] turns a source into one of
+//!   [`Typed<T>`] values, checked by a [`Validate`] impl or a closure, so an
+//!   invalid configuration fails before any cache above it can store it.
+//! - `ConfigResponse` implements serde's `Serialize` and `Deserialize`, for
+//!   stores outside the process.
 //!
 //! # Example
 //!
-//! ```
-//! use steadfast_config::{ConfigError, ConfigRequest, ConfigResponse, Format};
+//! ```no_run
+//! use std::time::Duration;
+//! use steadfast_config::{ConfigError, ConfigRequest, DecodeLayer, HttpSource};
+//! use tower::{ServiceBuilder, ServiceExt};
 //!
-//! let req = ConfigRequest::new("app").with_profile("prod");
-//! assert_eq!(req.key(), "app@prod");
-//! # let _ = (ConfigResponse::new("{}", Format::Json), ConfigError::validation("x"));
+//! #[derive(Debug, serde::Deserialize)]
+//! struct App {
+//!     api_url: String,
+//!     max_retries: u32,
+//! }
+//!
+//! # #[tokio::main]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let source = HttpSource::builder("https://config.example.com")
+//!     .path("/config/{name}/{profile}.json")
+//!     .bearer_token("s3cr3t")
+//!     .timeout(Duration::from_secs(2))
+//!     .build()?;
+//! let service = ServiceBuilder::new()
+//!     .layer(DecodeLayer::<App>::new().validate_with(|app: &App| {
+//!         if app.max_retries > 10 { Err("too many retries".into()) } else { Ok(()) }
+//!     }))
+//!     .service(source);
+//!
+//! let app = service
+//!     .oneshot(ConfigRequest::new("app").with_profile("prod"))
+//!     .await?;
+//! assert!(app.max_retries <= 10);
+//! println!("{} (version {:?})", app.api_url, app.version());
+//! # Ok::<_, Box<dyn std::error::Error>>(())
+//! # }
+//! ```
+//!
+//! Decoding alone needs no I/O:
+//!
+//! ```
+//! use steadfast_config::{ConfigError, ConfigResponse, Format};
+//!
+//! let response = ConfigResponse::new("{\"port\": 8080,}", Format::Json);
+//! let error = response.decode::<serde_json::Value>().unwrap_err();
+//! assert!(matches!(error, ConfigError::Decode { line: Some(1), column: Some(15), .. }));
 //! ```
 
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod decode;
 mod error;
+mod file;
+mod http;
 mod request;
 mod response;
+mod typed;
+pub mod watch;
+mod wire;
 
-pub use error::ConfigError;
+pub mod future {
+    //! The response futures of the services in this crate.
+
+    pub use crate::file::FileFuture;
+    pub use crate::http::HttpFuture;
+    #[cfg(feature = "reqwest")]
+    pub use crate::http::ReqwestFuture;
+    pub use crate::typed::DecodeFuture;
+}
+
+pub use decode::Validate;
+pub use error::{BuildError, ConfigError};
+pub use file::{DEFAULT_MAX_FILE_SIZE, FileSource, FileSourceBuilder};
+#[cfg(feature = "reqwest")]
+pub use http::ReqwestClient;
+pub use http::{
+    DEFAULT_MAX_BODY_SIZE, DEFAULT_REMEMBERED, DEFAULT_TIMEOUT, DefaultClient, HttpSource,
+    HttpSourceBuilder, RequestBody,
+};
 pub use request::ConfigRequest;
 pub use response::{ConfigResponse, Format};
 pub use steadfast_core::{CacheKey, CircuitOpen, Failure, Provenance, SharedError, Source};
+pub use typed::{Decode, DecodeLayer, Typed};
+pub use watch::{WatchHandle, WatchStats, Watcher};

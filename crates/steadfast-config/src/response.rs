@@ -3,8 +3,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use serde::de::DeserializeOwned;
 use steadfast_core::{Provenance, Source};
 use tokio::time::Instant;
+
+use crate::ConfigError;
+use crate::decode::{self, Validate};
 
 /// The format of a configuration body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -132,6 +136,11 @@ impl ConfigResponse {
         self.version.as_deref()
     }
 
+    /// The version as the shared string it is stored in.
+    pub(crate) fn shared_version(&self) -> Option<&Arc<str>> {
+        self.version.as_ref()
+    }
+
     /// When the body was fetched from its origin.
     pub fn fetched_at(&self) -> Instant {
         self.fetched_at
@@ -145,6 +154,41 @@ impl ConfigResponse {
     /// Where this response came from.
     pub fn source(&self) -> Source {
         self.source
+    }
+
+    /// Decodes the body as its [`format`](ConfigResponse::format).
+    ///
+    /// JSON is always available; TOML needs the `toml` feature and YAML the
+    /// `yaml` feature. A body that is not UTF-8, does not parse or does not
+    /// fit `T` is a [`ConfigError::Decode`] with the line and column where
+    /// the parser gives them.
+    ///
+    /// ```
+    /// use steadfast_config::{ConfigError, ConfigResponse, Format};
+    ///
+    /// let ok = ConfigResponse::new(r#"{"port": 8080}"#, Format::Json);
+    /// let value: serde_json::Value = ok.decode()?;
+    /// assert_eq!(value["port"], 8080);
+    ///
+    /// let bad = ConfigResponse::new("{\n  \"port\": 80,\n}", Format::Json);
+    /// match bad.decode::<serde_json::Value>() {
+    ///     Err(ConfigError::Decode { line, column, .. }) => {
+    ///         assert_eq!((line, column), (Some(3), Some(1)));
+    ///     }
+    ///     other => panic!("unexpected {other:?}"),
+    /// }
+    /// # Ok::<(), ConfigError>(())
+    /// ```
+    pub fn decode<T: DeserializeOwned>(&self) -> Result<T, ConfigError> {
+        decode::decode(self.format, &self.body)
+    }
+
+    /// Decodes the body, then runs `T`'s [`Validate`] check; a failed check
+    /// is a [`ConfigError::Validation`].
+    pub fn decode_validated<T: DeserializeOwned + Validate>(&self) -> Result<T, ConfigError> {
+        let value: T = self.decode()?;
+        decode::validate(&value)?;
+        Ok(value)
     }
 }
 
@@ -176,13 +220,19 @@ mod tests {
 
     #[test]
     fn formats_from_content_type_and_extension() {
-        assert_eq!(Format::from_content_type("application/json"), Some(Format::Json));
+        assert_eq!(
+            Format::from_content_type("application/json"),
+            Some(Format::Json)
+        );
         assert_eq!(
             Format::from_content_type("application/vnd.api+json; charset=utf-8"),
             Some(Format::Json)
         );
         assert_eq!(Format::from_content_type("TEXT/YAML"), Some(Format::Yaml));
-        assert_eq!(Format::from_content_type("application/toml"), Some(Format::Toml));
+        assert_eq!(
+            Format::from_content_type("application/toml"),
+            Some(Format::Toml)
+        );
         assert_eq!(Format::from_content_type("text/html"), None);
         assert_eq!(Format::from_content_type("image/json"), None);
         assert_eq!(Format::from_content_type("garbage"), None);

@@ -1,0 +1,193 @@
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+
+use crate::{ConfigError, Format};
+
+/// A configuration that can check itself after decoding.
+///
+/// [`ConfigResponse::decode_validated`](crate::ConfigResponse::decode_validated)
+/// and [`DecodeLayer::validated`](crate::DecodeLayer::validated) call it, so a
+/// configuration that parses but makes no sense is a
+/// [`ConfigError::Validation`] failure of the source, never a cached value.
+///
+/// ```
+/// use steadfast_config::{ConfigError, ConfigResponse, Format, Validate};
+///
+/// #[derive(Debug, serde::Deserialize)]
+/// struct Limits {
+///     max_retries: u32,
+/// }
+///
+/// impl Validate for Limits {
+///     fn validate(&self) -> Result<(), String> {
+///         if self.max_retries > 10 {
+///             return Err(format!("max_retries {} is above 10", self.max_retries));
+///         }
+///         Ok(())
+///     }
+/// }
+///
+/// let response = ConfigResponse::new(r#"{"max_retries": 99}"#, Format::Json);
+/// let error = response.decode_validated::<Limits>().unwrap_err();
+/// assert_eq!(
+///     error.to_string(),
+///     "config failed validation: max_retries 99 is above 10"
+/// );
+/// ```
+pub trait Validate {
+    /// `Ok(())` when the configuration is usable, else what is wrong with it.
+    fn validate(&self) -> Result<(), String>;
+}
+
+/// Decodes `bytes` as `format` into a `T`.
+pub(crate) fn decode<T: DeserializeOwned>(format: Format, bytes: &[u8]) -> Result<T, ConfigError> {
+    let text = utf8(format, bytes)?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    match format {
+        Format::Json => serde_json::from_str(text).map_err(|error| {
+            let (line, column) = match error.line() {
+                0 => (None, None),
+                line => (Some(line), Some(error.column())),
+            };
+            decode_error(format, line, column, &error.to_string())
+        }),
+        Format::Toml => toml(text),
+        Format::Yaml => yaml(text),
+    }
+}
+
+/// Runs `T`'s own validation and maps a failure to
+/// [`ConfigError::Validation`].
+pub(crate) fn validate<T: Validate>(value: &T) -> Result<(), ConfigError> {
+    value.validate().map_err(ConfigError::validation)
+}
+
+#[cfg(feature = "toml")]
+fn toml<T: DeserializeOwned>(text: &str) -> Result<T, ConfigError> {
+    ::toml::from_str(text).map_err(|error: ::toml::de::Error| {
+        let (line, column) = match error.span() {
+            Some(span) => {
+                let (line, column) = position(text, span.start);
+                (Some(line), Some(column))
+            }
+            None => (None, None),
+        };
+        decode_error(Format::Toml, line, column, error.message())
+    })
+}
+
+#[cfg(not(feature = "toml"))]
+fn toml<T>(_: &str) -> Result<T, ConfigError> {
+    Err(disabled(Format::Toml, "toml"))
+}
+
+#[cfg(feature = "yaml")]
+fn yaml<T: DeserializeOwned>(text: &str) -> Result<T, ConfigError> {
+    serde_yaml_ng::from_str(text).map_err(|error| {
+        let location = error.location();
+        decode_error(
+            Format::Yaml,
+            location.as_ref().map(|l| l.line()),
+            location.as_ref().map(|l| l.column()),
+            &error.to_string(),
+        )
+    })
+}
+
+#[cfg(not(feature = "yaml"))]
+fn yaml<T>(_: &str) -> Result<T, ConfigError> {
+    Err(disabled(Format::Yaml, "yaml"))
+}
+
+#[cfg(any(not(feature = "toml"), not(feature = "yaml")))]
+fn disabled(format: Format, feature: &str) -> ConfigError {
+    ConfigError::Decode {
+        format,
+        line: None,
+        column: None,
+        message: format!("{format} support is not enabled (feature `{feature}`)").into(),
+    }
+}
+
+/// The body as text, or a decode error naming where the first byte that is
+/// not UTF-8 sits.
+fn utf8(format: Format, bytes: &[u8]) -> Result<&str, ConfigError> {
+    std::str::from_utf8(bytes).map_err(|error| {
+        let valid = &bytes[..error.valid_up_to()];
+        // The prefix up to `valid_up_to` is valid UTF-8 by definition.
+        let prefix = std::str::from_utf8(valid).unwrap_or_default();
+        let (line, column) = position(prefix, prefix.len());
+        ConfigError::Decode {
+            format,
+            line: Some(line),
+            column: Some(column),
+            message: Arc::from("body is not valid UTF-8"),
+        }
+    })
+}
+
+/// The 1-based line and column (in characters) of byte `offset` in `text`.
+fn position(text: &str, offset: usize) -> (usize, usize) {
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before[line_start..].chars().count() + 1;
+    (line, column)
+}
+
+/// A decode error whose message loses the trailing " at line L column C"
+/// that parsers append, since line and column are fields of their own.
+fn decode_error(
+    format: Format,
+    line: Option<usize>,
+    column: Option<usize>,
+    message: &str,
+) -> ConfigError {
+    ConfigError::Decode {
+        format,
+        line,
+        column,
+        message: Arc::from(strip_position(message)),
+    }
+}
+
+fn strip_position(message: &str) -> &str {
+    if let Some(at) = message.rfind(" at line ") {
+        let rest = &message[at + " at line ".len()..];
+        let is_position = rest
+            .split_once(" column ")
+            .is_some_and(|(l, c)| is_number(l) && is_number(c));
+        if is_position {
+            return &message[..at];
+        }
+    }
+    message
+}
+
+fn is_number(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_are_one_based() {
+        assert_eq!(position("abc", 0), (1, 1));
+        assert_eq!(position("abc", 2), (1, 3));
+        assert_eq!(position("a\nbc", 3), (2, 2));
+        assert_eq!(position("é\né", 5), (2, 2));
+    }
+
+    #[test]
+    fn trailing_positions_are_stripped() {
+        assert_eq!(
+            strip_position("expected `,` at line 3 column 14"),
+            "expected `,`"
+        );
+        assert_eq!(strip_position("at line nothing"), "at line nothing");
+        assert_eq!(strip_position("plain"), "plain");
+    }
+}

@@ -1,0 +1,374 @@
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+use std::time::{Duration, SystemTime};
+
+use bytes::{Buf, BufMut, BytesMut};
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE, ETAG, RETRY_AFTER};
+use http::{HeaderMap, StatusCode, Uri};
+use http_body::Body;
+use pin_project_lite::pin_project;
+use steadfast_core::BoxError;
+use tokio::time::{Instant, Sleep};
+use tracing::Span;
+use tracing::field::Empty;
+
+use super::HttpShared;
+use super::remembered::Entry;
+use crate::{ConfigError, ConfigRequest, ConfigResponse, Format};
+
+pub(super) fn span(req: &ConfigRequest, uri: &Uri) -> Span {
+    tracing::debug_span!(
+        "config_http",
+        name = req.name(),
+        url = %uri,
+        status = Empty,
+        bytes = Empty,
+        duration_ms = Empty,
+    )
+}
+
+pin_project! {
+    /// The response future of [`HttpSource`](crate::HttpSource).
+    pub struct HttpFuture<F, B> {
+        #[pin]
+        state: State<F, B>,
+        #[pin]
+        deadline: Sleep,
+        shared: Arc<HttpShared>,
+        request: ConfigRequest,
+        started: Instant,
+        span: Span,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<F, B> {
+        Failed { error: Option<ConfigError> },
+        Sending { #[pin] call: F },
+        Reading {
+            #[pin]
+            body: B,
+            buf: BytesMut,
+            format: Format,
+            etag: Option<http::HeaderValue>,
+        },
+        Done,
+    }
+}
+
+impl<F, B> HttpFuture<F, B> {
+    pub(super) fn sending(
+        call: F,
+        shared: Arc<HttpShared>,
+        request: ConfigRequest,
+        span: Span,
+    ) -> Self {
+        let started = Instant::now();
+        Self {
+            deadline: tokio::time::sleep_until(started + shared.timeout),
+            state: State::Sending { call },
+            shared,
+            request,
+            started,
+            span,
+        }
+    }
+
+    pub(super) fn failed(
+        error: ConfigError,
+        shared: Arc<HttpShared>,
+        request: ConfigRequest,
+    ) -> Self {
+        let started = Instant::now();
+        Self {
+            deadline: tokio::time::sleep_until(started + shared.timeout),
+            state: State::Failed { error: Some(error) },
+            shared,
+            request,
+            started,
+            span: Span::none(),
+        }
+    }
+}
+
+impl<F, B> fmt::Debug for HttpFuture<F, B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpFuture")
+            .field("request", &self.request)
+            .field("started", &self.started)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the status and headers of a response lead to.
+enum Head<B> {
+    Done(Result<ConfigResponse, ConfigError>),
+    Read {
+        body: B,
+        format: Format,
+        etag: Option<http::HeaderValue>,
+        capacity: usize,
+    },
+}
+
+impl<F, B, E> Future for HttpFuture<F, B>
+where
+    F: Future<Output = Result<http::Response<B>, E>>,
+    E: Into<BoxError>,
+    B: Body,
+    B::Error: Into<BoxError>,
+{
+    type Output = Result<ConfigResponse, ConfigError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        let _entered = this.span.enter();
+        let result = loop {
+            match this.state.as_mut().project() {
+                StateProj::Failed { error } => {
+                    break Err(error
+                        .take()
+                        .unwrap_or_else(|| ConfigError::invalid_request("polled again")));
+                }
+                StateProj::Sending { call } => {
+                    let response = match call.poll(cx) {
+                        Poll::Ready(Ok(response)) => response,
+                        Poll::Ready(Err(error)) => break Err(ConfigError::transport(error)),
+                        Poll::Pending => {
+                            ready!(this.deadline.as_mut().poll(cx));
+                            break Err(ConfigError::Timeout(this.shared.timeout));
+                        }
+                    };
+                    this.span.record("status", response.status().as_u16());
+                    match head(this.shared, this.request, response) {
+                        Head::Done(result) => break result,
+                        Head::Read {
+                            body,
+                            format,
+                            etag,
+                            capacity,
+                        } => this.state.set(State::Reading {
+                            body,
+                            buf: BytesMut::with_capacity(capacity),
+                            format,
+                            etag,
+                        }),
+                    }
+                }
+                StateProj::Reading {
+                    mut body,
+                    buf,
+                    format,
+                    etag,
+                } => {
+                    let limit = this.shared.max_body_size;
+                    let read = loop {
+                        match body.as_mut().poll_frame(cx) {
+                            Poll::Ready(Some(Ok(frame))) => {
+                                if let Ok(mut data) = frame.into_data() {
+                                    if buf.len().saturating_add(data.remaining()) > limit {
+                                        break Err(ConfigError::BodyTooLarge { limit });
+                                    }
+                                    while data.has_remaining() {
+                                        let chunk = data.chunk();
+                                        let len = chunk.len();
+                                        buf.put_slice(chunk);
+                                        data.advance(len);
+                                    }
+                                }
+                            }
+                            Poll::Ready(Some(Err(error))) => {
+                                break Err(ConfigError::transport(error));
+                            }
+                            Poll::Ready(None) => break Ok(()),
+                            Poll::Pending => {
+                                ready!(this.deadline.as_mut().poll(cx));
+                                break Err(ConfigError::Timeout(this.shared.timeout));
+                            }
+                        }
+                    };
+                    break read.map(|()| {
+                        let body = std::mem::take(buf).freeze();
+                        let mut response = ConfigResponse::new(body.clone(), *format);
+                        let key = this.request.shared_key();
+                        match etag.take() {
+                            Some(etag) => {
+                                let version: Arc<str> =
+                                    Arc::from(etag.to_str().unwrap_or_default());
+                                response = response.with_version(version.clone());
+                                this.shared
+                                    .remembered
+                                    .put(key.clone(), Entry::new(etag, version, body, *format));
+                            }
+                            None => this.shared.remembered.remove(key),
+                        }
+                        response
+                    });
+                }
+                StateProj::Done => break Err(ConfigError::invalid_request("polled again")),
+            }
+        };
+        this.state.set(State::Done);
+        let elapsed = this.started.elapsed();
+        this.span.record(
+            "duration_ms",
+            u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
+        );
+        match &result {
+            Ok(response) => {
+                this.span.record("bytes", response.body().len());
+                tracing::debug!(
+                    bytes = response.body().len(),
+                    version = response.version(),
+                    format = %response.format(),
+                    "config loaded"
+                );
+            }
+            Err(error) => tracing::debug!(%error, "config load failed"),
+        }
+        Poll::Ready(result)
+    }
+}
+
+fn head<B: Body>(
+    shared: &HttpShared,
+    request: &ConfigRequest,
+    response: http::Response<B>,
+) -> Head<B> {
+    let status = response.status();
+    let failed = |error| Head::Done(Err(error));
+    match status {
+        StatusCode::OK | StatusCode::NON_AUTHORITATIVE_INFORMATION => {}
+        StatusCode::NOT_MODIFIED => {
+            return match shared.remembered.get(request.key()) {
+                Some(entry) => Head::Done(Ok(
+                    ConfigResponse::new(entry.body, entry.format).with_version(entry.version)
+                )),
+                None => failed(ConfigError::Status {
+                    code: status,
+                    retry_after: None,
+                }),
+            };
+        }
+        StatusCode::NOT_FOUND => {
+            return failed(ConfigError::NotFound {
+                name: Arc::from(request.name()),
+            });
+        }
+        _ => {
+            let retry_after = if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error()
+            {
+                retry_after(response.headers(), SystemTime::now())
+            } else {
+                None
+            };
+            return failed(ConfigError::Status {
+                code: status,
+                retry_after,
+            });
+        }
+    }
+    let (parts, body) = response.into_parts();
+    let format = match format_of(shared, &parts.headers) {
+        Ok(format) => format,
+        Err(error) => return failed(error),
+    };
+    let limit = shared.max_body_size;
+    let declared = parts
+        .headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0)
+        .max(body.size_hint().lower());
+    if declared > limit as u64 {
+        return failed(ConfigError::BodyTooLarge { limit });
+    }
+    let etag = parts
+        .headers
+        .get(ETAG)
+        .filter(|etag| etag.to_str().is_ok())
+        .cloned();
+    Head::Read {
+        body,
+        format,
+        etag,
+        capacity: usize::try_from(declared).unwrap_or(limit),
+    }
+}
+
+/// The format of a `200` body: its content type, else the URL's extension,
+/// else the default format.
+fn format_of(shared: &HttpShared, headers: &HeaderMap) -> Result<Format, ConfigError> {
+    let content_type = headers.get(CONTENT_TYPE).map(|v| {
+        v.to_str().map_or_else(
+            |_| String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            str::to_owned,
+        )
+    });
+    if let Some(content_type) = &content_type {
+        if let Some(format) = Format::from_content_type(content_type) {
+            return Ok(format);
+        }
+        if !is_generic(content_type) {
+            return Err(ConfigError::UnsupportedFormat {
+                content_type: Some(content_type.as_str().into()),
+            });
+        }
+    }
+    shared
+        .target
+        .extension_format()
+        .or(shared.default_format)
+        .ok_or_else(|| ConfigError::UnsupportedFormat {
+            content_type: content_type.map(Into::into),
+        })
+}
+
+fn is_generic(content_type: &str) -> bool {
+    let essence = content_type.split(';').next().unwrap_or_default().trim();
+    essence.eq_ignore_ascii_case("text/plain")
+        || essence.eq_ignore_ascii_case("application/octet-stream")
+}
+
+/// The delay of a `Retry-After` header: whole seconds, or an HTTP date
+/// (measured against the wall clock `now`; a date in the past is zero).
+pub(crate) fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        return value.parse().ok().map(Duration::from_secs);
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    #[test]
+    fn retry_after_reads_seconds_and_dates() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_445_412_480);
+        let mut headers = HeaderMap::new();
+        assert_eq!(retry_after(&headers, now), None);
+        headers.insert(RETRY_AFTER, HeaderValue::from_static("120"));
+        assert_eq!(retry_after(&headers, now), Some(Duration::from_secs(120)));
+        headers.insert(
+            RETRY_AFTER,
+            HeaderValue::from_static("Wed, 21 Oct 2015 07:28:30 GMT"),
+        );
+        assert_eq!(retry_after(&headers, now), Some(Duration::from_secs(30)));
+        headers.insert(
+            RETRY_AFTER,
+            HeaderValue::from_static("Wed, 21 Oct 2015 07:27:00 GMT"),
+        );
+        assert_eq!(retry_after(&headers, now), Some(Duration::ZERO));
+        headers.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
+        assert_eq!(retry_after(&headers, now), None);
+    }
+}

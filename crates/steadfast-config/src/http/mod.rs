@@ -1,0 +1,252 @@
+//! The HTTP source.
+
+mod builder;
+mod future;
+mod remembered;
+#[cfg(feature = "reqwest")]
+mod reqwest;
+mod target;
+
+use std::fmt;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::IF_NONE_MATCH;
+use http::{HeaderMap, Method, Uri};
+use http_body::Body;
+use http_body_util::Empty;
+use steadfast_core::BoxError;
+use tower_service::Service;
+
+pub use self::builder::{
+    DEFAULT_MAX_BODY_SIZE, DEFAULT_REMEMBERED, DEFAULT_TIMEOUT, HttpSourceBuilder,
+};
+pub use self::future::HttpFuture;
+#[cfg(feature = "reqwest")]
+pub use self::reqwest::{ReqwestClient, ReqwestFuture};
+
+use self::remembered::Remembered;
+use self::target::Target;
+use crate::{BuildError, ConfigError, ConfigRequest, ConfigResponse, Format};
+
+/// The body of the requests an [`HttpSource`] sends: GETs, so empty.
+pub type RequestBody = Empty<Bytes>;
+
+/// The client [`HttpSourceBuilder::build`] makes: hyper-util's pooling
+/// client over rustls (HTTPS and HTTP, HTTP/1.1 and HTTP/2).
+#[cfg(feature = "tls")]
+pub type DefaultClient = hyper_util::client::legacy::Client<
+    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+    RequestBody,
+>;
+
+/// The client [`HttpSourceBuilder::build`] makes: hyper-util's pooling
+/// client over plain HTTP (the `tls` feature is off).
+#[cfg(not(feature = "tls"))]
+pub type DefaultClient = hyper_util::client::legacy::Client<
+    hyper_util::client::legacy::connect::HttpConnector,
+    RequestBody,
+>;
+
+#[cfg(feature = "tls")]
+fn default_client() -> Result<DefaultClient, BuildError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_provider_and_webpki_roots(provider)
+        .map_err(|e| BuildError::Tls {
+            message: e.to_string().into(),
+        })?
+        .https_or_http()
+        .enable_http1()
+        .enable_http2()
+        .build();
+    Ok(
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build(connector),
+    )
+}
+
+#[cfg(not(feature = "tls"))]
+fn default_client() -> Result<DefaultClient, BuildError> {
+    Ok(
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build_http(),
+    )
+}
+
+/// Loads configurations over HTTP: a `Service<ConfigRequest>` over any
+/// `Service<http::Request<RequestBody>>` client.
+///
+/// Each request is a GET of the base URL plus the
+/// [path template](HttpSourceBuilder::path), filled in from the request:
+///
+/// - `200` is the body, read up to the [size
+///   limit](HttpSourceBuilder::max_body_size) while it streams; its format
+///   comes from `Content-Type`, else from the URL's extension, else from the
+///   [default format](HttpSourceBuilder::default_format). Another content
+///   type (`text/html`) is [`ConfigError::UnsupportedFormat`].
+/// - With an `ETag`, the body is remembered (a bounded map shared by all
+///   clones) and the next request for the same key sends `If-None-Match`;
+///   `304 Not Modified` then answers with the remembered body, same version,
+///   fresh `fetched_at`.
+/// - `404` is [`ConfigError::NotFound`]; `429` and `5xx` are
+///   [`ConfigError::Status`] with the `Retry-After` delay (seconds or an HTTP
+///   date); any other status is [`ConfigError::Status`].
+/// - Past the [timeout](HttpSourceBuilder::timeout) the call fails with
+///   [`ConfigError::Timeout`]; a client error is [`ConfigError::Transport`].
+///
+/// Every request runs in a `config_http` tracing span with the name, the URL
+/// (never credentials), the status, the body size and the duration. The
+/// auth header is marked sensitive and never shown by `Debug` or tracing.
+///
+/// Clones share everything but the client, which is cloned.
+///
+/// # Clients
+///
+/// [`HttpSourceBuilder::build`] uses [`DefaultClient`].
+/// [`HttpSourceBuilder::build_with`] takes any client: a hyper-util client
+/// built with [`RequestBody`], a tower stack around one, or a `reqwest`
+/// client wrapped in [`ReqwestClient`](crate::ReqwestClient) (feature
+/// `reqwest`).
+pub struct HttpSource<C = DefaultClient> {
+    inner: C,
+    shared: Arc<HttpShared>,
+}
+
+pub(crate) struct HttpShared {
+    target: Target,
+    headers: HeaderMap,
+    timeout: Duration,
+    max_body_size: usize,
+    default_format: Option<Format>,
+    default_profile: Option<Arc<str>>,
+    remembered: Remembered,
+}
+
+impl HttpSource {
+    /// Starts a source for the server at `base_url` (`https://host/api`).
+    pub fn builder(base_url: impl Into<String>) -> HttpSourceBuilder {
+        HttpSourceBuilder::new(base_url)
+    }
+}
+
+impl<C> HttpSource<C> {
+    /// The URL a request goes to.
+    pub fn url(&self, req: &ConfigRequest) -> Result<Uri, ConfigError> {
+        self.shared
+            .target
+            .uri(req, self.shared.default_profile.as_deref())
+    }
+
+    /// How many keys' `ETag` and body are remembered now.
+    pub fn remembered(&self) -> usize {
+        self.shared.remembered.len()
+    }
+
+    /// Forgets the `ETag` and body of `req`, so its next load is a plain GET.
+    pub fn forget(&self, req: &ConfigRequest) {
+        self.shared.remembered.remove(req.key());
+    }
+
+    /// The client.
+    pub fn get_ref(&self) -> &C {
+        &self.inner
+    }
+
+    /// The client, mutably.
+    pub fn get_mut(&mut self) -> &mut C {
+        &mut self.inner
+    }
+
+    /// The client, unwrapped.
+    pub fn into_inner(self) -> C {
+        self.inner
+    }
+
+    fn request(&self, req: &ConfigRequest) -> Result<http::Request<RequestBody>, ConfigError> {
+        let uri = self.url(req)?;
+        let mut request = http::Request::new(Empty::new());
+        *request.method_mut() = Method::GET;
+        *request.uri_mut() = uri;
+        *request.headers_mut() = self.shared.headers.clone();
+        if let Some(etag) = self.shared.remembered.etag(req.key()) {
+            request.headers_mut().insert(IF_NONE_MATCH, etag);
+        }
+        Ok(request)
+    }
+}
+
+impl<C: Clone> Clone for HttpSource<C> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<C> fmt::Debug for HttpSource<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpSource")
+            .field("shared", &self.shared)
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for HttpShared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let headers: Vec<(&str, &dyn fmt::Debug)> = self
+            .headers
+            .iter()
+            .map(|(name, value)| {
+                let shown: &dyn fmt::Debug = if value.is_sensitive() {
+                    &"<redacted>"
+                } else {
+                    value
+                };
+                (name.as_str(), shown)
+            })
+            .collect();
+        f.debug_struct("HttpSource")
+            .field("base", &self.target.base())
+            .field("headers", &headers)
+            .field("timeout", &self.timeout)
+            .field("max_body_size", &self.max_body_size)
+            .field("default_format", &self.default_format)
+            .field("default_profile", &self.default_profile)
+            .field("remembered", &self.remembered.len())
+            .finish()
+    }
+}
+
+impl<C, B> Service<ConfigRequest> for HttpSource<C>
+where
+    C: Service<http::Request<RequestBody>, Response = http::Response<B>>,
+    C::Error: Into<BoxError>,
+    B: Body,
+    B::Error: Into<BoxError>,
+{
+    type Response = ConfigResponse;
+    type Error = ConfigError;
+    type Future = HttpFuture<C::Future, B>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), ConfigError>> {
+        self.inner.poll_ready(cx).map_err(ConfigError::transport)
+    }
+
+    fn call(&mut self, req: ConfigRequest) -> Self::Future {
+        match self.request(&req) {
+            Ok(request) => {
+                let span = future::span(&req, request.uri());
+                let call = {
+                    let _entered = span.enter();
+                    self.inner.call(request)
+                };
+                HttpFuture::sending(call, self.shared.clone(), req, span)
+            }
+            Err(error) => HttpFuture::failed(error, self.shared.clone(), req),
+        }
+    }
+}

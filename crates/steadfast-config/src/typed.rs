@@ -1,0 +1,351 @@
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::ops::Deref;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use pin_project_lite::pin_project;
+use serde::de::DeserializeOwned;
+use steadfast_core::{Provenance, Source};
+use tokio::time::Instant;
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::decode::Validate;
+use crate::{ConfigError, ConfigResponse, Format};
+
+type Validator<T> = Arc<dyn Fn(&T) -> Result<(), String> + Send + Sync>;
+
+/// A decoded configuration: the value, shared, and what is known about it.
+///
+/// Cloning is cheap and does not need `T: Clone`: the value is an
+/// [`Arc<T>`]. It dereferences to `T`.
+pub struct Typed<T> {
+    value: Arc<T>,
+    version: Option<Arc<str>>,
+    format: Format,
+    fetched_at: Instant,
+    source: Source,
+}
+
+impl<T> Typed<T> {
+    /// Wraps `value`, with the facts of the `response` it was decoded from.
+    pub fn new(value: T, response: &ConfigResponse) -> Self {
+        Self {
+            value: Arc::new(value),
+            version: response.shared_version().cloned(),
+            format: response.format(),
+            fetched_at: response.fetched_at(),
+            source: response.source(),
+        }
+    }
+
+    /// The value.
+    pub fn value(&self) -> &T {
+        &self.value
+    }
+
+    /// The shared value.
+    pub fn shared(&self) -> &Arc<T> {
+        &self.value
+    }
+
+    /// The shared value, without the facts about it.
+    pub fn into_shared(self) -> Arc<T> {
+        self.value
+    }
+
+    /// The version of the body it was decoded from, if the origin gave one.
+    pub fn version(&self) -> Option<&str> {
+        self.version.as_deref()
+    }
+
+    /// The format it was decoded from.
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
+    /// When its body was fetched from the origin.
+    pub fn fetched_at(&self) -> Instant {
+        self.fetched_at
+    }
+
+    /// How long ago its body was fetched from the origin.
+    pub fn age(&self) -> Duration {
+        Instant::now().saturating_duration_since(self.fetched_at)
+    }
+
+    /// Where it came from.
+    pub fn source(&self) -> Source {
+        self.source
+    }
+}
+
+impl<T> Clone for Typed<T> {
+    fn clone(&self) -> Self {
+        Self {
+            value: self.value.clone(),
+            version: self.version.clone(),
+            format: self.format,
+            fetched_at: self.fetched_at,
+            source: self.source,
+        }
+    }
+}
+
+impl<T> Deref for Typed<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.value
+    }
+}
+
+impl<T> Provenance for Typed<T> {
+    fn source(&self) -> Source {
+        self.source
+    }
+
+    fn set_source(&mut self, source: Source) {
+        self.source = source;
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for Typed<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Typed")
+            .field("value", &self.value)
+            .field("version", &self.version)
+            .field("format", &self.format)
+            .field("age", &self.age())
+            .field("source", &self.source)
+            .finish()
+    }
+}
+
+/// Turns the [`ConfigResponse`]s of a source into [`Typed<T>`] values.
+///
+/// A body that does not decode is a [`ConfigError::Decode`], a value that
+/// fails its check a [`ConfigError::Validation`], both returned through the
+/// inner error type (`E: From<ConfigError>`). Placed under a cache, it makes an
+/// invalid configuration a failure of the source, which the cache never
+/// stores.
+///
+/// ```
+/// use steadfast_config::{ConfigError, ConfigRequest, ConfigResponse, DecodeLayer, Format};
+/// use tower::{ServiceBuilder, ServiceExt, service_fn};
+///
+/// #[derive(Debug, serde::Deserialize)]
+/// struct App {
+///     port: u16,
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), ConfigError> {
+/// let source = service_fn(|_: ConfigRequest| async {
+///     Ok::<_, ConfigError>(ConfigResponse::new(r#"{"port": 0}"#, Format::Json))
+/// });
+/// let service = ServiceBuilder::new()
+///     .layer(DecodeLayer::<App>::new().validate_with(|app: &App| {
+///         if app.port == 0 { Err("port must not be 0".into()) } else { Ok(()) }
+///     }))
+///     .service(source);
+/// let error = service.oneshot(ConfigRequest::new("app")).await.unwrap_err();
+/// assert!(matches!(error, ConfigError::Validation { .. }));
+/// # Ok(())
+/// # }
+/// ```
+pub struct DecodeLayer<T> {
+    validator: Option<Validator<T>>,
+    _marker: PhantomData<fn() -> T>,
+}
+
+impl<T> DecodeLayer<T> {
+    /// A layer that decodes without a check.
+    pub fn new() -> Self {
+        Self {
+            validator: None,
+            _marker: PhantomData,
+        }
+    }
+
+    /// Checks every decoded value with `check`; an `Err(message)` is a
+    /// [`ConfigError::Validation`]. Replaces an earlier check.
+    pub fn validate_with<F>(mut self, check: F) -> Self
+    where
+        F: Fn(&T) -> Result<(), String> + Send + Sync + 'static,
+    {
+        self.validator = Some(Arc::new(check));
+        self
+    }
+
+    /// Checks every decoded value with its own [`Validate`] impl.
+    pub fn validated(self) -> Self
+    where
+        T: Validate + 'static,
+    {
+        self.validate_with(T::validate)
+    }
+}
+
+impl<T> Default for DecodeLayer<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T> Clone for DecodeLayer<T> {
+    fn clone(&self) -> Self {
+        Self {
+            validator: self.validator.clone(),
+            _marker: PhantomData,
+        }
+    }
+}
+
+impl<T> fmt::Debug for DecodeLayer<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DecodeLayer")
+            .field("target", &std::any::type_name::<T>())
+            .field("validated", &self.validator.is_some())
+            .finish()
+    }
+}
+
+impl<S, T> Layer<S> for DecodeLayer<T> {
+    type Service = Decode<S, T>;
+
+    fn layer(&self, inner: S) -> Decode<S, T> {
+        Decode {
+            inner,
+            validator: self.validator.clone(),
+            _marker: PhantomData,
+        }
+    }
+}
+
+/// The service of a [`DecodeLayer`]: decodes and checks what `S` returns.
+pub struct Decode<S, T> {
+    inner: S,
+    validator: Option<Validator<T>>,
+    _marker: PhantomData<fn() -> T>,
+}
+
+impl<S, T> Decode<S, T> {
+    /// Decodes the responses of `inner`, without a check.
+    pub fn new(inner: S) -> Self {
+        DecodeLayer::new().layer(inner)
+    }
+
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// The inner service, unwrapped.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S: Clone, T> Clone for Decode<S, T> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            validator: self.validator.clone(),
+            _marker: PhantomData,
+        }
+    }
+}
+
+impl<S: fmt::Debug, T> fmt::Debug for Decode<S, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Decode")
+            .field("inner", &self.inner)
+            .field("target", &std::any::type_name::<T>())
+            .field("validated", &self.validator.is_some())
+            .finish()
+    }
+}
+
+impl<S, T, Req> Service<Req> for Decode<S, T>
+where
+    S: Service<Req, Response = ConfigResponse>,
+    S::Error: From<ConfigError>,
+    T: DeserializeOwned,
+{
+    type Response = Typed<T>;
+    type Error = S::Error;
+    type Future = DecodeFuture<S::Future, T>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Req) -> Self::Future {
+        DecodeFuture {
+            inner: self.inner.call(req),
+            validator: self.validator.clone(),
+            _marker: PhantomData,
+        }
+    }
+}
+
+pin_project! {
+    /// The response future of [`Decode`].
+    pub struct DecodeFuture<F, T> {
+        #[pin]
+        inner: F,
+        validator: Option<Validator<T>>,
+        _marker: PhantomData<fn() -> T>,
+    }
+}
+
+impl<F, T> fmt::Debug for DecodeFuture<F, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DecodeFuture")
+            .field("target", &std::any::type_name::<T>())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<F, T, E> Future for DecodeFuture<F, T>
+where
+    F: Future<Output = Result<ConfigResponse, E>>,
+    E: From<ConfigError>,
+    T: DeserializeOwned,
+{
+    type Output = Result<Typed<T>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let response = ready!(this.inner.poll(cx))?;
+        let decoded = response.decode::<T>().and_then(|value| {
+            if let Some(check) = this.validator {
+                check(&value).map_err(ConfigError::validation)?;
+            }
+            Ok(value)
+        });
+        Poll::Ready(match decoded {
+            Ok(value) => Ok(Typed::new(value, &response)),
+            Err(error) => {
+                tracing::warn!(
+                    version = response.version(),
+                    format = %response.format(),
+                    source = %response.source(),
+                    error = %error,
+                    "config rejected"
+                );
+                Err(error.into())
+            }
+        })
+    }
+}
