@@ -1,0 +1,147 @@
+//! [`RedisInvalidations`]: the pub/sub listener behind a
+//! [`Tiered`](crate::Tiered) store's L1 coherence.
+
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+
+use super::Backoff;
+use crate::tiered::{Invalidation, InvalidationSink, Invalidations};
+
+/// The invalidations of one [`RedisStore`](super::RedisStore) namespace,
+/// heard on its `<prefix>:invalidate` channel; made by
+/// [`RedisStore::invalidations`](super::RedisStore::invalidations).
+///
+/// It listens on a connection of its own, and when that connection breaks
+/// (Redis restarted, network cut) it reconnects with the store's backoff,
+/// reporting [`Invalidation::Unsubscribed`] and then
+/// [`Invalidation::Subscribed`] so that local copies which may have missed a
+/// message are dropped.
+pub struct RedisInvalidations {
+    client: ::redis::Client,
+    channel: Arc<str>,
+    connect_timeout: Duration,
+    reconnect: Backoff,
+    rng: Mutex<fastrand::Rng>,
+}
+
+impl fmt::Debug for RedisInvalidations {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisInvalidations")
+            .field("channel", &self.channel)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisInvalidations {
+    pub(super) fn new(
+        client: ::redis::Client,
+        channel: Arc<str>,
+        connect_timeout: Duration,
+        reconnect: Backoff,
+        seed: u64,
+    ) -> Self {
+        Self {
+            client,
+            channel,
+            connect_timeout,
+            reconnect,
+            rng: Mutex::new(fastrand::Rng::with_seed(seed)),
+        }
+    }
+
+    /// The channel listened to.
+    pub fn channel(&self) -> &str {
+        &self.channel
+    }
+
+    async fn subscribe(&self) -> Result<::redis::aio::PubSub, ::redis::RedisError> {
+        let mut pubsub = self.client.get_async_pubsub().await?;
+        pubsub.subscribe(&*self.channel).await?;
+        Ok(pubsub)
+    }
+
+    async fn listen(self, sink: InvalidationSink) {
+        let mut failures: u32 = 0;
+        loop {
+            let attempt = tokio::select! {
+                _ = sink.closed() => return,
+                attempt = tokio::time::timeout(self.connect_timeout, self.subscribe()) => attempt,
+            };
+            match attempt {
+                Ok(Ok(pubsub)) => {
+                    failures = 0;
+                    tracing::debug!(channel = %self.channel, "listening for cache invalidations");
+                    if !sink.send(Invalidation::Subscribed).await {
+                        return;
+                    }
+                    let mut messages = pubsub.into_on_message();
+                    loop {
+                        let message = tokio::select! {
+                            _ = sink.closed() => return,
+                            message = messages.next() => message,
+                        };
+                        let Some(message) = message else { break };
+                        if let Some(invalidation) = parse(message.get_payload_bytes())
+                            && !sink.send(invalidation).await
+                        {
+                            return;
+                        }
+                    }
+                    tracing::warn!(channel = %self.channel, "cache invalidation subscription lost; reconnecting");
+                    if !sink.send(Invalidation::Unsubscribed).await {
+                        return;
+                    }
+                }
+                Ok(Err(error)) => {
+                    tracing::debug!(channel = %self.channel, %error, "could not subscribe to cache invalidations");
+                }
+                Err(_) => {
+                    tracing::debug!(channel = %self.channel, "subscribing to cache invalidations timed out");
+                }
+            }
+            failures = failures.saturating_add(1);
+            let pause = self.reconnect.delay(failures, &self.rng);
+            tokio::select! {
+                _ = sink.closed() => return,
+                () = tokio::time::sleep(pause) => {}
+            }
+        }
+    }
+}
+
+impl Invalidations for RedisInvalidations {
+    fn run(self, sink: InvalidationSink) -> impl Future<Output = ()> + Send + 'static {
+        self.listen(sink)
+    }
+}
+
+/// Reads one message of the invalidation channel: `del:<key>` or `clear`.
+fn parse(payload: &[u8]) -> Option<Invalidation> {
+    let text = std::str::from_utf8(payload).ok()?;
+    if text == "clear" {
+        Some(Invalidation::All)
+    } else {
+        text.strip_prefix("del:")
+            .map(|key| Invalidation::Key(key.to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_parse() {
+        assert_eq!(parse(b"clear"), Some(Invalidation::All));
+        assert_eq!(
+            parse(b"del:app@prod"),
+            Some(Invalidation::Key("app@prod".to_owned()))
+        );
+        assert_eq!(parse(b"del:"), Some(Invalidation::Key(String::new())));
+        assert_eq!(parse(b"something else"), None);
+        assert_eq!(parse(b"\xff\xfe"), None);
+    }
+}

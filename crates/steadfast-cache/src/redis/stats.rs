@@ -1,0 +1,160 @@
+//! The counters of a [`RedisStore`](super::RedisStore).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::store::StoreErrorKind;
+
+/// A snapshot of a [`RedisStore`](super::RedisStore)'s counters, shared by
+/// every clone of the store.
+///
+/// The same counts go to the `metrics` facade as
+/// `steadfast_cache_l2_hits_total`, `steadfast_cache_l2_misses_total`,
+/// `steadfast_cache_l2_writes_total`, `steadfast_cache_l2_removes_total`,
+/// `steadfast_cache_l2_leases_acquired_total`,
+/// `steadfast_cache_l2_leases_denied_total` and
+/// `steadfast_cache_l2_errors_total` with a `kind` label (`timeout`,
+/// `unavailable`, `decode`, `encode`, `backend`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RedisStats {
+    /// Look-ups that found a live entry.
+    pub hits: u64,
+    /// Look-ups that found nothing (or an entry already past its
+    /// `expires_at`).
+    pub misses: u64,
+    /// Entries written.
+    pub writes: u64,
+    /// Keys removed.
+    pub removes: u64,
+    /// Leases taken.
+    pub leases_acquired: u64,
+    /// Lease requests refused because another holder had the lease.
+    pub leases_denied: u64,
+    /// Calls that did not finish within the call timeout.
+    pub timeouts: u64,
+    /// Calls that found Redis unreachable (including calls refused at once
+    /// while the store waits to reconnect).
+    pub unavailable: u64,
+    /// Stored bytes that were not a readable entry: garbage, another
+    /// envelope version, or a value the codec rejected.
+    pub decode_failures: u64,
+    /// Values the codec could not encode.
+    pub encode_failures: u64,
+    /// Error replies from Redis.
+    pub backend_errors: u64,
+}
+
+impl RedisStats {
+    /// All errors, of every kind.
+    pub fn errors(&self) -> u64 {
+        self.timeouts
+            + self.unavailable
+            + self.decode_failures
+            + self.encode_failures
+            + self.backend_errors
+    }
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    hits: AtomicU64,
+    misses: AtomicU64,
+    writes: AtomicU64,
+    removes: AtomicU64,
+    leases_acquired: AtomicU64,
+    leases_denied: AtomicU64,
+    timeouts: AtomicU64,
+    unavailable: AtomicU64,
+    decode_failures: AtomicU64,
+    encode_failures: AtomicU64,
+    backend_errors: AtomicU64,
+}
+
+/// One countable event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Event {
+    Hit,
+    Miss,
+    Write,
+    Remove,
+    LeaseAcquired,
+    LeaseDenied,
+    Error(StoreErrorKind),
+}
+
+impl Counters {
+    pub(crate) fn record(&self, event: Event) {
+        let (counter, name) = match event {
+            Event::Hit => (&self.hits, "steadfast_cache_l2_hits_total"),
+            Event::Miss => (&self.misses, "steadfast_cache_l2_misses_total"),
+            Event::Write => (&self.writes, "steadfast_cache_l2_writes_total"),
+            Event::Remove => (&self.removes, "steadfast_cache_l2_removes_total"),
+            Event::LeaseAcquired => (
+                &self.leases_acquired,
+                "steadfast_cache_l2_leases_acquired_total",
+            ),
+            Event::LeaseDenied => (
+                &self.leases_denied,
+                "steadfast_cache_l2_leases_denied_total",
+            ),
+            Event::Error(kind) => {
+                let (counter, label) = match kind {
+                    StoreErrorKind::Timeout => (&self.timeouts, "timeout"),
+                    StoreErrorKind::Unavailable => (&self.unavailable, "unavailable"),
+                    StoreErrorKind::Decode => (&self.decode_failures, "decode"),
+                    StoreErrorKind::Encode => (&self.encode_failures, "encode"),
+                    _ => (&self.backend_errors, "backend"),
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
+                metrics::counter!("steadfast_cache_l2_errors_total", "kind" => label).increment(1);
+                return;
+            }
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!(name).increment(1);
+    }
+
+    pub(crate) fn snapshot(&self) -> RedisStats {
+        let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        RedisStats {
+            hits: load(&self.hits),
+            misses: load(&self.misses),
+            writes: load(&self.writes),
+            removes: load(&self.removes),
+            leases_acquired: load(&self.leases_acquired),
+            leases_denied: load(&self.leases_denied),
+            timeouts: load(&self.timeouts),
+            unavailable: load(&self.unavailable),
+            decode_failures: load(&self.decode_failures),
+            encode_failures: load(&self.encode_failures),
+            backend_errors: load(&self.backend_errors),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_land_in_their_counters() {
+        let c = Counters::default();
+        c.record(Event::Hit);
+        c.record(Event::Hit);
+        c.record(Event::Miss);
+        c.record(Event::Error(StoreErrorKind::Decode));
+        c.record(Event::Error(StoreErrorKind::Timeout));
+        let s = c.snapshot();
+        assert_eq!(
+            s,
+            RedisStats {
+                hits: 2,
+                misses: 1,
+                timeouts: 1,
+                decode_failures: 1,
+                ..RedisStats::default()
+            }
+        );
+        assert_eq!(s.errors(), 2);
+    }
+}
