@@ -7,7 +7,8 @@ use fastrand::Rng;
 use crate::error::BuildError;
 
 /// How the delay before a retry is spread at random, as defined in AWS's
-/// "Exponential Backoff and Jitter".
+/// "Exponential Backoff and Jitter". Draws are in whole milliseconds, the
+/// resolution of tokio's timer.
 ///
 /// The [cap](Backoff::with_max) applies before the jitter: with a curve value
 /// `b` (already capped), [`Full`](Jitter::Full) waits a uniform draw from
@@ -140,12 +141,14 @@ impl Backoff {
         Ok(())
     }
 
-    /// The delays before successive retries, drawn from an `Rng` seeded with
-    /// `seed`: the same seed gives the same delays.
+    /// The delays before successive retries, drawn from `seed`: the same
+    /// seed gives the same delays. They are the delays the first request
+    /// through a layer built with this backoff and
+    /// [`seed`](crate::RetryLayerBuilder::seed) waits.
     pub fn delays(&self, seed: u64) -> Delays {
         Delays {
             backoff: *self,
-            rng: Rng::with_seed(seed),
+            seed,
             retry: 1,
             previous: self.initial,
         }
@@ -161,8 +164,12 @@ impl Backoff {
                 .and_then(|grown| self.initial.checked_add(grown))
                 .unwrap_or(Duration::MAX),
             Curve::Exponential { multiplier } => {
-                let secs = self.initial.as_secs_f64() * multiplier.powi(steps as i32);
-                Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX)
+                let nanos = self.initial.as_nanos() as f64 * multiplier.powi(steps as i32);
+                if nanos < u64::MAX as f64 {
+                    Duration::from_nanos(nanos.round() as u64)
+                } else {
+                    Duration::MAX
+                }
             }
         };
         value.min(self.max)
@@ -192,12 +199,20 @@ impl Default for Backoff {
     }
 }
 
-/// A uniform draw from `[low, high]`, at nanosecond resolution.
+/// A uniform draw from `[low, high]`, in whole milliseconds (the resolution
+/// of tokio's timer) when the range holds one, in nanoseconds otherwise.
 fn uniform(rng: &mut Rng, low: Duration, high: Duration) -> Duration {
-    let low = nanos(low);
-    let high = nanos(high).max(low);
-    Duration::from_nanos(rng.u64(low..=high))
+    let (low, high) = (nanos(low), nanos(high));
+    let high = high.max(low);
+    let (low_ms, high_ms) = (low.div_ceil(MILLI), high / MILLI);
+    if low_ms <= high_ms {
+        Duration::from_millis(rng.u64(low_ms..=high_ms))
+    } else {
+        Duration::from_nanos(rng.u64(low..=high))
+    }
 }
+
+const MILLI: u64 = 1_000_000;
 
 fn nanos(duration: Duration) -> u64 {
     u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
@@ -208,7 +223,7 @@ fn nanos(duration: Duration) -> u64 {
 #[derive(Debug, Clone)]
 pub struct Delays {
     backoff: Backoff,
-    rng: Rng,
+    seed: u64,
     retry: u32,
     previous: Duration,
 }
@@ -217,7 +232,8 @@ impl Iterator for Delays {
     type Item = Duration;
 
     fn next(&mut self) -> Option<Duration> {
-        let delay = self.backoff.delay(self.retry, self.previous, &mut self.rng);
+        let mut rng = rng_for(self.seed, 0, self.retry);
+        let delay = self.backoff.delay(self.retry, self.previous, &mut rng);
         self.retry = self.retry.saturating_add(1);
         self.previous = delay;
         Some(delay)

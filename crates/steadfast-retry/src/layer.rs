@@ -150,6 +150,18 @@ impl<P, C> RetryLayerBuilder<P, C> {
 
     /// Decides which results are retried (the [`DefaultPolicy`] unless set).
     pub fn policy<Q>(self, policy: Q) -> RetryLayerBuilder<Q, C> {
+        self.map(|_, copier| (policy, copier))
+    }
+
+    /// Copies requests with `copy` instead of `Clone`, for request types
+    /// that are not `Clone`. A request for which it returns `None` is sent
+    /// once.
+    pub fn clone_request_with<F>(self, copy: F) -> RetryLayerBuilder<P, CloneFn<F>> {
+        self.map(|policy, _| (policy, CloneFn(copy)))
+    }
+
+    fn map<Q, D>(self, f: impl FnOnce(P, C) -> (Q, D)) -> RetryLayerBuilder<Q, D> {
+        let (policy, copier) = f(self.policy, self.copier);
         RetryLayerBuilder {
             max_attempts: self.max_attempts,
             backoff: self.backoff,
@@ -158,23 +170,7 @@ impl<P, C> RetryLayerBuilder<P, C> {
             seed: self.seed,
             listener: self.listener,
             policy,
-            copier: self.copier,
-        }
-    }
-
-    /// Copies requests with `copy` instead of `Clone`, for request types
-    /// that are not `Clone`. A request for which it returns `None` is sent
-    /// once.
-    pub fn clone_request_with<F>(self, copy: F) -> RetryLayerBuilder<P, CloneFn<F>> {
-        RetryLayerBuilder {
-            max_attempts: self.max_attempts,
-            backoff: self.backoff,
-            deadline: self.deadline,
-            budget: self.budget,
-            seed: self.seed,
-            listener: self.listener,
-            policy: self.policy,
-            copier: CloneFn(copy),
+            copier,
         }
     }
 
