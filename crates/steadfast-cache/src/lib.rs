@@ -1,16 +1,77 @@
-//! The steadfast cache layer.
+//! A tower cache layer for values that are slow or unreliable to load:
+//! remote configuration above all.
+//!
+//! [`CacheLayer`] answers from a [`Store`] while an entry is fresh, then
+//! serves it stale while one background refresh runs
+//! (stale-while-revalidate), then serves it stale only when the source fails
+//! (stale-if-error), on the model of RFC 5861. Concurrent misses for one key
+//! make one load (single flight); its value or its error reaches every
+//! caller, and no caller going away strands the others. A "not found" may be
+//! cached for a short while.
+//!
+//! A hit reads the store synchronously ([`Store::peek`]): no allocation, no
+//! async lock, no boxed future. [`MemoryStore`] is the in-process store,
+//! bounded by entry count or weight. [`CacheHandle`] invalidates keys,
+//! clears everything and reads the counters; the counters are also reported
+//! through the `metrics` facade (`steadfast_cache_*_total`, registered when
+//! the layer is built: install a recorder first), and [`Event`]s go to an
+//! optional listener.
 //!
 //! # Example
 //!
 //! ```
-//! assert_eq!(1 + 1, 2);
+//! use std::time::Duration;
+//! use steadfast_cache::CacheLayer;
+//! use steadfast_config::{ConfigError, ConfigRequest, ConfigResponse, Format};
+//! use steadfast_core::Source;
+//! use tower::{ServiceBuilder, ServiceExt, service_fn};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let cache = CacheLayer::builder()
+//!     .ttl(Duration::from_secs(30))
+//!     .stale_while_revalidate(Duration::from_secs(30))
+//!     .stale_if_error(Duration::from_secs(600))
+//!     .provenance()
+//!     .build()?;
+//! let handle = cache.handle();
+//! let source = service_fn(|req: ConfigRequest| async move {
+//!     Ok::<_, ConfigError>(ConfigResponse::new(format!("{{\"name\":\"{}\"}}", req.name()), Format::Json))
+//! });
+//! let loader = ServiceBuilder::new().layer(cache).service(source);
+//!
+//! let first = loader.clone().oneshot(ConfigRequest::new("app")).await?;
+//! let second = loader.clone().oneshot(ConfigRequest::new("app")).await?;
+//! assert_eq!(first.source(), Source::Origin);
+//! assert_eq!(second.source(), Source::Cache);
+//! assert_eq!(second.body(), first.body());
+//! assert_eq!((handle.stats().loads, handle.stats().l1_hits), (1, 1));
+//! # Ok(())
+//! # }
 //! ```
 
 #![forbid(unsafe_code)]
+#![warn(
+    missing_docs,
+    missing_debug_implementations,
+    rust_2018_idioms,
+    unreachable_pub
+)]
 
-pub mod store;
+mod error;
+mod event;
+mod flight;
+pub mod future;
+mod handle;
+mod key;
+mod layer;
+mod load;
+mod memory;
 #[cfg(feature = "redis")]
 pub mod redis;
+mod service;
+mod state;
+pub mod store;
 mod tiered;
 
 pub use store::{Entry, Freshness, LeaseToken, Peek, Store, StoreError, StoreErrorKind};
@@ -18,3 +79,14 @@ pub use tiered::{
     Invalidation, InvalidationSink, Invalidations, RemoteKey, Tiered, TieredBuilder, TieredError,
     TieredStats,
 };
+
+pub use error::{BuildError, LoadAbandoned};
+pub use event::{Event, Listener, StaleReason, StoreOp};
+pub use handle::{CacheHandle, CacheStats};
+pub use key::{DefaultKey, KeyFn};
+#[cfg(feature = "http")]
+pub use key::{HttpKey, MethodUri};
+pub use layer::{CacheLayer, CacheLayerBuilder, DefaultStore, IntoStore, WithStore};
+pub use memory::{MemoryStore, Unit, Weigh};
+pub use service::Cache;
+pub use state::MAX_WINDOW;

@@ -137,9 +137,7 @@ impl fmt::Display for StoreError {
 
 impl Error for StoreError {
     fn source(&self) -> Option<&(dyn Error + 'static)> {
-        self.source
-            .as_deref()
-            .map(|e| e as &(dyn Error + 'static))
+        self.source.as_deref().map(|e| e as &(dyn Error + 'static))
     }
 }
 
@@ -154,9 +152,16 @@ where
 {
     /// A synchronous look-up in memory: no allocation, no await. The cache
     /// layer's hit path uses only this.
+    ///
+    /// The entry may be past any of its deadlines: the caller judges its
+    /// [`Freshness`], so the store need not read the clock.
     fn peek(&self, key: &K) -> Peek<V>;
 
     /// Looks `key` up in every tier.
+    ///
+    /// The cache layer calls it on a miss, and when [`peek`](Store::peek)
+    /// found only an entry that is past its revalidation window (a shared
+    /// tier may hold a newer one).
     fn get(&self, key: &K) -> impl Future<Output = Result<Option<Entry<V>>, StoreError>> + Send;
 
     /// Stores `entry` under `key` until its `expires_at`.

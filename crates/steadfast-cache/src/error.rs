@@ -1,0 +1,63 @@
+//! Errors of the cache layer's own making.
+
+use std::error::Error;
+use std::fmt;
+
+/// A cache layer or memory store that cannot be built as configured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// The fresh window (TTL) is zero.
+    ZeroTtl,
+    /// The TTL jitter is not a fraction in `[0, 1)`.
+    InvalidJitter,
+    /// The negative-cache TTL is zero.
+    ZeroNegativeTtl,
+    /// The negative cache can hold no entries.
+    ZeroNegativeCapacity,
+    /// A memory store would hold nothing (zero entries or zero weight).
+    ZeroCapacity,
+    /// A window is longer than [`MAX_WINDOW`](crate::MAX_WINDOW).
+    WindowTooLong,
+    /// A distributed single-flight setting is zero (lease TTL, maximum wait
+    /// or poll interval).
+    ZeroLeaseSetting,
+    /// The lease poll interval is longer than the maximum wait.
+    PollLongerThanWait,
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let what = match self {
+            BuildError::ZeroTtl => "cache TTL must be greater than zero",
+            BuildError::InvalidJitter => "cache TTL jitter must be a fraction in [0, 1)",
+            BuildError::ZeroNegativeTtl => "negative-cache TTL must be greater than zero",
+            BuildError::ZeroNegativeCapacity => "negative cache must hold at least one entry",
+            BuildError::ZeroCapacity => "memory store must hold at least one entry",
+            BuildError::WindowTooLong => "cache window is longer than the maximum of ten years",
+            BuildError::ZeroLeaseSetting => {
+                "lease TTL, maximum wait and poll interval must be greater than zero"
+            }
+            BuildError::PollLongerThanWait => {
+                "lease poll interval must not be longer than the maximum wait"
+            }
+        };
+        f.pad(what)
+    }
+}
+
+impl Error for BuildError {}
+
+/// The load a caller waited for ended without an answer (the task running
+/// it panicked or its runtime shut down). Waiters receive it through
+/// `E: From<SharedError>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LoadAbandoned;
+
+impl fmt::Display for LoadAbandoned {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad("cache load ended without an answer")
+    }
+}
+
+impl Error for LoadAbandoned {}

@@ -1,0 +1,217 @@
+//! The load behind a miss or a refresh, run in its own task so no caller,
+//! the first included, can strand the others by going away.
+
+use std::fmt;
+use std::hash::Hash;
+use std::sync::Arc;
+
+use steadfast_core::{BoxError, SharedError};
+use tokio::time::{Instant, sleep_until};
+use tower_service::Service;
+
+use crate::event::{Event, StaleReason, StoreOp};
+use crate::flight::{Flights, Lead, Outcome, Served};
+use crate::state::{Negative, Policy, Shared};
+use crate::store::{Entry, Freshness, LeaseToken, Peek, Store};
+
+/// What the caller that started the load already knew.
+pub(crate) struct Start<V> {
+    /// A stale entry to serve if the source fails.
+    pub(crate) stale: Option<Entry<V>>,
+    /// Whether the store must be asked with `get` before loading (the
+    /// memory tier did not know, or held only a dead entry).
+    pub(crate) ask_store: bool,
+    /// Whether the memory tier said a remote tier must be asked.
+    pub(crate) remote: bool,
+    /// Whether this is the background refresh of a value served stale.
+    pub(crate) refreshing: bool,
+}
+
+struct Finish<'a, K: Eq + Hash, V> {
+    flights: &'a Flights<K, V>,
+    key: &'a K,
+    id: u64,
+}
+
+impl<K: Eq + Hash, V> Drop for Finish<'_, K, V> {
+    fn drop(&mut self) {
+        self.flights.finish(self.key, self.id);
+    }
+}
+
+/// Loads `key` through the ready service `svc` and hands the outcome to
+/// every caller waiting on `lead`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn run<Svc, Req, K, V, E, S>(
+    shared: Arc<Shared<K, V, S>>,
+    policy: Policy<V, E>,
+    key: K,
+    req: Req,
+    mut svc: Svc,
+    lead: Lead<V>,
+    start: Start<V>,
+) where
+    Svc: Service<Req, Response = V, Error = E>,
+    K: Clone + Eq + Hash + fmt::Display + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+    E: Into<BoxError>,
+    S: Store<K, V>,
+{
+    let _finish = Finish {
+        flights: &shared.flights,
+        key: &key,
+        id: lead.id,
+    };
+    let Start {
+        mut stale,
+        ask_store,
+        remote,
+        refreshing,
+    } = start;
+
+    if let Peek::Hit(entry) = shared.store.peek(&key)
+        && entry.freshness(Instant::now()) == Freshness::Fresh
+    {
+        shared.counters.l1_hit();
+        lead.publish(Outcome::Value(entry.value, Served::Cache));
+        return;
+    }
+
+    if ask_store {
+        match shared.store.get(&key).await {
+            Ok(Some(entry)) => match entry.freshness(Instant::now()) {
+                Freshness::Fresh => {
+                    if remote {
+                        shared.counters.l2_hit();
+                        shared.notify(&Event::RemoteHit { key: &key });
+                    } else {
+                        shared.counters.l1_hit();
+                    }
+                    lead.publish(Outcome::Value(entry.value, Served::Cache));
+                    return;
+                }
+                Freshness::Revalidate => {
+                    if !refreshing {
+                        lead.publish(Outcome::Value(
+                            entry.value.clone(),
+                            Served::Stale(StaleReason::Revalidating),
+                        ));
+                        shared.counters.refresh();
+                        shared.notify(&Event::RefreshStarted { key: &key });
+                    }
+                    stale = Some(entry);
+                }
+                Freshness::StaleIfError => {
+                    if stale
+                        .as_ref()
+                        .is_none_or(|known| known.expires_at < entry.expires_at)
+                    {
+                        stale = Some(entry);
+                    }
+                }
+                Freshness::Expired => {}
+            },
+            Ok(None) => {}
+            Err(error) => shared.store_failed(Some(&key), StoreOp::Get, &error),
+        }
+    }
+
+    let mut lease: Option<LeaseToken> = None;
+    if let Some(settings) = policy.lease {
+        match shared.store.acquire_lease(&key, settings.ttl).await {
+            Ok(Some(token)) => lease = Some(token),
+            Ok(None) => {
+                shared.notify(&Event::LeaseBusy { key: &key });
+                tracing::debug!(key = %key, "another instance loads this key; waiting for it");
+                let deadline = Instant::now() + settings.max_wait;
+                loop {
+                    sleep_until((Instant::now() + settings.poll_interval).min(deadline)).await;
+                    match shared.store.get(&key).await {
+                        Ok(Some(entry)) if entry.freshness(Instant::now()) == Freshness::Fresh => {
+                            shared.counters.l2_hit();
+                            shared.notify(&Event::RemoteHit { key: &key });
+                            lead.publish(Outcome::Value(entry.value, Served::Cache));
+                            return;
+                        }
+                        Ok(_) => {}
+                        Err(error) => shared.store_failed(Some(&key), StoreOp::Get, &error),
+                    }
+                    if Instant::now() >= deadline {
+                        tracing::debug!(key = %key, "lease wait over; loading here");
+                        break;
+                    }
+                }
+            }
+            Err(error) => shared.store_failed(Some(&key), StoreOp::Lease, &error),
+        }
+    }
+
+    shared.counters.load();
+    let started = Instant::now();
+    let result = svc.call(req).await;
+    let elapsed = started.elapsed();
+    match result {
+        Ok(value) => {
+            tracing::debug!(key = %key, ?elapsed, "cache loaded");
+            shared.notify(&Event::Loaded { key: &key, elapsed });
+            let entry = shared.entry(&policy, value.clone(), Instant::now());
+            lead.publish(Outcome::Value(value, Served::Origin));
+            if !lead.is_cancelled() {
+                if let Some(negative) = &shared.negative {
+                    negative.remove(&key);
+                }
+                if let Err(error) = shared.store.put(key.clone(), entry).await {
+                    shared.store_failed(Some(&key), StoreOp::Put, &error);
+                }
+                if lead.is_cancelled()
+                    && let Err(error) = shared.store.remove(&key).await
+                {
+                    shared.store_failed(Some(&key), StoreOp::Remove, &error);
+                }
+            }
+        }
+        Err(error) => {
+            shared.counters.load_error();
+            let not_found = (policy.not_found)(&error);
+            let error = SharedError::from_box(error.into());
+            tracing::warn!(key = %key, ?elapsed, error = %error, not_found, "cache load failed");
+            shared.notify(&Event::LoadFailed {
+                key: &key,
+                error: &error,
+            });
+            let now = Instant::now();
+            match (not_found, &shared.negative, policy.negative_ttl) {
+                (true, Some(negative), Some(ttl)) => {
+                    if !lead.is_cancelled() {
+                        negative.insert(
+                            key.clone(),
+                            Negative {
+                                until: now + ttl,
+                                error: error.clone(),
+                            },
+                        );
+                        if stale.is_some()
+                            && let Err(e) = shared.store.remove(&key).await
+                        {
+                            shared.store_failed(Some(&key), StoreOp::Remove, &e);
+                        }
+                    }
+                    lead.publish(Outcome::Failed(error));
+                }
+                _ => match stale.filter(|entry| now < entry.expires_at) {
+                    Some(entry) => lead.publish(Outcome::Value(
+                        entry.value,
+                        Served::Stale(StaleReason::SourceFailed),
+                    )),
+                    None => lead.publish(Outcome::Failed(error)),
+                },
+            }
+        }
+    }
+
+    if let Some(token) = lease
+        && let Err(error) = shared.store.release_lease(&key, token).await
+    {
+        shared.store_failed(Some(&key), StoreOp::Lease, &error);
+    }
+}

@@ -1,0 +1,235 @@
+//! The [`Cache`] service.
+
+use std::fmt;
+use std::hash::Hash;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use steadfast_core::{BoxError, SharedError, Source};
+use tokio::time::Instant;
+use tower_service::Service;
+
+use crate::event::{Event, StaleReason};
+use crate::flight::{Join, Lead, Outcome, Served, Waiter};
+use crate::future::ResponseFuture;
+use crate::handle::CacheHandle;
+use crate::key::KeyFn;
+use crate::load::{self, Start};
+use crate::state::{Policy, Shared};
+use crate::store::{Freshness, Peek, Store};
+
+/// A service that answers from a cache and loads misses through its inner
+/// service, one load per key. Made by [`CacheLayer`](crate::CacheLayer).
+///
+/// Every clone, and every service made by the same layer, shares one store,
+/// one set of running loads and one set of counters.
+///
+/// Hits are answered from [`Store::peek`] without allocating or awaiting.
+/// Misses and refreshes run in a spawned task (so the service must be
+/// called within a Tokio runtime), which takes the ready inner service and
+/// leaves a clone in its place.
+pub struct Cache<Svc, K, V, E, F, S> {
+    inner: Svc,
+    key_fn: F,
+    policy: Policy<V, E>,
+    shared: Arc<Shared<K, V, S>>,
+}
+
+impl<Svc, K, V, E, F, S> Cache<Svc, K, V, E, F, S> {
+    pub(crate) fn new(
+        inner: Svc,
+        key_fn: F,
+        policy: Policy<V, E>,
+        shared: Arc<Shared<K, V, S>>,
+    ) -> Self {
+        Self {
+            inner,
+            key_fn,
+            policy,
+            shared,
+        }
+    }
+
+    /// The inner service.
+    pub fn get_ref(&self) -> &Svc {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut Svc {
+        &mut self.inner
+    }
+
+    /// The inner service, consuming the cache service.
+    pub fn into_inner(self) -> Svc {
+        self.inner
+    }
+
+    /// A handle on the shared cache: invalidation and counters.
+    pub fn handle(&self) -> CacheHandle<K, V, S> {
+        CacheHandle::new(Arc::clone(&self.shared))
+    }
+}
+
+impl<Svc: Clone, K, V, E, F: Clone, S> Clone for Cache<Svc, K, V, E, F, S> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            key_fn: self.key_fn.clone(),
+            policy: self.policy,
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl<Svc: fmt::Debug, K, V, E, F, S> fmt::Debug for Cache<Svc, K, V, E, F, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cache")
+            .field("inner", &self.inner)
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<Svc, Req, K, V, E, F, S> Service<Req> for Cache<Svc, K, V, E, F, S>
+where
+    Svc: Service<Req, Response = V, Error = E> + Clone + Send + 'static,
+    Svc::Future: Send + 'static,
+    Req: Send + 'static,
+    F: KeyFn<Req, Key = K>,
+    K: Clone + Eq + Hash + fmt::Display + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+    E: From<SharedError> + Into<BoxError> + Send + 'static,
+    S: Store<K, V>,
+{
+    type Response = V;
+    type Error = E;
+    type Future = ResponseFuture<V, E>;
+
+    #[inline]
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), E>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Req) -> Self::Future {
+        let key = self.key_fn.key(&req);
+        let shared = &*self.shared;
+        let now = Instant::now();
+        let (stale, ask_store, remote) = match shared.store.peek(&key) {
+            Peek::Hit(entry) => match entry.freshness(now) {
+                Freshness::Fresh => {
+                    shared.counters.l1_hit();
+                    shared.notify(&Event::Hit { key: &key });
+                    let mut value = entry.value;
+                    (self.policy.mark)(&mut value, Source::Cache);
+                    return ResponseFuture::ready(Ok(value));
+                }
+                Freshness::Revalidate => {
+                    shared.counters.stale_served();
+                    shared.notify(&Event::StaleServed {
+                        key: &key,
+                        reason: StaleReason::Revalidating,
+                    });
+                    let mut value = entry.value.clone();
+                    if let Some(lead) = shared.flights.lead(&key) {
+                        shared.counters.refresh();
+                        shared.notify(&Event::RefreshStarted { key: &key });
+                        tracing::debug!(key = %key, "serving stale; refreshing in the background");
+                        let start = Start {
+                            stale: Some(entry),
+                            ask_store: true,
+                            remote: false,
+                            refreshing: true,
+                        };
+                        self.spawn_load(key, req, lead, start);
+                    }
+                    (self.policy.mark)(&mut value, Source::Stale);
+                    return ResponseFuture::ready(Ok(value));
+                }
+                Freshness::StaleIfError => (Some(entry), true, false),
+                Freshness::Expired => (None, true, false),
+            },
+            Peek::Miss => (None, false, false),
+            Peek::Unknown => (None, true, true),
+        };
+
+        if let Some(negative) = &shared.negative
+            && let Some(found) = negative.get(&key)
+            && now < found.until
+        {
+            shared.counters.negative_hit();
+            shared.notify(&Event::NegativeHit { key: &key });
+            return ResponseFuture::ready(Err(E::from(found.error)));
+        }
+
+        shared.counters.miss();
+        shared.notify(&Event::Miss { key: &key });
+        match shared.flights.join(&key) {
+            Join::Wait(waiter) => {
+                shared.counters.coalesced();
+                shared.notify(&Event::Coalesced { key: &key });
+                self.wait(key, waiter)
+            }
+            Join::Lead(lead, waiter) => {
+                tracing::debug!(key = %key, "cache miss; loading");
+                let start = Start {
+                    stale,
+                    ask_store,
+                    remote,
+                    refreshing: false,
+                };
+                self.spawn_load(key.clone(), req, lead, start);
+                self.wait(key, waiter)
+            }
+        }
+    }
+}
+
+impl<Svc, K, V, E, F, S> Cache<Svc, K, V, E, F, S>
+where
+    K: Clone + Eq + Hash + fmt::Display + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+    E: From<SharedError> + Into<BoxError> + Send + 'static,
+    S: Store<K, V>,
+{
+    fn spawn_load<Req>(&mut self, key: K, req: Req, lead: Lead<V>, start: Start<V>)
+    where
+        Svc: Service<Req, Response = V, Error = E> + Clone + Send + 'static,
+        Svc::Future: Send + 'static,
+        Req: Send + 'static,
+    {
+        let clone = self.inner.clone();
+        let ready = std::mem::replace(&mut self.inner, clone);
+        tokio::spawn(load::run(
+            Arc::clone(&self.shared),
+            self.policy,
+            key,
+            req,
+            ready,
+            lead,
+            start,
+        ));
+    }
+
+    fn wait(&self, key: K, waiter: Waiter<V>) -> ResponseFuture<V, E> {
+        let shared = Arc::clone(&self.shared);
+        let mark = self.policy.mark;
+        ResponseFuture::waiting(Box::pin(async move {
+            match waiter.outcome().await {
+                Outcome::Value(mut value, served) => {
+                    match served {
+                        Served::Origin => {}
+                        Served::Cache => mark(&mut value, Source::Cache),
+                        Served::Stale(reason) => {
+                            shared.counters.stale_served();
+                            shared.notify(&Event::StaleServed { key: &key, reason });
+                            mark(&mut value, Source::Stale);
+                        }
+                    }
+                    Ok(value)
+                }
+                Outcome::Failed(error) => Err(E::from(error)),
+            }
+        }))
+    }
+}

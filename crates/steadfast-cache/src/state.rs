@@ -1,0 +1,289 @@
+//! State shared by every clone of a cache service and its handle.
+
+use std::cell::Cell;
+use std::fmt;
+use std::hash::Hash;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use metrics::Counter;
+use quick_cache::sync::Cache;
+use steadfast_core::{SharedError, Source};
+use tokio::time::Instant;
+
+use crate::event::{Event, Listener, StoreOp};
+use crate::flight::Flights;
+use crate::handle::CacheStats;
+use crate::store::{Entry, StoreError};
+
+/// The longest fresh, stale or negative window a builder accepts.
+pub const MAX_WINDOW: Duration = Duration::from_secs(10 * 365 * 24 * 60 * 60);
+
+/// Distributed single-flight settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LeaseSettings {
+    pub(crate) ttl: Duration,
+    pub(crate) max_wait: Duration,
+    pub(crate) poll_interval: Duration,
+}
+
+/// What the layer was configured with, copied into every service and load.
+pub(crate) struct Policy<V, E> {
+    pub(crate) ttl: Duration,
+    pub(crate) jitter: f64,
+    pub(crate) stale_while_revalidate: Duration,
+    pub(crate) stale_if_error: Duration,
+    pub(crate) negative_ttl: Option<Duration>,
+    pub(crate) lease: Option<LeaseSettings>,
+    pub(crate) mark: fn(&mut V, Source),
+    pub(crate) not_found: fn(&E) -> bool,
+}
+
+impl<V, E> Clone for Policy<V, E> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<V, E> Copy for Policy<V, E> {}
+
+impl<V, E> fmt::Debug for Policy<V, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Policy")
+            .field("ttl", &self.ttl)
+            .field("jitter", &self.jitter)
+            .field("stale_while_revalidate", &self.stale_while_revalidate)
+            .field("stale_if_error", &self.stale_if_error)
+            .field("negative_ttl", &self.negative_ttl)
+            .field("lease", &self.lease)
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) fn no_mark<V>(_: &mut V, _: Source) {}
+
+pub(crate) fn never_not_found<E>(_: &E) -> bool {
+    false
+}
+
+const STRIPES: usize = 8;
+
+#[repr(align(128))]
+#[derive(Default)]
+struct Padded(AtomicU64);
+
+/// A counter spread over cache lines so threads hitting at once do not
+/// contend on one.
+#[derive(Default)]
+struct Striped([Padded; STRIPES]);
+
+static NEXT_STRIPE: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    static STRIPE: Cell<usize> = const { Cell::new(usize::MAX) };
+}
+
+impl Striped {
+    #[inline]
+    fn incr(&self) {
+        let stripe = STRIPE.with(|s| {
+            let mut i = s.get();
+            if i == usize::MAX {
+                i = NEXT_STRIPE.fetch_add(1, Relaxed) % STRIPES;
+                s.set(i);
+            }
+            i
+        });
+        self.0[stripe].0.fetch_add(1, Relaxed);
+    }
+
+    fn sum(&self) -> u64 {
+        self.0.iter().map(|p| p.0.load(Relaxed)).sum()
+    }
+}
+
+/// The counters of one cache, with their `metrics` handles (registered when
+/// the layer is built).
+pub(crate) struct Counters {
+    l1_hits: Striped,
+    l2_hits: AtomicU64,
+    misses: AtomicU64,
+    stale_served: AtomicU64,
+    refreshes: AtomicU64,
+    loads: AtomicU64,
+    load_errors: AtomicU64,
+    store_errors: AtomicU64,
+    coalesced: AtomicU64,
+    negative_hits: AtomicU64,
+    m_l1_hits: Counter,
+    m_l2_hits: Counter,
+    m_misses: Counter,
+    m_stale: Counter,
+    m_refreshes: Counter,
+    m_loads: Counter,
+    m_load_errors: Counter,
+    m_store_errors: Counter,
+    m_coalesced: Counter,
+    m_negative_hits: Counter,
+}
+
+macro_rules! count {
+    ($($name:ident => $atomic:ident, $metric:ident;)*) => {
+        $(
+            #[inline]
+            pub(crate) fn $name(&self) {
+                self.$atomic.fetch_add(1, Relaxed);
+                self.$metric.increment(1);
+            }
+        )*
+    };
+}
+
+impl Counters {
+    pub(crate) fn new() -> Self {
+        Self {
+            l1_hits: Striped::default(),
+            l2_hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+            stale_served: AtomicU64::new(0),
+            refreshes: AtomicU64::new(0),
+            loads: AtomicU64::new(0),
+            load_errors: AtomicU64::new(0),
+            store_errors: AtomicU64::new(0),
+            coalesced: AtomicU64::new(0),
+            negative_hits: AtomicU64::new(0),
+            m_l1_hits: metrics::counter!("steadfast_cache_l1_hits_total"),
+            m_l2_hits: metrics::counter!("steadfast_cache_l2_hits_total"),
+            m_misses: metrics::counter!("steadfast_cache_misses_total"),
+            m_stale: metrics::counter!("steadfast_cache_stale_served_total"),
+            m_refreshes: metrics::counter!("steadfast_cache_refreshes_total"),
+            m_loads: metrics::counter!("steadfast_cache_loads_total"),
+            m_load_errors: metrics::counter!("steadfast_cache_load_errors_total"),
+            m_store_errors: metrics::counter!("steadfast_cache_store_errors_total"),
+            m_coalesced: metrics::counter!("steadfast_cache_coalesced_total"),
+            m_negative_hits: metrics::counter!("steadfast_cache_negative_hits_total"),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn l1_hit(&self) {
+        self.l1_hits.incr();
+        self.m_l1_hits.increment(1);
+    }
+
+    count! {
+        l2_hit => l2_hits, m_l2_hits;
+        miss => misses, m_misses;
+        stale_served => stale_served, m_stale;
+        refresh => refreshes, m_refreshes;
+        load => loads, m_loads;
+        load_error => load_errors, m_load_errors;
+        store_error => store_errors, m_store_errors;
+        coalesced => coalesced, m_coalesced;
+        negative_hit => negative_hits, m_negative_hits;
+    }
+
+    pub(crate) fn snapshot(&self, entries: u64) -> CacheStats {
+        CacheStats {
+            l1_hits: self.l1_hits.sum(),
+            l2_hits: self.l2_hits.load(Relaxed),
+            misses: self.misses.load(Relaxed),
+            stale_served: self.stale_served.load(Relaxed),
+            refreshes: self.refreshes.load(Relaxed),
+            loads: self.loads.load(Relaxed),
+            load_errors: self.load_errors.load(Relaxed),
+            store_errors: self.store_errors.load(Relaxed),
+            coalesced: self.coalesced.load(Relaxed),
+            negative_hits: self.negative_hits.load(Relaxed),
+            entries,
+        }
+    }
+}
+
+/// A cached "not found": until when, and the failure to hand out.
+#[derive(Clone)]
+pub(crate) struct Negative {
+    pub(crate) until: Instant,
+    pub(crate) error: SharedError,
+}
+
+/// Everything every clone of a cache service shares.
+pub(crate) struct Shared<K, V, S> {
+    pub(crate) store: S,
+    pub(crate) flights: Flights<K, V>,
+    pub(crate) negative: Option<Cache<K, Negative>>,
+    pub(crate) counters: Counters,
+    pub(crate) listener: Option<Listener>,
+    rng: Mutex<fastrand::Rng>,
+}
+
+impl<K, V, S> Shared<K, V, S>
+where
+    K: Eq + Hash,
+{
+    pub(crate) fn new(
+        store: S,
+        negative_capacity: Option<usize>,
+        listener: Option<Listener>,
+        seed: Option<u64>,
+    ) -> Self {
+        let rng = seed.map_or_else(fastrand::Rng::new, fastrand::Rng::with_seed);
+        Self {
+            store,
+            flights: Flights::new(),
+            negative: negative_capacity.map(Cache::new),
+            counters: Counters::new(),
+            listener,
+            rng: Mutex::new(rng),
+        }
+    }
+
+    /// Reports `event` to the listener, if there is one.
+    #[inline]
+    pub(crate) fn notify(&self, event: &Event<'_>) {
+        if let Some(listener) = &self.listener {
+            listener(event);
+        }
+    }
+
+    /// Counts, logs and reports a failed store operation.
+    pub(crate) fn store_failed(
+        &self,
+        key: Option<&dyn fmt::Display>,
+        op: StoreOp,
+        error: &StoreError,
+    ) {
+        self.counters.store_error();
+        tracing::warn!(
+            key = key.map(tracing::field::display),
+            op = op.as_str(),
+            kind = ?error.kind(),
+            error = %error,
+            "cache store operation failed; going on without it"
+        );
+        self.notify(&Event::StoreFailed { key, op, error });
+    }
+
+    /// A new entry for `value`, loaded at `now`, with a jittered fresh
+    /// window.
+    pub(crate) fn entry<E>(&self, policy: &Policy<V, E>, value: V, now: Instant) -> Entry<V> {
+        let mut ttl = policy.ttl;
+        if policy.jitter > 0.0 {
+            let draw = self
+                .rng
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .f64();
+            ttl = ttl.saturating_sub(ttl.mul_f64(policy.jitter * draw));
+        }
+        let fresh_until = now + ttl;
+        let revalidate_until = fresh_until + policy.stale_while_revalidate;
+        Entry {
+            value,
+            fresh_until,
+            revalidate_until,
+            expires_at: revalidate_until + policy.stale_if_error,
+        }
+    }
+}
