@@ -21,14 +21,12 @@ fn changed(from: State, to: State, cause: Cause, open_for: Option<Duration>) -> 
 #[tokio::test(start_paused = true)]
 async fn closed_opens_half_opens_and_closes() {
     let events = Events::default();
-    let layer = CircuitBreakerLayer::builder()
-        .consecutive_failures(3)
-        .open_duration(secs(10))
-        .on_event(events.listener())
-        .build()
-        .unwrap();
-    let handle = layer.handle();
-    let (mut svc, reached) = service(&layer);
+    let (handle, mut svc, reached) = breaker(
+        CircuitBreakerLayer::builder()
+            .consecutive_failures(3)
+            .open_duration(secs(10))
+            .on_event(events.listener()),
+    );
 
     assert_eq!(send(&mut svc, OK).await, Ok("done"));
     assert_eq!(send(&mut svc, FAIL).await, Err(TestError::Inner));
@@ -95,14 +93,12 @@ async fn closed_opens_half_opens_and_closes() {
 #[tokio::test(start_paused = true)]
 async fn a_failed_probe_reopens() {
     let events = Events::default();
-    let layer = CircuitBreakerLayer::builder()
-        .consecutive_failures(1)
-        .open_duration(secs(5))
-        .on_event(events.listener())
-        .build()
-        .unwrap();
-    let handle = layer.handle();
-    let (mut svc, reached) = service(&layer);
+    let (handle, mut svc, reached) = breaker(
+        CircuitBreakerLayer::builder()
+            .consecutive_failures(1)
+            .open_duration(secs(5))
+            .on_event(events.listener()),
+    );
 
     assert_eq!(send(&mut svc, FAIL).await, Err(TestError::Inner));
     advance(secs(5)).await;
@@ -139,13 +135,11 @@ async fn a_failed_probe_reopens() {
 
 #[tokio::test(start_paused = true)]
 async fn closing_starts_a_fresh_streak() {
-    let layer = CircuitBreakerLayer::builder()
-        .consecutive_failures(2)
-        .open_duration(secs(1))
-        .build()
-        .unwrap();
-    let handle = layer.handle();
-    let (mut svc, _) = service(&layer);
+    let (handle, mut svc, _) = breaker(
+        CircuitBreakerLayer::builder()
+            .consecutive_failures(2)
+            .open_duration(secs(1)),
+    );
 
     send(&mut svc, FAIL).await.unwrap_err();
     send(&mut svc, FAIL).await.unwrap_err();
@@ -159,13 +153,11 @@ async fn closing_starts_a_fresh_streak() {
 
 #[tokio::test(start_paused = true)]
 async fn a_call_admitted_before_a_trip_does_not_move_the_new_state() {
-    let layer = CircuitBreakerLayer::builder()
-        .consecutive_failures(1)
-        .open_duration(secs(10))
-        .build()
-        .unwrap();
-    let handle = layer.handle();
-    let (svc, _) = service(&layer);
+    let (handle, svc, _) = breaker(
+        CircuitBreakerLayer::builder()
+            .consecutive_failures(1)
+            .open_duration(secs(10)),
+    );
 
     // A slow call is admitted while closed, then the circuit opens, half-opens
     // and closes before it finishes: its failure belongs to the old period.

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use steadfast_breaker::{CircuitBreakerLayer, Classifier, Event};
+use steadfast_breaker::{Builder, CircuitBreakerLayer, Classifier, Event, Handle};
 use steadfast_core::CircuitOpen;
 use tower::{Layer, Service, ServiceExt, service_fn};
 
@@ -129,4 +129,18 @@ pub fn secs(s: u64) -> Duration {
 
 pub fn millis(ms: u64) -> Duration {
     Duration::from_millis(ms)
+}
+
+/// Builds `builder`'s layer around the scripted service: the circuit's
+/// handle, the service, and the count of calls that reached it.
+pub fn breaker(
+    builder: Builder,
+) -> (
+    Handle,
+    impl Service<Call, Response = &'static str, Error = TestError, Future: Send> + Clone + Send,
+    Reached,
+) {
+    let layer = builder.build().unwrap();
+    let (svc, reached) = service(&layer);
+    (layer.handle(), svc, reached)
 }

@@ -1,0 +1,196 @@
+//! Failure rates over sliding count and time windows.
+
+mod support;
+
+use steadfast_breaker::{Cause, CircuitBreakerLayer, Event, State};
+use support::*;
+use tokio::time::advance;
+
+#[tokio::test(start_paused = true)]
+async fn a_count_window_opens_on_exactly_the_fiftieth_failure_after_ten_thousand_successes() {
+    let events = Events::default();
+    let (handle, mut svc, _) = breaker(
+        CircuitBreakerLayer::builder()
+            .count_window(100)
+            .failure_rate(0.5)
+            .on_event(events.listener()),
+    );
+
+    for _ in 0..10_000 {
+        send(&mut svc, OK).await.unwrap();
+    }
+    for _ in 0..49 {
+        send(&mut svc, FAIL).await.unwrap_err();
+    }
+    assert_eq!(handle.state(), State::Closed);
+    let window = handle.window().unwrap();
+    assert_eq!((window.calls, window.failures), (100, 49));
+
+    send(&mut svc, FAIL).await.unwrap_err();
+    assert_eq!(handle.state(), State::Open);
+    assert!(matches!(
+        events.take().as_slice(),
+        [Event::StateChanged {
+            to: State::Open,
+            cause: Cause::FailureRate {
+                failures: 50,
+                calls: 100
+            },
+            ..
+        }]
+    ));
+}
+
+#[tokio::test(start_paused = true)]
+async fn old_outcomes_leave_a_count_window() {
+    let (handle, mut svc, _) = breaker(
+        CircuitBreakerLayer::builder()
+            .count_window(4)
+            .failure_rate(0.75)
+            .minimum_calls(4),
+    );
+
+    // F F S S: 2 of 4. Then F: the window is F S S F, still 2 of 4.
+    for call in [FAIL, FAIL, OK, OK, FAIL] {
+        send(&mut svc, call).await.ok();
+    }
+    assert_eq!(handle.state(), State::Closed);
+    let window = handle.window().unwrap();
+    assert_eq!((window.calls, window.failures), (4, 2));
+    // S S F F → then F: S F F F, 3 of 4.
+    send(&mut svc, FAIL).await.unwrap_err();
+    assert_eq!(handle.state(), State::Closed);
+    send(&mut svc, FAIL).await.unwrap_err();
+    assert_eq!(handle.state(), State::Open);
+}
+
+#[tokio::test(start_paused = true)]
+async fn rates_wait_for_the_minimum_number_of_calls() {
+    let (handle, mut svc, _) = breaker(
+        CircuitBreakerLayer::builder()
+            .count_window(10)
+            .failure_rate(0.5)
+            .minimum_calls(5),
+    );
+
+    for _ in 0..4 {
+        send(&mut svc, FAIL).await.unwrap_err();
+    }
+    assert_eq!(handle.state(), State::Closed);
+    // The success that completes the minimum finds 4 failures in 5.
+    send(&mut svc, OK).await.unwrap();
+    assert_eq!(handle.state(), State::Open);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_time_window_forgets_old_calls() {
+    let (handle, mut svc, _) = breaker(
+        CircuitBreakerLayer::builder()
+            .time_window(secs(10), 10)
+            .failure_rate(0.5)
+            .minimum_calls(4),
+    );
+
+    for _ in 0..3 {
+        send(&mut svc, FAIL).await.unwrap_err();
+    }
+    assert_eq!(handle.window().unwrap().calls, 3);
+    advance(secs(10)).await;
+    assert_eq!(handle.window().unwrap().calls, 0);
+    for _ in 0..3 {
+        send(&mut svc, OK).await.unwrap();
+    }
+    // 1 failure in 4: the three old failures no longer count.
+    send(&mut svc, FAIL).await.unwrap_err();
+    assert_eq!(handle.state(), State::Closed);
+    let window = handle.window().unwrap();
+    assert_eq!((window.calls, window.failures), (4, 1));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_time_window_keeps_calls_within_its_span() {
+    let (handle, mut svc, _) = breaker(
+        CircuitBreakerLayer::builder()
+            .time_window(secs(10), 10)
+            .failure_rate(0.6)
+            .minimum_calls(5),
+    );
+
+    for call in [FAIL, FAIL, OK, OK] {
+        send(&mut svc, call).await.ok();
+    }
+    advance(millis(9_999)).await;
+    assert_eq!(handle.state(), State::Closed);
+    // 3 failures in 5: the calls of 9.999 s ago still count.
+    send(&mut svc, FAIL).await.unwrap_err();
+    assert_eq!(handle.state(), State::Open);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_time_window_slides_bucket_by_bucket() {
+    let (handle, mut svc, _) = breaker(
+        CircuitBreakerLayer::builder()
+            .time_window(secs(4), 4)
+            .failure_rate(0.5)
+            .minimum_calls(2),
+    );
+
+    // t=0: S S S ; t=2: F ; t=4: the bucket of t=0 leaves, the window holds
+    // one failure, and the first call of the new bucket (a success) finds
+    // 1 failure in 2 calls.
+    for _ in 0..3 {
+        send(&mut svc, OK).await.unwrap();
+    }
+    advance(secs(2)).await;
+    send(&mut svc, FAIL).await.unwrap_err();
+    assert_eq!(handle.state(), State::Closed);
+    advance(secs(2)).await;
+    let window = handle.window().unwrap();
+    assert_eq!((window.calls, window.failures), (1, 1));
+    send(&mut svc, OK).await.unwrap();
+    assert_eq!(handle.state(), State::Open);
+}
+
+#[tokio::test(start_paused = true)]
+async fn consecutive_and_rate_policies_combine() {
+    let (handle, mut svc, _) = breaker(
+        CircuitBreakerLayer::builder()
+            .consecutive_failures(3)
+            .count_window(10)
+            .failure_rate(0.5)
+            .minimum_calls(10)
+            .open_duration(secs(1)),
+    );
+
+    // Three in a row trip before the window holds ten calls.
+    for _ in 0..3 {
+        send(&mut svc, FAIL).await.unwrap_err();
+    }
+    assert_eq!(handle.state(), State::Open);
+    handle.reset();
+
+    // Alternating failures never make three in a row, but reach 50%.
+    for _ in 0..4 {
+        send(&mut svc, FAIL).await.unwrap_err();
+        send(&mut svc, OK).await.unwrap();
+    }
+    send(&mut svc, FAIL).await.unwrap_err();
+    assert_eq!(handle.state(), State::Closed);
+    send(&mut svc, FAIL).await.unwrap_err();
+    assert_eq!(handle.state(), State::Open);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_small_count_window_lowers_the_default_minimum() {
+    // With a window of 3, the default minimum of 10 calls could never be met.
+    let (handle, mut svc, _) = breaker(
+        CircuitBreakerLayer::builder()
+            .count_window(3)
+            .failure_rate(0.5),
+    );
+    send(&mut svc, FAIL).await.unwrap_err();
+    send(&mut svc, FAIL).await.unwrap_err();
+    assert_eq!(handle.state(), State::Closed);
+    send(&mut svc, OK).await.unwrap();
+    assert_eq!(handle.state(), State::Open);
+}
