@@ -324,13 +324,14 @@ async fn apply<K, V, L1>(
 /// Two stores as one: a fast local L1 (a memory store) in front of a shared
 /// L2 (a [`RedisStore`](crate::redis::RedisStore)).
 ///
-/// - [`peek`](Store::peek) looks at L1 only: a fresh L1 entry is a hit;
+/// - [`peek`](Store::peek) looks at L1 only: an L1 entry is a hit;
 ///   anything else is [`Peek::Unknown`], so the cache layer asks
-///   [`get`](Store::get), which may find a fresher entry in L2.
-/// - [`get`](Store::get) reads L1, then L2, and back-fills L1 with what L2
-///   had (its deadlines capped by the [L1 TTL
-///   cap](TieredBuilder::l1_ttl_cap)). When L2 fails, a stale L1 entry is
-///   still returned.
+///   [`get`](Store::get).
+/// - [`get`](Store::get) answers from L1 while the L1 entry is fresh;
+///   otherwise it reads L2, and when L2 has a fresher entry it back-fills
+///   L1 with it (deadlines capped by the [L1 TTL
+///   cap](TieredBuilder::l1_ttl_cap)) and returns it. When L2 fails or has
+///   nothing newer, the L1 entry (if not expired) is returned.
 /// - [`put`](Store::put) writes both; [`remove`](Store::remove) and
 ///   [`clear`](Store::clear) act on both (a Redis L2 tells other instances);
 ///   leases are L2's.
@@ -342,21 +343,30 @@ async fn apply<K, V, L1>(
 /// ```no_run
 /// # #[tokio::main]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::sync::Arc;
 /// use std::time::Duration;
-/// use steadfast_cache::Tiered;
 /// use steadfast_cache::redis::RedisStore;
+/// use steadfast_cache::{CacheLayer, MemoryStore, Tiered};
+/// use steadfast_config::{ConfigError, ConfigResponse};
 ///
-/// let l1 = RedisStore::<String, String>::builder("redis://127.0.0.1:6379")
-///     .prefix("near")
-///     .build()?;
-/// let l2 = RedisStore::<String, String>::builder("redis://127.0.0.1:6379")
-///     .prefix("far")
+/// let l1 = MemoryStore::<Arc<str>, ConfigResponse>::new(10_000)?;
+/// let l2 = RedisStore::<Arc<str>, ConfigResponse>::builder("redis://127.0.0.1:6379")
+///     .prefix("myapp:config")
 ///     .build()?;
 /// let store = Tiered::builder(l1, l2.clone())
 ///     .l1_ttl_cap(Duration::from_secs(10))
 ///     .invalidations(l2.invalidations())
 ///     .build()?;
-/// # let _ = store;
+/// let cache = CacheLayer::builder::<ConfigResponse, ConfigError>()
+///     .ttl(Duration::from_secs(60))
+///     .store(store)
+///     .distributed_single_flight(
+///         Duration::from_secs(5),
+///         Duration::from_secs(3),
+///         Duration::from_millis(20),
+///     )
+///     .build()?;
+/// # let _ = cache;
 /// # Ok(())
 /// # }
 /// ```
@@ -445,10 +455,8 @@ where
 {
     fn peek(&self, key: &K) -> Peek<V> {
         match self.l1.peek(key) {
-            Peek::Hit(entry) if entry.freshness(Instant::now()) == Freshness::Fresh => {
-                Peek::Hit(entry)
-            }
-            _ => Peek::Unknown,
+            Peek::Hit(entry) => Peek::Hit(entry),
+            Peek::Miss | Peek::Unknown => Peek::Unknown,
         }
     }
 

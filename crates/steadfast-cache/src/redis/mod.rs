@@ -343,7 +343,12 @@ where
         let clocks = Clocks::now();
         let ttl = entry.time_to_live(clocks.now);
         if ttl.is_zero() {
-            return Ok(());
+            let mut conn = shared.conn.clone();
+            let mut cmd = ::redis::cmd("DEL");
+            cmd.arg(self.redis_key(&key));
+            return shared
+                .call("put", async move { cmd.query_async::<()>(&mut conn).await })
+                .await;
         }
         let mut bytes = Vec::with_capacity(ENVELOPE_HEADER_LEN + 256);
         if let Err(error) = encode_envelope(&shared.codec, &entry, clocks, &mut bytes) {

@@ -1,0 +1,183 @@
+//! Invalidation through Redis pub/sub: removing or clearing on one instance
+//! drops the L1 copies of the others, a lost subscription comes back, and
+//! the listener ends with the store.
+
+#[path = "support/redis.rs"]
+mod support;
+
+use std::time::Duration;
+
+use steadfast_cache::redis::RedisStore;
+use steadfast_cache::{MemoryStore, Peek, Store, Tiered};
+use support::{Proxy, entry, eventually, prefix, redis_or_skip, redis_url};
+
+type Mem = MemoryStore<String, String>;
+type Instance = Tiered<Mem, RedisStore<String, String>>;
+
+const WAIT: Duration = Duration::from_secs(5);
+const MINUTE: Duration = Duration::from_secs(60);
+
+fn instance(url: &str, prefix: &str) -> Instance {
+    let l2 = RedisStore::builder(url)
+        .prefix(prefix)
+        .call_timeout(Duration::from_millis(500))
+        .reconnect_backoff(Duration::from_millis(10), Duration::from_millis(50))
+        .build()
+        .unwrap();
+    Tiered::builder(Mem::new(100).unwrap(), l2.clone())
+        .invalidations(l2.invalidations())
+        .build()
+        .unwrap()
+}
+
+async fn subscribed(instances: &[&Instance]) {
+    assert!(
+        eventually(WAIT, || instances.iter().all(|i| i.is_subscribed())).await,
+        "not subscribed within {WAIT:?}"
+    );
+}
+
+fn k(key: &str) -> String {
+    key.to_owned()
+}
+
+#[tokio::test]
+async fn removing_a_key_drops_it_from_every_instances_l1() {
+    let Some(_raw) = redis_or_skip("removing_a_key_drops_it_from_every_instances_l1").await else {
+        return;
+    };
+    let prefix = prefix("invalidate");
+    let (a, b) = (
+        instance(&redis_url(), &prefix),
+        instance(&redis_url(), &prefix),
+    );
+    subscribed(&[&a, &b]).await;
+
+    a.put(k("x"), entry(k("v"), MINUTE, MINUTE, MINUTE))
+        .await
+        .unwrap();
+    a.put(k("y"), entry(k("w"), MINUTE, MINUTE, MINUTE))
+        .await
+        .unwrap();
+    assert_eq!(b.get(&k("x")).await.unwrap().map(|e| e.value), Some(k("v")));
+    assert_eq!(b.get(&k("y")).await.unwrap().map(|e| e.value), Some(k("w")));
+    assert!(matches!(b.peek(&k("x")), Peek::Hit(_)));
+
+    a.remove(&k("x")).await.unwrap();
+    assert!(
+        eventually(WAIT, || b.peek(&k("x")) == Peek::Unknown).await,
+        "B still holds its copy"
+    );
+    assert!(matches!(b.peek(&k("y")), Peek::Hit(_)), "other keys stay");
+    assert_eq!(b.stats().remote_removals, 1);
+    assert!(eventually(WAIT, || a.stats().remote_removals == 1).await);
+    assert_eq!(b.get(&k("x")).await.unwrap(), None);
+    b.clear().await.unwrap();
+}
+
+#[tokio::test]
+async fn clearing_drops_every_copy_everywhere() {
+    let Some(_raw) = redis_or_skip("clearing_drops_every_copy_everywhere").await else {
+        return;
+    };
+    let prefix = prefix("clear_all");
+    let (a, b) = (
+        instance(&redis_url(), &prefix),
+        instance(&redis_url(), &prefix),
+    );
+    subscribed(&[&a, &b]).await;
+    for key in ["p", "q", "r"] {
+        b.put(k(key), entry(k(key), MINUTE, MINUTE, MINUTE))
+            .await
+            .unwrap();
+    }
+    assert_eq!(b.l1().len(), 3);
+    let clears_before = b.stats().remote_clears;
+
+    a.clear().await.unwrap();
+    assert!(
+        eventually(WAIT, || b.l1().is_empty()).await,
+        "B's L1 not cleared"
+    );
+    assert_eq!(b.stats().remote_clears, clears_before + 1);
+    assert_eq!(b.get(&k("p")).await.unwrap(), None, "and L2 is empty");
+}
+
+#[tokio::test]
+async fn a_lost_subscription_comes_back_and_drops_what_it_may_have_missed() {
+    let Some(_raw) =
+        redis_or_skip("a_lost_subscription_comes_back_and_drops_what_it_may_have_missed").await
+    else {
+        return;
+    };
+    let prefix = prefix("resubscribe");
+    let proxy = Proxy::start().await;
+    let b = instance(&proxy.url(), &prefix);
+    subscribed(&[&b]).await;
+    assert_eq!(b.stats().remote_clears, 1);
+
+    proxy.cut();
+    assert!(
+        eventually(WAIT, || !b.is_subscribed()).await,
+        "the lost subscription went unnoticed"
+    );
+    b.l1()
+        .put(k("local"), entry(k("v"), MINUTE, MINUTE, MINUTE))
+        .await
+        .unwrap();
+
+    proxy.restore().await;
+    subscribed(&[&b]).await;
+    assert_eq!(b.stats().remote_clears, 2);
+    assert!(b.l1().is_empty());
+
+    let a = instance(&redis_url(), &prefix);
+    subscribed(&[&a]).await;
+    b.put(k("z"), entry(k("v"), MINUTE, MINUTE, MINUTE))
+        .await
+        .unwrap();
+    a.remove(&k("z")).await.unwrap();
+    assert!(
+        eventually(WAIT, || b.l1().is_empty()).await,
+        "invalidations flow again"
+    );
+}
+
+async fn subscribers(conn: &mut redis::aio::MultiplexedConnection, channel: &str) -> i64 {
+    let (_, count): (String, i64) = redis::cmd("PUBSUB")
+        .arg("NUMSUB")
+        .arg(channel)
+        .query_async(conn)
+        .await
+        .unwrap();
+    count
+}
+
+#[tokio::test]
+async fn the_listener_ends_with_the_last_clone() {
+    let Some(mut raw) = redis_or_skip("the_listener_ends_with_the_last_clone").await else {
+        return;
+    };
+    let prefix = prefix("listener_ends");
+    let channel = format!("{prefix}:invalidate");
+    let a = instance(&redis_url(), &prefix);
+    subscribed(&[&a]).await;
+    assert_eq!(subscribers(&mut raw, &channel).await, 1);
+
+    let copy = a.clone();
+    drop(a);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(subscribers(&mut raw, &channel).await, 1);
+    assert!(copy.is_subscribed());
+
+    drop(copy);
+    let mut left = 1;
+    for _ in 0..100 {
+        left = subscribers(&mut raw, &channel).await;
+        if left == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(left, 0);
+}
