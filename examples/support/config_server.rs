@@ -12,8 +12,8 @@ use bytes::Bytes;
 use http::{Request, Response, StatusCode, header};
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::service::service_fn;
 use hyper::server::conn::http1;
+use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -83,7 +83,9 @@ impl ConfigServer {
     /// Starts a server on `127.0.0.1:0` in `mode`; a slow answer takes
     /// `slow`.
     pub async fn start(mode: Mode, slow: Duration) -> ConfigServer {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
         let addr = listener.local_addr().expect("local addr");
         let state = Arc::new(State {
             mode: AtomicU8::new(mode as u8),

@@ -31,10 +31,7 @@ impl fmt::Display for CircuitOpen {
         if self.remaining.is_zero() {
             f.pad("circuit half-open; all probe permits are taken")
         } else {
-            f.pad(&format!(
-                "circuit open; next probe in {:?}",
-                self.remaining
-            ))
+            f.pad(&format!("circuit open; next probe in {:?}", self.remaining))
         }
     }
 }

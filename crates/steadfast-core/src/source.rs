@@ -65,10 +65,15 @@ mod tests {
     #[test]
     fn source_names() {
         assert_eq!(Source::default(), Source::Origin);
-        let names: Vec<String> = [Source::Origin, Source::Cache, Source::Stale, Source::Fallback]
-            .iter()
-            .map(ToString::to_string)
-            .collect();
+        let names: Vec<String> = [
+            Source::Origin,
+            Source::Cache,
+            Source::Stale,
+            Source::Fallback,
+        ]
+        .iter()
+        .map(ToString::to_string)
+        .collect();
         assert_eq!(names, ["origin", "cache", "stale", "fallback"]);
     }
 }
