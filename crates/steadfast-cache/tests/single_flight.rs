@@ -10,7 +10,7 @@ use http::StatusCode;
 use steadfast_cache::CacheLayer;
 use steadfast_config::{ConfigError, ConfigRequest};
 use steadfast_core::BoxError;
-use support::{TestSource, body, text};
+use support::{TestSource, body, build, get, text};
 use tokio::task::JoinSet;
 use tokio::time::advance;
 use tower::{Layer, ServiceExt, service_fn};
@@ -18,14 +18,13 @@ use tower::{Layer, ServiceExt, service_fn};
 #[tokio::test(start_paused = true)]
 async fn a_thousand_cold_callers_make_one_load_and_all_get_the_value() {
     let source = TestSource::new(Duration::from_secs(2));
-    let layer = CacheLayer::builder().build().unwrap();
-    let handle = layer.handle();
-    let cache = layer.layer(source.clone());
+    let cache = build(&source, CacheLayer::builder());
+    let handle = cache.handle();
 
     let mut callers = JoinSet::new();
     for _ in 0..1000 {
         let cache = cache.clone();
-        callers.spawn(async move { cache.oneshot(ConfigRequest::new("app")).await });
+        callers.spawn(async move { get(&cache, "app").await });
     }
     let mut answers = 0;
     while let Some(answer) = callers.join_next().await {
@@ -48,13 +47,12 @@ async fn an_error_reaches_every_waiter_as_itself() {
         code: StatusCode::BAD_GATEWAY,
         retry_after: Some(Duration::from_secs(3)),
     });
-    let layer = CacheLayer::builder().build().unwrap();
-    let cache = layer.layer(source.clone());
+    let cache = build(&source, CacheLayer::builder());
 
     let mut callers = JoinSet::new();
     for _ in 0..1000 {
         let cache = cache.clone();
-        callers.spawn(async move { cache.oneshot(ConfigRequest::new("app")).await });
+        callers.spawn(async move { get(&cache, "app").await });
     }
     let mut failures = 0;
     while let Some(answer) = callers.join_next().await {
@@ -72,7 +70,7 @@ async fn an_error_reaches_every_waiter_as_itself() {
 
     // Nothing was cached: the next call loads again.
     source.succeed();
-    let res = cache.oneshot(ConfigRequest::new("app")).await.unwrap();
+    let res = get(&cache, "app").await.unwrap();
     assert_eq!(text(&res), body("app", 2));
 }
 
@@ -102,9 +100,8 @@ async fn boxed_errors_are_shared_without_clone() {
 #[tokio::test(start_paused = true)]
 async fn a_dropped_first_caller_does_not_strand_the_others() {
     let source = TestSource::new(Duration::from_secs(2));
-    let layer = CacheLayer::builder().build().unwrap();
-    let handle = layer.handle();
-    let cache = layer.layer(source.clone());
+    let cache = build(&source, CacheLayer::builder());
+    let handle = cache.handle();
 
     let leader = tokio::spawn(cache.clone().oneshot(ConfigRequest::new("app")));
     tokio::task::yield_now().await;
@@ -122,8 +119,7 @@ async fn a_dropped_first_caller_does_not_strand_the_others() {
 #[tokio::test(start_paused = true)]
 async fn a_load_every_caller_left_still_fills_the_cache() {
     let source = TestSource::new(Duration::from_secs(2));
-    let layer = CacheLayer::builder().build().unwrap();
-    let cache = layer.layer(source.clone());
+    let cache = build(&source, CacheLayer::builder());
 
     let gone = tokio::time::timeout(
         Duration::from_millis(500),
@@ -134,10 +130,10 @@ async fn a_load_every_caller_left_still_fills_the_cache() {
     advance(Duration::from_secs(2)).await;
     tokio::task::yield_now().await;
 
-    let res = cache.oneshot(ConfigRequest::new("app")).await.unwrap();
+    let res = get(&cache, "app").await.unwrap();
     assert_eq!(text(&res), body("app", 1));
     assert_eq!(source.calls(), 1);
-    assert_eq!(layer.handle().stats().l1_hits, 1);
+    assert_eq!(cache.handle().stats().l1_hits, 1);
 }
 
 #[tokio::test(start_paused = true)]

@@ -9,45 +9,33 @@ use std::time::Duration;
 use steadfast_cache::{CacheLayer, Peek, Store};
 use steadfast_config::ConfigRequest;
 use steadfast_core::Source;
-use support::{TestSource, body, text};
+use support::{TestSource, body, build, get, text};
 use tokio::time::{Instant, advance};
 use tower::{Layer, ServiceExt};
 
 #[tokio::test(start_paused = true)]
 async fn fresh_entries_are_served_until_the_ttl_then_reloaded() {
     let source = TestSource::new(Duration::from_millis(100));
-    let layer = CacheLayer::builder()
-        .ttl(Duration::from_secs(10))
-        .provenance()
-        .build()
-        .unwrap();
-    let handle = layer.handle();
-    let cache = layer.layer(source.clone());
+    let cache = build(
+        &source,
+        CacheLayer::builder()
+            .ttl(Duration::from_secs(10))
+            .provenance(),
+    );
+    let handle = cache.handle();
 
-    let first = cache
-        .clone()
-        .oneshot(ConfigRequest::new("app"))
-        .await
-        .unwrap();
+    let first = get(&cache, "app").await.unwrap();
     assert_eq!(text(&first), body("app", 1));
     assert_eq!(first.source(), Source::Origin);
 
     advance(Duration::from_millis(9_999)).await;
-    let hit = cache
-        .clone()
-        .oneshot(ConfigRequest::new("app"))
-        .await
-        .unwrap();
+    let hit = get(&cache, "app").await.unwrap();
     assert_eq!(text(&hit), body("app", 1));
     assert_eq!(hit.source(), Source::Cache);
     assert_eq!(source.calls(), 1);
 
     advance(Duration::from_millis(1)).await;
-    let reloaded = cache
-        .clone()
-        .oneshot(ConfigRequest::new("app"))
-        .await
-        .unwrap();
+    let reloaded = get(&cache, "app").await.unwrap();
     assert_eq!(text(&reloaded), body("app", 2));
     assert_eq!(reloaded.source(), Source::Origin);
     assert_eq!(source.calls(), 2);
@@ -62,17 +50,12 @@ async fn fresh_entries_are_served_until_the_ttl_then_reloaded() {
 #[tokio::test(start_paused = true)]
 async fn distinct_keys_are_cached_apart() {
     let source = TestSource::new(Duration::ZERO);
-    let layer = CacheLayer::builder().build().unwrap();
-    let cache = layer.layer(source.clone());
+    let cache = build(&source, CacheLayer::builder());
     for name in ["a", "b", "a", "b@dev", "b"] {
-        cache
-            .clone()
-            .oneshot(ConfigRequest::new(name))
-            .await
-            .unwrap();
+        get(&cache, name).await.unwrap();
     }
     assert_eq!(source.calls(), 3);
-    assert_eq!(layer.handle().stats().l1_hits, 2);
+    assert_eq!(cache.handle().stats().l1_hits, 2);
 }
 
 #[tokio::test(start_paused = true)]

@@ -86,3 +86,28 @@ impl Service<ConfigRequest> for TestSource {
         })
     }
 }
+
+/// A cache service over a [`TestSource`], as the default layer makes it.
+pub(crate) type Cached = steadfast_cache::Cache<
+    TestSource,
+    std::sync::Arc<str>,
+    ConfigResponse,
+    ConfigError,
+    steadfast_cache::DefaultKey,
+    steadfast_cache::MemoryStore<std::sync::Arc<str>, ConfigResponse>,
+>;
+
+/// Builds `builder` and wraps `source` in it.
+pub(crate) fn build(
+    source: &TestSource,
+    builder: steadfast_cache::CacheLayerBuilder<ConfigResponse, ConfigError>,
+) -> Cached {
+    use tower::Layer;
+    builder.build().unwrap().layer(source.clone())
+}
+
+/// Loads `name` through a clone of `cache`.
+pub(crate) async fn get(cache: &Cached, name: &str) -> Result<ConfigResponse, ConfigError> {
+    use tower::ServiceExt;
+    cache.clone().oneshot(ConfigRequest::new(name)).await
+}
