@@ -189,9 +189,7 @@ impl<C: Clone> Clone for HttpSource<C> {
 
 impl<C> fmt::Debug for HttpSource<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("HttpSource")
-            .field("shared", &self.shared)
-            .finish_non_exhaustive()
+        fmt::Debug::fmt(&*self.shared, f)
     }
 }
 

@@ -71,6 +71,10 @@ impl Target {
         if authority.host().is_empty() {
             return Err(BuildError::url("no host"));
         }
+        let port = authority.as_str()[authority.host().len()..].strip_prefix(':');
+        if port.is_some_and(|port| port.parse::<u16>().is_err()) {
+            return Err(BuildError::url("invalid port"));
+        }
         let (pieces, has_profile, extension_format) = parse_template(template)?;
         let target = Target {
             scheme,

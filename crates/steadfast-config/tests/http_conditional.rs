@@ -1,0 +1,156 @@
+//! Conditional GETs: the source remembers the last ETag and body per key.
+
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use http::StatusCode;
+use steadfast_config::{ConfigError, ConfigRequest, HttpSource};
+use support::{Reply, Routes};
+use tower::ServiceExt;
+
+const BODY: &str = r#"{"max_retries": 3}"#;
+
+/// Answers 200 with an ETag, then 304 to a matching If-None-Match.
+fn revalidating() -> Routes {
+    Routes::new().with("/app", |seen| match seen.headers.get("if-none-match") {
+        Some(tag) if tag == "\"v1\"" => Reply::status(304).header("etag", "\"v1\""),
+        _ => Reply::json(BODY).header("etag", "\"v1\""),
+    })
+}
+
+#[tokio::test]
+async fn not_modified_answers_with_the_remembered_body() {
+    let server = revalidating().start().await;
+    let source = HttpSource::builder(server.url()).build().unwrap();
+
+    let first = source
+        .clone()
+        .oneshot(ConfigRequest::new("app"))
+        .await
+        .unwrap();
+    assert_eq!(source.remembered(), 1);
+
+    let second = source
+        .clone()
+        .oneshot(ConfigRequest::new("app"))
+        .await
+        .unwrap();
+    assert_eq!(&second.body()[..], BODY.as_bytes());
+    assert_eq!(second.version(), Some("\"v1\""));
+    assert_eq!(second.format(), first.format());
+    assert!(second.fetched_at() > first.fetched_at());
+
+    let seen = server.seen();
+    assert_eq!(seen.len(), 2);
+    assert!(!seen[0].headers.contains_key("if-none-match"));
+    assert_eq!(seen[1].headers["if-none-match"], "\"v1\"");
+}
+
+#[tokio::test]
+async fn clones_share_what_they_remember() {
+    let server = revalidating().start().await;
+    let source = HttpSource::builder(server.url()).build().unwrap();
+    let other = source.clone();
+    source
+        .clone()
+        .oneshot(ConfigRequest::new("app"))
+        .await
+        .unwrap();
+    let again = other.oneshot(ConfigRequest::new("app")).await.unwrap();
+    assert_eq!(&again.body()[..], BODY.as_bytes());
+    assert_eq!(server.seen()[1].headers["if-none-match"], "\"v1\"");
+}
+
+#[tokio::test]
+async fn keys_are_remembered_apart() {
+    let server = revalidating().start().await;
+    let source = HttpSource::builder(server.url()).build().unwrap();
+    source
+        .clone()
+        .oneshot(ConfigRequest::new("app"))
+        .await
+        .unwrap();
+    let labelled = ConfigRequest::new("app").with_label("zone", "a");
+    source.clone().oneshot(labelled.clone()).await.unwrap();
+    let seen = server.seen();
+    assert_eq!(seen[1].path_and_query, "/app?zone=a");
+    assert!(!seen[1].headers.contains_key("if-none-match"));
+    assert_eq!(source.remembered(), 2);
+    source.forget(&labelled);
+    assert_eq!(source.remembered(), 1);
+}
+
+#[tokio::test]
+async fn a_new_version_replaces_the_remembered_one() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let server = {
+        let calls = calls.clone();
+        Routes::new()
+            .with("/app", move |_| {
+                match calls.fetch_add(1, Ordering::SeqCst) {
+                    0 => Reply::json(r#"{"v": 1}"#).header("etag", "\"v1\""),
+                    1 => Reply::json(r#"{"v": 2}"#).header("etag", "\"v2\""),
+                    2 => Reply::status(304),
+                    _ => Reply::json(r#"{"v": 3}"#),
+                }
+            })
+            .start()
+            .await
+    };
+    let source = HttpSource::builder(server.url()).build().unwrap();
+    let load = || source.clone().oneshot(ConfigRequest::new("app"));
+    assert_eq!(load().await.unwrap().version(), Some("\"v1\""));
+    assert_eq!(load().await.unwrap().version(), Some("\"v2\""));
+    let not_modified = load().await.unwrap();
+    assert_eq!(&not_modified.body()[..], br#"{"v": 2}"#);
+    assert_eq!(not_modified.version(), Some("\"v2\""));
+    let untagged = load().await.unwrap();
+    assert_eq!(untagged.version(), None);
+    assert_eq!(source.remembered(), 0);
+    let seen = server.seen();
+    assert_eq!(seen[1].headers["if-none-match"], "\"v1\"");
+    assert_eq!(seen[2].headers["if-none-match"], "\"v2\"");
+    assert_eq!(seen[3].headers["if-none-match"], "\"v2\"");
+}
+
+#[tokio::test]
+async fn without_memory_there_are_no_conditional_gets() {
+    let server = revalidating().start().await;
+    let source = HttpSource::builder(server.url())
+        .remember(0)
+        .build()
+        .unwrap();
+    source
+        .clone()
+        .oneshot(ConfigRequest::new("app"))
+        .await
+        .unwrap();
+    source
+        .clone()
+        .oneshot(ConfigRequest::new("app"))
+        .await
+        .unwrap();
+    assert!(
+        server
+            .seen()
+            .iter()
+            .all(|s| !s.headers.contains_key("if-none-match"))
+    );
+    assert_eq!(source.remembered(), 0);
+}
+
+#[tokio::test]
+async fn an_unexpected_not_modified_is_a_status_error() {
+    let server = Routes::new().at("/app", Reply::status(304)).start().await;
+    let source = HttpSource::builder(server.url()).build().unwrap();
+    let error = source.oneshot(ConfigRequest::new("app")).await.unwrap_err();
+    assert!(matches!(
+        error,
+        ConfigError::Status {
+            code: StatusCode::NOT_MODIFIED,
+            retry_after: None
+        }
+    ));
+}

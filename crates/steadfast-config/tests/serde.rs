@@ -1,0 +1,73 @@
+//! The serde form of a response: what a store outside the process keeps.
+
+use std::time::Duration;
+
+use steadfast_config::{ConfigResponse, Format, Source};
+
+#[tokio::test(start_paused = true)]
+async fn a_text_body_round_trips_with_its_age() {
+    let original = ConfigResponse::new(r#"{"port": 1}"#, Format::Toml)
+        .with_version("\"abc\"")
+        .with_source(Source::Cache);
+    tokio::time::advance(Duration::from_secs(90)).await;
+    let json = serde_json::to_value(&original).unwrap();
+    assert_eq!(json["body"], r#"{"port": 1}"#);
+    assert_eq!(json["encoding"], "utf8");
+    assert_eq!(json["format"], "toml");
+    assert_eq!(json["version"], "\"abc\"");
+    assert_eq!(json["source"], "cache");
+    assert!(json["fetched_at_ms"].is_u64());
+
+    let back: ConfigResponse = serde_json::from_value(json).unwrap();
+    assert_eq!(back.body(), original.body());
+    assert_eq!(back.format(), Format::Toml);
+    assert_eq!(back.version(), Some("\"abc\""));
+    assert_eq!(back.source(), Source::Cache);
+    // The wall clock moves on while the test runs; milliseconds are kept.
+    let age = back.age();
+    assert!(age >= Duration::from_millis(89_999), "{age:?}");
+    assert!(age < Duration::from_secs(92), "{age:?}");
+}
+
+#[test]
+fn a_binary_body_is_base64() {
+    let original = ConfigResponse::new(vec![0xff, 0x00, b'a'], Format::Json);
+    let json = serde_json::to_string(&original).unwrap();
+    assert!(json.contains(r#""body":"/wBh""#), "{json}");
+    assert!(json.contains(r#""encoding":"base64""#), "{json}");
+    assert!(json.contains(r#""version":null"#), "{json}");
+    let back: ConfigResponse = serde_json::from_str(&json).unwrap();
+    assert_eq!(&back.body()[..], &[0xff, 0x00, b'a']);
+    assert_eq!(back.version(), None);
+    assert_eq!(back.source(), Source::Origin);
+}
+
+#[test]
+fn garbage_is_refused() {
+    let base = r#"{"body":"x","encoding":"utf8","format":"json","version":null,"fetched_at_ms":0,"source":"origin"}"#;
+    assert!(serde_json::from_str::<ConfigResponse>(base).is_ok());
+    for (from, to) in [
+        (r#""encoding":"utf8""#, r#""encoding":"rot13""#),
+        (r#""format":"json""#, r#""format":"ini""#),
+        (r#""source":"origin""#, r#""source":"moon""#),
+        (
+            r#""body":"x","encoding":"utf8""#,
+            r#""body":"!!","encoding":"base64""#,
+        ),
+    ] {
+        let bad = base.replace(from, to);
+        assert!(
+            serde_json::from_str::<ConfigResponse>(&bad).is_err(),
+            "{bad}"
+        );
+    }
+}
+
+#[test]
+fn formats_serialize_as_their_names() {
+    assert_eq!(serde_json::to_string(&Format::Yaml).unwrap(), r#""yaml""#);
+    assert_eq!(
+        serde_json::from_str::<Format>(r#""yml""#).unwrap(),
+        Format::Yaml
+    );
+}
