@@ -157,19 +157,35 @@ mod tests {
     #[test]
     fn keys_are_stable_and_distinct() {
         assert_eq!(ConfigRequest::new("app").key(), "app");
-        assert_eq!(ConfigRequest::new("app").with_profile("dev").key(), "app@dev");
         assert_eq!(
-            ConfigRequest::new("app").with_label("b", "2").with_label("a", "1").key(),
+            ConfigRequest::new("app").with_profile("dev").key(),
+            "app@dev"
+        );
+        assert_eq!(
+            ConfigRequest::new("app")
+                .with_label("b", "2")
+                .with_label("a", "1")
+                .key(),
             "app@[a=1,b=2]"
         );
         assert_eq!(
-            ConfigRequest::new("app").with_label("a", "1").with_label("a", "3").key(),
+            ConfigRequest::new("app")
+                .with_label("a", "1")
+                .with_label("a", "3")
+                .key(),
             "app@[a=3]"
         );
-        let a = ConfigRequest::new("app").with_label("x", "1").with_label("y", "2");
-        let b = ConfigRequest::new("app").with_label("y", "2").with_label("x", "1");
+        let a = ConfigRequest::new("app")
+            .with_label("x", "1")
+            .with_label("y", "2");
+        let b = ConfigRequest::new("app")
+            .with_label("y", "2")
+            .with_label("x", "1");
         assert_eq!(a, b);
         assert_eq!(a.cache_key(), b.cache_key());
-        assert_ne!(ConfigRequest::new("app").key(), ConfigRequest::new("app").with_profile("").key());
+        assert_ne!(
+            ConfigRequest::new("app").key(),
+            ConfigRequest::new("app").with_profile("").key()
+        );
     }
 }
