@@ -8,7 +8,7 @@ use crate::store::StoreErrorKind;
 /// every clone of the store.
 ///
 /// The same counts go to the `metrics` facade as
-/// `steadfast_cache_l2_hits_total`, `steadfast_cache_l2_misses_total`,
+/// `steadfast_cache_l2_gets_total` with a `result` label (`hit`, `miss`),
 /// `steadfast_cache_l2_writes_total`, `steadfast_cache_l2_removes_total`,
 /// `steadfast_cache_l2_leases_acquired_total`,
 /// `steadfast_cache_l2_leases_denied_total` and
@@ -84,18 +84,21 @@ pub(crate) enum Event {
 
 impl Counters {
     pub(crate) fn record(&self, event: Event) {
-        let (counter, name) = match event {
-            Event::Hit => (&self.hits, "steadfast_cache_l2_hits_total"),
-            Event::Miss => (&self.misses, "steadfast_cache_l2_misses_total"),
-            Event::Write => (&self.writes, "steadfast_cache_l2_writes_total"),
-            Event::Remove => (&self.removes, "steadfast_cache_l2_removes_total"),
+        const GETS: &str = "steadfast_cache_l2_gets_total";
+        let (counter, name, label) = match event {
+            Event::Hit => (&self.hits, GETS, Some(("result", "hit"))),
+            Event::Miss => (&self.misses, GETS, Some(("result", "miss"))),
+            Event::Write => (&self.writes, "steadfast_cache_l2_writes_total", None),
+            Event::Remove => (&self.removes, "steadfast_cache_l2_removes_total", None),
             Event::LeaseAcquired => (
                 &self.leases_acquired,
                 "steadfast_cache_l2_leases_acquired_total",
+                None,
             ),
             Event::LeaseDenied => (
                 &self.leases_denied,
                 "steadfast_cache_l2_leases_denied_total",
+                None,
             ),
             Event::Error(kind) => {
                 let (counter, label) = match kind {
@@ -105,13 +108,18 @@ impl Counters {
                     StoreErrorKind::Encode => (&self.encode_failures, "encode"),
                     _ => (&self.backend_errors, "backend"),
                 };
-                counter.fetch_add(1, Ordering::Relaxed);
-                metrics::counter!("steadfast_cache_l2_errors_total", "kind" => label).increment(1);
-                return;
+                (
+                    counter,
+                    "steadfast_cache_l2_errors_total",
+                    Some(("kind", label)),
+                )
             }
         };
         counter.fetch_add(1, Ordering::Relaxed);
-        metrics::counter!(name).increment(1);
+        match label {
+            Some((key, value)) => metrics::counter!(name, key => value).increment(1),
+            None => metrics::counter!(name).increment(1),
+        }
     }
 
     pub(crate) fn snapshot(&self) -> RedisStats {
@@ -156,5 +164,111 @@ mod tests {
             }
         );
         assert_eq!(s.errors(), 2);
+    }
+
+    /// Records every counter increment as `name{label=value}` lines.
+    #[derive(Default)]
+    struct Capture(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+    struct Line(String, std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+    impl metrics::CounterFn for Line {
+        fn increment(&self, value: u64) {
+            for _ in 0..value {
+                self.1.lock().unwrap().push(self.0.clone());
+            }
+        }
+
+        fn absolute(&self, _: u64) {}
+    }
+
+    impl metrics::Recorder for Capture {
+        fn describe_counter(
+            &self,
+            _: metrics::KeyName,
+            _: Option<metrics::Unit>,
+            _: metrics::SharedString,
+        ) {
+        }
+        fn describe_gauge(
+            &self,
+            _: metrics::KeyName,
+            _: Option<metrics::Unit>,
+            _: metrics::SharedString,
+        ) {
+        }
+        fn describe_histogram(
+            &self,
+            _: metrics::KeyName,
+            _: Option<metrics::Unit>,
+            _: metrics::SharedString,
+        ) {
+        }
+
+        fn register_counter(
+            &self,
+            key: &metrics::Key,
+            _: &metrics::Metadata<'_>,
+        ) -> metrics::Counter {
+            let labels: Vec<String> = key
+                .labels()
+                .map(|l| format!("{}={}", l.key(), l.value()))
+                .collect();
+            let line = format!("{}{{{}}}", key.name(), labels.join(","));
+            metrics::Counter::from_arc(std::sync::Arc::new(Line(line, self.0.clone())))
+        }
+
+        fn register_gauge(&self, _: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Gauge {
+            metrics::Gauge::noop()
+        }
+
+        fn register_histogram(
+            &self,
+            _: &metrics::Key,
+            _: &metrics::Metadata<'_>,
+        ) -> metrics::Histogram {
+            metrics::Histogram::noop()
+        }
+    }
+
+    #[test]
+    fn events_reach_the_metrics_facade() {
+        let capture = Capture::default();
+        let lines = capture.0.clone();
+        let c = Counters::default();
+        metrics::with_local_recorder(&capture, || {
+            for event in [
+                Event::Hit,
+                Event::Miss,
+                Event::Write,
+                Event::Remove,
+                Event::LeaseAcquired,
+                Event::LeaseDenied,
+                Event::Error(StoreErrorKind::Timeout),
+                Event::Error(StoreErrorKind::Unavailable),
+                Event::Error(StoreErrorKind::Decode),
+                Event::Error(StoreErrorKind::Encode),
+                Event::Error(StoreErrorKind::Backend),
+            ] {
+                c.record(event);
+            }
+        });
+        assert_eq!(
+            *lines.lock().unwrap(),
+            [
+                "steadfast_cache_l2_gets_total{result=hit}",
+                "steadfast_cache_l2_gets_total{result=miss}",
+                "steadfast_cache_l2_writes_total{}",
+                "steadfast_cache_l2_removes_total{}",
+                "steadfast_cache_l2_leases_acquired_total{}",
+                "steadfast_cache_l2_leases_denied_total{}",
+                "steadfast_cache_l2_errors_total{kind=timeout}",
+                "steadfast_cache_l2_errors_total{kind=unavailable}",
+                "steadfast_cache_l2_errors_total{kind=decode}",
+                "steadfast_cache_l2_errors_total{kind=encode}",
+                "steadfast_cache_l2_errors_total{kind=backend}",
+            ]
+        );
+        assert_eq!(c.snapshot().errors(), 5);
     }
 }
