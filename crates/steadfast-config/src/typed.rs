@@ -22,7 +22,8 @@ type Validator<T> = Arc<dyn Fn(&T) -> Result<(), String> + Send + Sync>;
 /// A decoded configuration: the value, shared, and what is known about it.
 ///
 /// Cloning is cheap and does not need `T: Clone`: the value is an
-/// [`Arc<T>`]. It dereferences to `T`.
+/// [`Arc<T>`]. It dereferences to `T`. With a serde `T` it serializes (value,
+/// format, version, age, source) for stores outside the process.
 pub struct Typed<T> {
     value: Arc<T>,
     version: Option<Arc<str>>,
@@ -40,6 +41,22 @@ impl<T> Typed<T> {
             format: response.format(),
             fetched_at: response.fetched_at(),
             source: response.source(),
+        }
+    }
+
+    pub(crate) fn from_parts(
+        value: T,
+        version: Option<Arc<str>>,
+        format: Format,
+        fetched_at: Instant,
+        source: Source,
+    ) -> Self {
+        Self {
+            value: Arc::new(value),
+            version,
+            format,
+            fetched_at,
+            source,
         }
     }
 

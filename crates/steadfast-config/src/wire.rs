@@ -2,6 +2,7 @@
 //! outside the process (Redis).
 
 use std::borrow::Cow;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -11,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use steadfast_core::Source;
 use tokio::time::Instant;
 
-use crate::{ConfigResponse, Format};
+use crate::{ConfigResponse, Format, Typed};
 
 #[derive(Serialize)]
 struct WireOut<'a> {
@@ -78,18 +79,7 @@ impl<'de> Deserialize<'de> for ConfigResponse {
                 return Err(de::Error::unknown_variant(other, &[UTF8, BASE64]));
             }
         };
-        let source = match &*wire.source {
-            "origin" => Source::Origin,
-            "cache" => Source::Cache,
-            "stale" => Source::Stale,
-            "fallback" => Source::Fallback,
-            other => {
-                return Err(de::Error::unknown_variant(
-                    other,
-                    &["origin", "cache", "stale", "fallback"],
-                ));
-            }
-        };
+        let source = source::<D::Error>(&wire.source)?;
         let fetched_at = instant_of(wire.fetched_at_ms, Instant::now(), SystemTime::now());
         let mut response = ConfigResponse::new(body, wire.format)
             .with_fetched_at(fetched_at)
@@ -98,6 +88,68 @@ impl<'de> Deserialize<'de> for ConfigResponse {
             response = response.with_version(&*version);
         }
         Ok(response)
+    }
+}
+
+fn source<E: de::Error>(name: &str) -> Result<Source, E> {
+    match name {
+        "origin" => Ok(Source::Origin),
+        "cache" => Ok(Source::Cache),
+        "stale" => Ok(Source::Stale),
+        "fallback" => Ok(Source::Fallback),
+        other => Err(E::unknown_variant(
+            other,
+            &["origin", "cache", "stale", "fallback"],
+        )),
+    }
+}
+
+#[derive(Serialize)]
+struct TypedOut<'a, T> {
+    value: &'a T,
+    format: Format,
+    version: Option<&'a str>,
+    fetched_at_ms: u64,
+    source: &'static str,
+}
+
+#[derive(Deserialize)]
+struct TypedIn<'a, T> {
+    value: T,
+    format: Format,
+    #[serde(borrow)]
+    version: Option<Cow<'a, str>>,
+    fetched_at_ms: u64,
+    #[serde(borrow)]
+    source: Cow<'a, str>,
+}
+
+/// A typed value serializes as a map: `value`, `format`, `version`,
+/// `fetched_at_ms` (wall clock, unix milliseconds) and `source`; its age
+/// survives the trip as a response's does.
+impl<T: Serialize> Serialize for Typed<T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        TypedOut {
+            value: self.value(),
+            format: self.format(),
+            version: self.version(),
+            fetched_at_ms: unix_millis(self.fetched_at(), Instant::now(), SystemTime::now()),
+            source: self.source().as_str(),
+        }
+        .serialize(serializer)
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Typed<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let wire = TypedIn::<T>::deserialize(deserializer)?;
+        Ok(Typed::from_parts(
+            wire.value,
+            wire.version.map(|v| Arc::from(&*v)),
+            wire.format,
+            instant_of(wire.fetched_at_ms, Instant::now(), SystemTime::now()),
+            source::<D::Error>(&wire.source)?,
+        ))
     }
 }
 

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use steadfast_config::{ConfigResponse, Format, Source};
+use steadfast_config::{ConfigResponse, Format, Source, Typed};
 
 #[tokio::test(start_paused = true)]
 async fn a_text_body_round_trips_with_its_age() {
@@ -70,4 +70,30 @@ fn formats_serialize_as_their_names() {
         serde_json::from_str::<Format>(r#""yml""#).unwrap(),
         Format::Yaml
     );
+}
+
+#[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Limits {
+    max_retries: u32,
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_typed_value_round_trips_with_its_age() {
+    let response = ConfigResponse::new(r#"{"max_retries": 4}"#, Format::Json)
+        .with_version("v9")
+        .with_source(Source::Stale);
+    let typed = Typed::new(response.decode::<Limits>().unwrap(), &response);
+    tokio::time::advance(Duration::from_secs(10)).await;
+    let json = serde_json::to_value(&typed).unwrap();
+    assert_eq!(json["value"], serde_json::json!({"max_retries": 4}));
+    assert_eq!(json["version"], "v9");
+    assert_eq!(json["source"], "stale");
+    let back: Typed<Limits> = serde_json::from_value(json).unwrap();
+    assert_eq!(*back, Limits { max_retries: 4 });
+    assert_eq!(back.version(), Some("v9"));
+    assert_eq!(back.format(), Format::Json);
+    assert_eq!(back.source(), Source::Stale);
+    let age = back.age();
+    assert!(age >= Duration::from_millis(9_999), "{age:?}");
+    assert!(age < Duration::from_secs(12), "{age:?}");
 }

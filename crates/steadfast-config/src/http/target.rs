@@ -380,4 +380,15 @@ mod tests {
         assert_eq!(redact("http://u:secret@h:1/x@y"), "http://***@h:1/x@y");
         assert_eq!(redact("http://h/x@y"), "http://h/x@y");
     }
+
+    #[test]
+    fn ports_are_checked_for_every_kind_of_host() {
+        let ok = |base: &str| Target::parse(base, "/{name}").map(|(t, _)| t.base());
+        assert_eq!(ok("http://[::1]:8080").unwrap(), "http://[::1]:8080");
+        assert_eq!(ok("http://[::1]").unwrap(), "http://[::1]");
+        assert_eq!(ok("http://h:65535").unwrap(), "http://h:65535");
+        let invalid_port = BuildError::url("invalid port");
+        assert_eq!(ok("http://[::1]:65536").unwrap_err(), invalid_port);
+        assert_eq!(ok("http://h:").unwrap_err(), invalid_port);
+    }
 }
