@@ -18,14 +18,19 @@ const WAIT: Duration = Duration::from_secs(5);
 const MINUTE: Duration = Duration::from_secs(60);
 
 fn instance(url: &str, prefix: &str) -> Instance {
+    instance_with_keepalive(url, prefix, Duration::from_secs(5))
+}
+
+fn instance_with_keepalive(url: &str, prefix: &str, keepalive: Duration) -> Instance {
     let l2 = RedisStore::builder(url)
         .prefix(prefix)
         .call_timeout(Duration::from_millis(500))
+        .connect_timeout(Duration::from_millis(200))
         .reconnect_backoff(Duration::from_millis(10), Duration::from_millis(50))
         .build()
         .unwrap();
     Tiered::builder(Mem::new(100).unwrap(), l2.clone())
-        .invalidations(l2.invalidations())
+        .invalidations(l2.invalidations().keepalive(keepalive))
         .build()
         .unwrap()
 }
@@ -141,6 +146,43 @@ async fn a_lost_subscription_comes_back_and_drops_what_it_may_have_missed() {
         eventually(WAIT, || b.l1().is_empty()).await,
         "invalidations flow again"
     );
+}
+
+#[tokio::test]
+async fn a_silent_subscription_is_caught_by_its_keepalive() {
+    let Some(_raw) = redis_or_skip("a_silent_subscription_is_caught_by_its_keepalive").await else {
+        return;
+    };
+    let proxy = Proxy::start().await;
+    let b = instance_with_keepalive(
+        &proxy.url(),
+        &prefix("keepalive"),
+        Duration::from_millis(100),
+    );
+    subscribed(&[&b]).await;
+
+    proxy.freeze();
+    assert!(
+        eventually(WAIT, || !b.is_subscribed()).await,
+        "a silent network went unnoticed"
+    );
+    proxy.thaw();
+    subscribed(&[&b]).await;
+    assert_eq!(b.stats().remote_clears, 2);
+}
+
+#[tokio::test]
+async fn without_keepalive_a_silent_subscription_goes_unnoticed() {
+    let Some(_raw) = redis_or_skip("without_keepalive_a_silent_subscription_goes_unnoticed").await
+    else {
+        return;
+    };
+    let proxy = Proxy::start().await;
+    let b = instance_with_keepalive(&proxy.url(), &prefix("no_keepalive"), Duration::ZERO);
+    subscribed(&[&b]).await;
+    proxy.freeze();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(b.is_subscribed());
 }
 
 async fn subscribers(conn: &mut redis::aio::MultiplexedConnection, channel: &str) -> i64 {

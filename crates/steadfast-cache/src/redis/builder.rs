@@ -109,7 +109,9 @@ impl<K, V, C> RedisStoreBuilder<K, V, C> {
         }
     }
 
-    /// Seeds the random numbers (lease tokens, backoff jitter).
+    /// Seeds the random numbers (lease tokens, backoff jitter); by default
+    /// they are seeded at random. Instances sharing a Redis must not share a
+    /// seed: their lease tokens would be equal.
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = Some(seed);
         self

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use tokio::time::Instant;
 
 use super::Backoff;
 use crate::tiered::{Invalidation, InvalidationSink, Invalidations};
@@ -14,8 +15,9 @@ use crate::tiered::{Invalidation, InvalidationSink, Invalidations};
 /// heard on its `<prefix>:invalidate` channel; made by
 /// [`RedisStore::invalidations`](super::RedisStore::invalidations).
 ///
-/// It listens on a connection of its own, and when that connection breaks
-/// (Redis restarted, network cut) it reconnects with the store's backoff,
+/// It listens on a connection of its own, checks it with a periodic `PING`
+/// ([`keepalive`](RedisInvalidations::keepalive)), and when that connection
+/// breaks (Redis restarted, network cut) it reconnects with the store's backoff,
 /// reporting [`Invalidation::Unsubscribed`] and then
 /// [`Invalidation::Subscribed`] so that local copies which may have missed a
 /// message are dropped.
@@ -24,6 +26,7 @@ pub struct RedisInvalidations {
     channel: Arc<str>,
     connect_timeout: Duration,
     reconnect: Backoff,
+    keepalive: Option<Duration>,
     rng: Mutex<fastrand::Rng>,
 }
 
@@ -48,6 +51,7 @@ impl RedisInvalidations {
             channel,
             connect_timeout,
             reconnect,
+            keepalive: Some(Duration::from_secs(5)),
             rng: Mutex::new(fastrand::Rng::with_seed(seed)),
         }
     }
@@ -77,20 +81,10 @@ impl RedisInvalidations {
                     if !sink.send(Invalidation::Subscribed).await {
                         return;
                     }
-                    let mut messages = pubsub.into_on_message();
-                    loop {
-                        let message = tokio::select! {
-                            _ = sink.closed() => return,
-                            message = messages.next() => message,
-                        };
-                        let Some(message) = message else { break };
-                        if let Some(invalidation) = parse(message.get_payload_bytes())
-                            && !sink.send(invalidation).await
-                        {
-                            return;
-                        }
-                    }
-                    tracing::warn!(channel = %self.channel, "cache invalidation subscription lost; reconnecting");
+                    let Some(lost) = self.receive(pubsub, &sink).await else {
+                        return;
+                    };
+                    tracing::warn!(channel = %self.channel, reason = lost, "cache invalidation subscription lost; reconnecting");
                     if !sink.send(Invalidation::Unsubscribed).await {
                         return;
                     }
@@ -109,6 +103,58 @@ impl RedisInvalidations {
                 () = tokio::time::sleep(pause) => {}
             }
         }
+    }
+}
+
+impl RedisInvalidations {
+    /// Delivers messages until the subscription is lost (`Some(reason)`)
+    /// or the sink closes (`None`).
+    async fn receive(
+        &self,
+        pubsub: ::redis::aio::PubSub,
+        sink: &InvalidationSink,
+    ) -> Option<&'static str> {
+        let (mut control, mut messages) = pubsub.split();
+        let next = || {
+            self.keepalive
+                .and_then(|every| Instant::now().checked_add(every))
+        };
+        let mut next_ping = next();
+        loop {
+            tokio::select! {
+                () = sink.closed() => return None,
+                message = messages.next() => {
+                    let Some(message) = message else {
+                        return Some("connection closed");
+                    };
+                    if let Some(invalidation) = parse(message.get_payload_bytes())
+                        && !sink.send(invalidation).await
+                    {
+                        return None;
+                    }
+                }
+                () = tokio::time::sleep_until(next_ping.unwrap_or_else(Instant::now)), if next_ping.is_some() => {
+                    let pong = tokio::time::timeout(
+                        self.connect_timeout,
+                        control.ping::<::redis::Value>(),
+                    )
+                    .await;
+                    if !matches!(pong, Ok(Ok(_))) {
+                        return Some("no answer to a keepalive ping");
+                    }
+                    next_ping = next();
+                }
+            }
+        }
+    }
+
+    /// How often an idle subscription is checked with a `PING` (default
+    /// 5 s; `Duration::ZERO` turns the check off). A subscription whose
+    /// `PING` goes unanswered within the store's connect timeout is treated
+    /// as lost, which catches a network that silently drops traffic.
+    pub fn keepalive(mut self, every: Duration) -> Self {
+        self.keepalive = (!every.is_zero()).then_some(every);
+        self
     }
 }
 

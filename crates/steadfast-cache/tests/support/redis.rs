@@ -3,12 +3,15 @@
 #![allow(dead_code, unreachable_pub)]
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
 use steadfast_cache::Entry;
 use steadfast_cache::redis::{RedisStats, RedisStore};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -110,6 +113,24 @@ pub struct Proxy {
     addr: SocketAddr,
     upstream: SocketAddr,
     tasks: Arc<Mutex<Vec<JoinHandle<()>>>>,
+    frozen: Arc<AtomicBool>,
+}
+
+/// Copies bytes one way until either side closes; once frozen, holds them.
+async fn pump(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, frozen: Arc<AtomicBool>) {
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        if frozen.load(Ordering::SeqCst) {
+            std::future::pending::<()>().await;
+        }
+        if to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
 }
 
 impl Proxy {
@@ -133,6 +154,7 @@ impl Proxy {
             addr,
             upstream,
             tasks: Arc::default(),
+            frozen: Arc::default(),
         };
         proxy.serve(listener);
         proxy
@@ -154,17 +176,36 @@ impl Proxy {
     fn serve(&self, listener: TcpListener) {
         let upstream = self.upstream;
         let tasks = self.tasks.clone();
+        let frozen = self.frozen.clone();
         let accept = tokio::spawn(async move {
-            while let Ok((mut client, _)) = listener.accept().await {
+            while let Ok((client, _)) = listener.accept().await {
+                let frozen = frozen.clone();
                 let pipe = tokio::spawn(async move {
-                    if let Ok(mut server) = TcpStream::connect(upstream).await {
-                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
-                    }
+                    let Ok(server) = TcpStream::connect(upstream).await else {
+                        return;
+                    };
+                    let (client_read, client_write) = client.into_split();
+                    let (server_read, server_write) = server.into_split();
+                    tokio::join!(
+                        pump(client_read, server_write, frozen.clone()),
+                        pump(server_read, client_write, frozen),
+                    );
                 });
                 tasks.lock().unwrap().push(pipe);
             }
         });
         self.tasks.lock().unwrap().push(accept);
+    }
+
+    /// Stops forwarding without closing anything: a network that silently
+    /// drops traffic.
+    pub fn freeze(&self) {
+        self.frozen.store(true, Ordering::SeqCst);
+    }
+
+    /// Forwards again on new connections (frozen ones stay stuck).
+    pub fn thaw(&self) {
+        self.frozen.store(false, Ordering::SeqCst);
     }
 
     /// Drops every connection and stops accepting.
