@@ -115,3 +115,38 @@ async fn an_endless_body_stops_at_the_default_limit() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(server.body_bytes_sent(), sent, "the server still streams");
 }
+
+/// A body whose frames are always ready and always empty.
+struct Spinning;
+
+impl http_body::Body for Spinning {
+    type Data = bytes::Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, Self::Error>>> {
+        std::task::Poll::Ready(Some(Ok(http_body::Frame::data(bytes::Bytes::new()))))
+    }
+}
+
+#[tokio::test]
+async fn a_body_that_never_ends_without_growing_still_times_out() {
+    let client = tower::service_fn(|_: http::Request<steadfast_config::RequestBody>| async {
+        let mut response = http::Response::new(Spinning);
+        response.headers_mut().insert(
+            "content-type",
+            http::HeaderValue::from_static("application/json"),
+        );
+        Ok::<_, std::convert::Infallible>(response)
+    });
+    let source = HttpSource::builder("http://127.0.0.1:9")
+        .timeout(Duration::from_millis(50))
+        .build_with(client)
+        .unwrap();
+    let started = Instant::now();
+    let error = source.oneshot(ConfigRequest::new("app")).await.unwrap_err();
+    assert!(matches!(error, ConfigError::Timeout(d) if d == Duration::from_millis(50)));
+    assert!(started.elapsed() < Duration::from_secs(2));
+}

@@ -154,7 +154,7 @@ impl HttpSourceBuilder {
     /// Builds the source on `client`, any `Service<http::Request<Empty<Bytes>>>`
     /// answering with an `http::Response` whose body is an `http_body::Body`:
     /// a hyper-util client, a tower stack around one, or
-    /// [`ReqwestClient`](crate::ReqwestClient) (feature `reqwest`).
+    /// `ReqwestClient` (feature `reqwest`).
     pub fn build_with<C>(self, client: C) -> Result<HttpSource<C>, BuildError> {
         if self.timeout.is_zero() {
             return Err(BuildError::setting("timeout", "must be above zero"));

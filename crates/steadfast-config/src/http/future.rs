@@ -19,6 +19,10 @@ use super::HttpShared;
 use super::remembered::Entry;
 use crate::{ConfigError, ConfigRequest, ConfigResponse, Format};
 
+/// How many body frames one poll reads before it yields, so a body whose
+/// frames are always ready cannot hold the thread (or outrun the timeout).
+const FRAMES_PER_POLL: u32 = 64;
+
 pub(super) fn span(req: &ConfigRequest, uri: &Uri) -> Span {
     tracing::debug_span!(
         "config_http",
@@ -166,7 +170,16 @@ where
                     etag,
                 } => {
                     let limit = this.shared.max_body_size;
+                    let mut frames = 0u32;
                     let read = loop {
+                        frames += 1;
+                        if frames > FRAMES_PER_POLL {
+                            if this.deadline.as_mut().poll(cx).is_ready() {
+                                break Err(ConfigError::Timeout(this.shared.timeout));
+                            }
+                            cx.waker().wake_by_ref();
+                            return Poll::Pending;
+                        }
                         match body.as_mut().poll_frame(cx) {
                             Poll::Ready(Some(Ok(frame))) => {
                                 if let Ok(mut data) = frame.into_data() {

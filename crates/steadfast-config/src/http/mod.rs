@@ -108,7 +108,7 @@ fn default_client() -> Result<DefaultClient, BuildError> {
 /// [`HttpSourceBuilder::build`] uses [`DefaultClient`].
 /// [`HttpSourceBuilder::build_with`] takes any client: a hyper-util client
 /// built with [`RequestBody`], a tower stack around one, or a `reqwest`
-/// client wrapped in [`ReqwestClient`](crate::ReqwestClient) (feature
+/// client wrapped in `ReqwestClient` (feature
 /// `reqwest`).
 pub struct HttpSource<C = DefaultClient> {
     inner: C,
