@@ -11,8 +11,11 @@
 //!   YAML (feature `yaml`); [`DecodeLayer`] turns a source into one of
 //!   [`Typed<T>`] values, checked by a [`Validate`] impl or a closure, so an
 //!   invalid configuration fails before any cache above it can store it.
-//! - `ConfigResponse` implements serde's `Serialize` and `Deserialize`, for
-//!   stores outside the process.
+//! - `ConfigResponse` (and `Typed<T>` for a serde `T`) implements serde's
+//!   `Serialize` and `Deserialize`, for stores outside the process.
+//! - Both the HTTP source and the decode layer keep counters
+//!   ([`HttpStats`], [`DecodeStats`]), emit them through the `metrics`
+//!   facade, and report an [`Event`] to a listener when one is set.
 //!
 //! # Example
 //!
@@ -64,6 +67,7 @@
 
 mod decode;
 mod error;
+mod event;
 mod file;
 mod http;
 mod request;
@@ -84,6 +88,7 @@ pub mod future {
 
 pub use decode::Validate;
 pub use error::{BuildError, ConfigError};
+pub use event::{DecodeStats, Event, HttpStats};
 pub use file::{DEFAULT_MAX_FILE_SIZE, FileSource, FileSourceBuilder};
 #[cfg(feature = "reqwest")]
 pub use http::ReqwestClient;

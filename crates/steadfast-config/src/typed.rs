@@ -4,6 +4,7 @@ use std::marker::PhantomData;
 use std::ops::Deref;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
@@ -15,6 +16,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::decode::Validate;
+use crate::event::{DecodeCounters, DecodeStats, Event, Listener};
 use crate::{ConfigError, ConfigResponse, Format};
 
 type Validator<T> = Arc<dyn Fn(&T) -> Result<(), String> + Send + Sync>;
@@ -176,27 +178,103 @@ impl<T: fmt::Debug> fmt::Debug for Typed<T> {
 /// # }
 /// ```
 pub struct DecodeLayer<T> {
+    shared: Arc<DecodeShared<T>>,
+}
+
+/// What every service made by one layer value shares.
+struct DecodeShared<T> {
     validator: Option<Validator<T>>,
+    listener: Option<Listener>,
+    counters: Arc<DecodeCounters>,
     _marker: PhantomData<fn() -> T>,
+}
+
+impl<T> DecodeShared<T> {
+    fn decode(&self, response: &ConfigResponse) -> Result<T, ConfigError>
+    where
+        T: DeserializeOwned,
+    {
+        let decoded = response.decode::<T>().and_then(|value| {
+            if let Some(check) = &self.validator {
+                check(&value).map_err(ConfigError::validation)?;
+            }
+            Ok(value)
+        });
+        match &decoded {
+            Ok(_) => {
+                self.counters.decoded.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(error) => {
+                self.counters.rejected.fetch_add(1, Ordering::Relaxed);
+                let reason = match error {
+                    ConfigError::Validation { .. } => "validation",
+                    _ => "decode",
+                };
+                metrics::counter!("steadfast_config_rejected_total", "reason" => reason)
+                    .increment(1);
+                tracing::warn!(
+                    version = response.version(),
+                    format = %response.format(),
+                    source = %response.source(),
+                    error = %error,
+                    "config rejected"
+                );
+                if let Some(listener) = &self.listener {
+                    listener(&Event::Rejected { response, error });
+                }
+            }
+        }
+        decoded
+    }
 }
 
 impl<T> DecodeLayer<T> {
     /// A layer that decodes without a check.
     pub fn new() -> Self {
         Self {
-            validator: None,
-            _marker: PhantomData,
+            shared: Arc::new(DecodeShared {
+                validator: None,
+                listener: None,
+                counters: Arc::default(),
+                _marker: PhantomData,
+            }),
+        }
+    }
+
+    fn rebuild(self, validator: Option<Validator<T>>, listener: Option<Listener>) -> Self {
+        Self {
+            shared: Arc::new(DecodeShared {
+                validator,
+                listener,
+                counters: self.shared.counters.clone(),
+                _marker: PhantomData,
+            }),
         }
     }
 
     /// Checks every decoded value with `check`; an `Err(message)` is a
     /// [`ConfigError::Validation`]. Replaces an earlier check.
-    pub fn validate_with<F>(mut self, check: F) -> Self
+    pub fn validate_with<F>(self, check: F) -> Self
     where
         F: Fn(&T) -> Result<(), String> + Send + Sync + 'static,
     {
-        self.validator = Some(Arc::new(check));
-        self
+        let listener = self.shared.listener.clone();
+        self.rebuild(Some(Arc::new(check)), listener)
+    }
+
+    /// Reports every rejected response ([`Event::Rejected`]) to `listener`.
+    /// Without a listener, events cost nothing.
+    pub fn on_event<L>(self, listener: L) -> Self
+    where
+        L: Fn(&Event<'_>) + Send + Sync + 'static,
+    {
+        let validator = self.shared.validator.clone();
+        self.rebuild(validator, Some(Arc::new(listener)))
+    }
+
+    /// The counters of every service this layer made, and their clones.
+    pub fn stats(&self) -> DecodeStats {
+        self.shared.counters.snapshot()
     }
 
     /// Checks every decoded value with its own [`Validate`] impl.
@@ -217,18 +295,25 @@ impl<T> Default for DecodeLayer<T> {
 impl<T> Clone for DecodeLayer<T> {
     fn clone(&self) -> Self {
         Self {
-            validator: self.validator.clone(),
-            _marker: PhantomData,
+            shared: self.shared.clone(),
         }
+    }
+}
+
+impl<T> fmt::Debug for DecodeShared<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DecodeLayer")
+            .field("target", &std::any::type_name::<T>())
+            .field("validated", &self.validator.is_some())
+            .field("listener", &self.listener.is_some())
+            .field("stats", &self.counters.snapshot())
+            .finish()
     }
 }
 
 impl<T> fmt::Debug for DecodeLayer<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DecodeLayer")
-            .field("target", &std::any::type_name::<T>())
-            .field("validated", &self.validator.is_some())
-            .finish()
+        fmt::Debug::fmt(&*self.shared, f)
     }
 }
 
@@ -238,8 +323,7 @@ impl<S, T> Layer<S> for DecodeLayer<T> {
     fn layer(&self, inner: S) -> Decode<S, T> {
         Decode {
             inner,
-            validator: self.validator.clone(),
-            _marker: PhantomData,
+            shared: self.shared.clone(),
         }
     }
 }
@@ -247,14 +331,18 @@ impl<S, T> Layer<S> for DecodeLayer<T> {
 /// The service of a [`DecodeLayer`]: decodes and checks what `S` returns.
 pub struct Decode<S, T> {
     inner: S,
-    validator: Option<Validator<T>>,
-    _marker: PhantomData<fn() -> T>,
+    shared: Arc<DecodeShared<T>>,
 }
 
 impl<S, T> Decode<S, T> {
     /// Decodes the responses of `inner`, without a check.
     pub fn new(inner: S) -> Self {
         DecodeLayer::new().layer(inner)
+    }
+
+    /// The counters shared with the layer and every service it made.
+    pub fn stats(&self) -> DecodeStats {
+        self.shared.counters.snapshot()
     }
 
     /// The inner service.
@@ -277,8 +365,7 @@ impl<S: Clone, T> Clone for Decode<S, T> {
     fn clone(&self) -> Self {
         Self {
             inner: self.inner.clone(),
-            validator: self.validator.clone(),
-            _marker: PhantomData,
+            shared: self.shared.clone(),
         }
     }
 }
@@ -287,8 +374,7 @@ impl<S: fmt::Debug, T> fmt::Debug for Decode<S, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Decode")
             .field("inner", &self.inner)
-            .field("target", &std::any::type_name::<T>())
-            .field("validated", &self.validator.is_some())
+            .field("layer", &self.shared)
             .finish()
     }
 }
@@ -310,8 +396,7 @@ where
     fn call(&mut self, req: Req) -> Self::Future {
         DecodeFuture {
             inner: self.inner.call(req),
-            validator: self.validator.clone(),
-            _marker: PhantomData,
+            shared: self.shared.clone(),
         }
     }
 }
@@ -321,8 +406,7 @@ pin_project! {
     pub struct DecodeFuture<F, T> {
         #[pin]
         inner: F,
-        validator: Option<Validator<T>>,
-        _marker: PhantomData<fn() -> T>,
+        shared: Arc<DecodeShared<T>>,
     }
 }
 
@@ -345,24 +429,11 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let response = ready!(this.inner.poll(cx))?;
-        let decoded = response.decode::<T>().and_then(|value| {
-            if let Some(check) = this.validator {
-                check(&value).map_err(ConfigError::validation)?;
-            }
-            Ok(value)
-        });
-        Poll::Ready(match decoded {
-            Ok(value) => Ok(Typed::new(value, &response)),
-            Err(error) => {
-                tracing::warn!(
-                    version = response.version(),
-                    format = %response.format(),
-                    source = %response.source(),
-                    error = %error,
-                    "config rejected"
-                );
-                Err(error.into())
-            }
-        })
+        Poll::Ready(
+            this.shared
+                .decode(&response)
+                .map(|value| Typed::new(value, &response))
+                .map_err(E::from),
+        )
     }
 }

@@ -8,6 +8,7 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use super::remembered::Remembered;
 use super::target::{Target, redact};
 use super::{HttpShared, HttpSource};
+use crate::event::{Event, HttpCounters, Listener};
 use crate::wire::base64;
 use crate::{BuildError, Format};
 
@@ -44,6 +45,7 @@ pub struct HttpSourceBuilder {
     default_format: Option<Format>,
     default_profile: Option<String>,
     remembered: usize,
+    listener: Option<Listener>,
 }
 
 impl HttpSourceBuilder {
@@ -58,6 +60,7 @@ impl HttpSourceBuilder {
             default_format: None,
             default_profile: None,
             remembered: DEFAULT_REMEMBERED,
+            listener: None,
         }
     }
 
@@ -144,6 +147,17 @@ impl HttpSourceBuilder {
         self
     }
 
+    /// Reports every load ([`Event::Loaded`]) and failure
+    /// ([`Event::Failed`]) to `listener`. Without a listener, events cost
+    /// nothing.
+    pub fn on_event<L>(mut self, listener: L) -> Self
+    where
+        L: Fn(&Event<'_>) + Send + Sync + 'static,
+    {
+        self.listener = Some(Arc::new(listener));
+        self
+    }
+
     /// Builds the source on the default client: hyper-util's pooling client,
     /// with rustls TLS (webpki roots, ring) when the `tls` feature is on.
     pub fn build(self) -> Result<HttpSource, BuildError> {
@@ -214,6 +228,8 @@ impl HttpSourceBuilder {
                 default_format: self.default_format,
                 default_profile: self.default_profile.map(Arc::from),
                 remembered: Remembered::new(self.remembered),
+                listener: self.listener,
+                counters: HttpCounters::default(),
             }),
         })
     }
@@ -239,6 +255,7 @@ impl fmt::Debug for HttpSourceBuilder {
             .field("default_format", &self.default_format)
             .field("default_profile", &self.default_profile)
             .field("remember", &self.remembered)
+            .field("listener", &self.listener.is_some())
             .finish()
     }
 }

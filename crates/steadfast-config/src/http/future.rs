@@ -2,6 +2,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::task::{Context, Poll, ready};
 use std::time::{Duration, SystemTime};
 
@@ -17,7 +18,7 @@ use tracing::field::Empty;
 
 use super::HttpShared;
 use super::remembered::Entry;
-use crate::{ConfigError, ConfigRequest, ConfigResponse, Format};
+use crate::{ConfigError, ConfigRequest, ConfigResponse, Event, Format};
 
 /// How many body frames one poll reads before it yields, so a body whose
 /// frames are always ready cannot hold the thread (or outrun the timeout).
@@ -44,6 +45,7 @@ pin_project! {
         shared: Arc<HttpShared>,
         request: ConfigRequest,
         started: Instant,
+        status: Option<StatusCode>,
         span: Span,
     }
 }
@@ -78,6 +80,7 @@ impl<F, B> HttpFuture<F, B> {
             shared,
             request,
             started,
+            status: None,
             span,
         }
     }
@@ -94,6 +97,7 @@ impl<F, B> HttpFuture<F, B> {
             shared,
             request,
             started,
+            status: None,
             span: Span::none(),
         }
     }
@@ -148,6 +152,7 @@ where
                         }
                     };
                     this.span.record("status", response.status().as_u16());
+                    *this.status = Some(response.status());
                     match head(this.shared, this.request, response) {
                         Head::Done(result) => break result,
                         Head::Read {
@@ -231,17 +236,60 @@ where
             "duration_ms",
             u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
         );
+        let shared = &**this.shared;
         match &result {
             Ok(response) => {
-                this.span.record("bytes", response.body().len());
+                let not_modified = *this.status == Some(StatusCode::NOT_MODIFIED);
+                let bytes = if not_modified {
+                    0
+                } else {
+                    response.body().len()
+                };
+                this.span.record("bytes", bytes);
+                let counters = &shared.counters;
+                if not_modified {
+                    counters.not_modified.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    counters.loaded.fetch_add(1, Ordering::Relaxed);
+                }
+                counters.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+                let outcome = if not_modified {
+                    "not_modified"
+                } else {
+                    "loaded"
+                };
+                metrics::counter!("steadfast_config_http_requests_total", "outcome" => outcome)
+                    .increment(1);
+                metrics::counter!("steadfast_config_http_bytes_total").increment(bytes as u64);
                 tracing::debug!(
-                    bytes = response.body().len(),
+                    bytes,
+                    not_modified,
                     version = response.version(),
                     format = %response.format(),
                     "config loaded"
                 );
+                if let Some(listener) = &shared.listener {
+                    listener(&Event::Loaded {
+                        request: this.request,
+                        response,
+                        not_modified,
+                        elapsed,
+                    });
+                }
             }
-            Err(error) => tracing::debug!(%error, "config load failed"),
+            Err(error) => {
+                shared.counters.failed.fetch_add(1, Ordering::Relaxed);
+                metrics::counter!("steadfast_config_http_requests_total", "outcome" => "failed")
+                    .increment(1);
+                tracing::debug!(%error, "config load failed");
+                if let Some(listener) = &shared.listener {
+                    listener(&Event::Failed {
+                        request: this.request,
+                        error,
+                        elapsed,
+                    });
+                }
+            }
         }
         Poll::Ready(result)
     }

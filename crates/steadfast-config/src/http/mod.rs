@@ -29,6 +29,7 @@ pub use self::reqwest::{ReqwestClient, ReqwestFuture};
 
 use self::remembered::Remembered;
 use self::target::Target;
+use crate::event::{HttpCounters, HttpStats, Listener};
 use crate::{BuildError, ConfigError, ConfigRequest, ConfigResponse, Format};
 
 /// The body of the requests an [`HttpSource`] sends: GETs, so empty.
@@ -123,6 +124,8 @@ pub(crate) struct HttpShared {
     default_format: Option<Format>,
     default_profile: Option<Arc<str>>,
     remembered: Remembered,
+    listener: Option<Listener>,
+    counters: HttpCounters,
 }
 
 impl HttpSource {
@@ -138,6 +141,11 @@ impl<C> HttpSource<C> {
         self.shared
             .target
             .uri(req, self.shared.default_profile.as_deref())
+    }
+
+    /// The counters of this source, shared by all its clones.
+    pub fn stats(&self) -> HttpStats {
+        self.shared.counters.snapshot()
     }
 
     /// How many keys' `ETag` and body are remembered now.
@@ -215,6 +223,8 @@ impl fmt::Debug for HttpShared {
             .field("default_format", &self.default_format)
             .field("default_profile", &self.default_profile)
             .field("remembered", &self.remembered.len())
+            .field("listener", &self.listener.is_some())
+            .field("stats", &self.counters.snapshot())
             .finish()
     }
 }
