@@ -225,7 +225,7 @@ impl<C> Shared<C> {
             error.kind(),
             StoreErrorKind::Timeout | StoreErrorKind::Unavailable
         ) {
-            let pause = self.gate.failed(now, self.reconnect, &self.rng);
+            let pause = self.gate.failed(Instant::now(), self.reconnect, &self.rng);
             tracing::debug!(prefix = %self.prefix, ?pause, "leaving redis alone for a while");
         }
         self.counters.record(Event::Error(error.kind()));
@@ -509,9 +509,7 @@ impl Gate {
     }
 
     fn nanos(&self, at: Instant) -> u64 {
-        u64::try_from(at.saturating_duration_since(self.epoch).as_nanos())
-            .unwrap_or(u64::MAX)
-            .max(1)
+        u64::try_from(at.saturating_duration_since(self.epoch).as_nanos()).unwrap_or(u64::MAX)
     }
 
     fn is_open(&self, now: Instant) -> bool {
@@ -519,14 +517,22 @@ impl Gate {
         at == 0 || self.nanos(now) >= at
     }
 
+    /// Closes the gate for a pause that grows with consecutive failures.
+    /// Failures of calls that were already under way when another one
+    /// closed the gate do not lengthen it.
     fn failed(&self, now: Instant, backoff: Backoff, rng: &Mutex<fastrand::Rng>) -> Duration {
+        let reopen_at = self.reopen_at.load(Ordering::Relaxed);
+        let now_nanos = self.nanos(now);
+        if reopen_at > now_nanos {
+            return Duration::from_nanos(reopen_at - now_nanos);
+        }
         let failures = self
             .failures
             .fetch_add(1, Ordering::Relaxed)
             .saturating_add(1);
         let pause = backoff.delay(failures, rng);
-        self.reopen_at
-            .store(self.nanos(now + pause), Ordering::Relaxed);
+        let reopen_at = now.checked_add(pause).map_or(u64::MAX, |at| self.nanos(at));
+        self.reopen_at.store(reopen_at.max(1), Ordering::Relaxed);
         pause
     }
 
@@ -576,6 +582,27 @@ mod tests {
         assert!(gate.is_open(now + pause));
         gate.succeeded();
         assert!(gate.is_open(now));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn failures_while_closed_do_not_lengthen_the_pause() {
+        let gate = Gate::new();
+        let backoff = Backoff {
+            min: Duration::from_millis(100),
+            max: Duration::from_secs(10),
+        };
+        let rng = Mutex::new(fastrand::Rng::with_seed(3));
+        let now = Instant::now();
+        let pause = gate.failed(now, backoff, &rng);
+        for _ in 0..50 {
+            assert_eq!(gate.failed(now, backoff, &rng), pause);
+        }
+        assert!(gate.is_open(now + pause));
+        let second = gate.failed(now + pause, backoff, &rng);
+        assert!(
+            second >= Duration::from_millis(100) && second <= Duration::from_millis(200),
+            "the second consecutive failure doubles the first: {second:?}"
+        );
     }
 
     #[test]
