@@ -15,10 +15,9 @@ use steadfast_cache::{
 };
 use steadfast_config::{ConfigError, ConfigRequest, ConfigResponse, Format};
 use steadfast_core::{Failure, Source};
-use steadfast_fallback::{AnyError, Answer, FallbackHandle, FallbackLayer, FallbackService};
+use steadfast_fallback::{Answer, AnyError, FallbackHandle, FallbackLayer, FallbackService};
 use steadfast_retry::{
-    Backoff, CloneRequest, DefaultPolicy, Jitter, Retry, RetryHandle, RetryLayer,
-    RetryLayerBuilder,
+    Backoff, CloneRequest, DefaultPolicy, Jitter, Retry, RetryHandle, RetryLayer, RetryLayerBuilder,
 };
 use tokio::time::Instant;
 use tower::ServiceExt;
@@ -189,7 +188,12 @@ impl Answer<ConfigRequest, ConfigError> for Defaults {
     }
 
     fn answer((defaults, request): Self::Pending, error: &ConfigError) -> Self::Future {
-        ready(defaults.inner.find(&request, error).ok_or_else(|| error.clone()))
+        ready(
+            defaults
+                .inner
+                .find(&request, error)
+                .ok_or_else(|| error.clone()),
+        )
     }
 }
 
@@ -224,9 +228,11 @@ impl StackBuilder {
         Self {
             cache: Some(CacheLayerBuilder::new().ttl(DEFAULT_TTL)),
             retry: Some(
-                RetryLayer::builder().max_attempts(DEFAULT_ATTEMPTS).backoff(
-                    Backoff::exponential(DEFAULT_INITIAL_DELAY, 2.0).with_jitter(Jitter::Full),
-                ),
+                RetryLayer::builder()
+                    .max_attempts(DEFAULT_ATTEMPTS)
+                    .backoff(
+                        Backoff::exponential(DEFAULT_INITIAL_DELAY, 2.0).with_jitter(Jitter::Full),
+                    ),
             ),
             breaker: Some(
                 breaker::CircuitBreakerLayer::builder()
@@ -460,15 +466,17 @@ impl<St> StackBuilder<St> {
         let (full, fallback_handle): (Full<S, St::Store>, _) = if defaults.is_empty() {
             (Either::Right(cached.clone()), None)
         } else {
-            let mut layer = FallbackLayer::<_, ConfigResponse, ConfigError>::new(defaults).provenance();
+            let mut layer =
+                FallbackLayer::<_, ConfigResponse, ConfigError>::new(defaults).provenance();
             if let Some(listener) = listener.clone() {
-                layer = layer.on_event(move |event: &steadfast_fallback::Event<'_, ConfigError>| {
-                    if let steadfast_fallback::Event::Used { error } = event {
-                        listener(&Alert::FallbackUsed {
-                            error: (*error).clone(),
-                        });
-                    }
-                });
+                layer =
+                    layer.on_event(move |event: &steadfast_fallback::Event<'_, ConfigError>| {
+                        if let steadfast_fallback::Event::Used { error } = event {
+                            listener(&Alert::FallbackUsed {
+                                error: (*error).clone(),
+                            });
+                        }
+                    });
             }
             let handle = layer.handle();
             (Either::Left(layer.layer(cached.clone())), Some(handle))
@@ -663,7 +671,8 @@ where
         let deadline = Instant::now() + max;
         let mut pause = Duration::from_millis(100);
         loop {
-            let attempt = tokio::time::timeout_at(deadline, self.primary.clone().oneshot(req.clone()));
+            let attempt =
+                tokio::time::timeout_at(deadline, self.primary.clone().oneshot(req.clone()));
             match attempt.await {
                 Ok(Ok(response)) => return Ok(response),
                 Ok(Err(error)) => {
