@@ -10,13 +10,13 @@ use pin_project_lite::pin_project;
 use steadfast_core::CircuitOpen;
 use tokio::time::Instant;
 
-use crate::policy::Classifier;
+use crate::policy::{Classifier, Outcome};
 use crate::state::Shared;
 
 pin_project! {
     /// The response future of [`CircuitBreaker`](crate::CircuitBreaker):
-    /// either the inner call, whose outcome it records when it finishes, or
-    /// an immediate [`CircuitOpen`] rejection.
+    /// the inner call, whose outcome it records when it finishes, or an
+    /// immediate [`CircuitOpen`] rejection.
     pub struct ResponseFuture<F, C> {
         #[pin]
         state: Inner<F, C>,
@@ -29,7 +29,15 @@ pin_project! {
         Called {
             #[pin]
             future: F,
-            tracker: Tracker<C>,
+            shared: Arc<Shared<C>>,
+            word: u64,
+            start: Option<Instant>,
+        },
+        Probe {
+            #[pin]
+            future: F,
+            permit: Permit<C>,
+            start: Option<Instant>,
         },
         Rejected {
             open: CircuitOpen,
@@ -38,9 +46,30 @@ pin_project! {
 }
 
 impl<F, C> ResponseFuture<F, C> {
-    pub(crate) fn called(future: F, tracker: Tracker<C>) -> Self {
+    #[inline]
+    pub(crate) fn called(
+        future: F,
+        shared: Arc<Shared<C>>,
+        word: u64,
+        start: Option<Instant>,
+    ) -> Self {
         Self {
-            state: Inner::Called { future, tracker },
+            state: Inner::Called {
+                future,
+                shared,
+                word,
+                start,
+            },
+        }
+    }
+
+    pub(crate) fn probe(future: F, permit: Permit<C>, start: Option<Instant>) -> Self {
+        Self {
+            state: Inner::Probe {
+                future,
+                permit,
+                start,
+            },
         }
     }
 
@@ -59,16 +88,54 @@ where
 {
     type Output = Result<T, E>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().state.project() {
-            InnerProj::Called { future, tracker } => {
+            InnerProj::Called {
+                future,
+                shared,
+                word,
+                start,
+            } => {
                 let result = ready!(future.poll(cx));
-                tracker.finish(&result);
+                let (outcome, slow, now) = judge(shared, *start, &result);
+                shared.core.record(*word, outcome, slow, now);
+                Poll::Ready(result)
+            }
+            InnerProj::Probe {
+                future,
+                permit,
+                start,
+            } => {
+                let result = ready!(future.poll(cx));
+                let (outcome, slow, _) = judge(&permit.shared, *start, &result);
+                permit.done = true;
+                permit.shared.core.record_probe(permit.word, outcome, slow);
                 Poll::Ready(result)
             }
             InnerProj::Rejected { open } => Poll::Ready(Err(E::from(*open))),
         }
     }
+}
+
+/// Classifies a result, and tells whether the call was slow and the time it
+/// finished, when the breaker keeps time.
+#[inline]
+fn judge<C, T, E>(
+    shared: &Shared<C>,
+    start: Option<Instant>,
+    result: &Result<T, E>,
+) -> (Outcome, bool, Option<Instant>)
+where
+    C: Classifier<T, E>,
+{
+    let outcome = shared.classifier.classify(result.as_ref());
+    if !shared.core.timed() {
+        return (outcome, false, None);
+    }
+    let now = Instant::now();
+    let slow = start.is_some_and(|start| shared.core.is_slow(now.saturating_duration_since(start)));
+    (outcome, slow, Some(now))
 }
 
 impl<F, C> fmt::Debug for ResponseFuture<F, C> {
@@ -77,73 +144,36 @@ impl<F, C> fmt::Debug for ResponseFuture<F, C> {
     }
 }
 
-/// Follows one admitted call to its outcome. A probe that is dropped before
-/// it finishes gives its permit back.
-pub(crate) struct Tracker<C> {
+/// A half-open probe's permit: given back if the probe is dropped before it
+/// finishes.
+pub(crate) struct Permit<C> {
     shared: Arc<Shared<C>>,
     word: u64,
-    probe: bool,
-    start: Option<Instant>,
+    done: bool,
 }
 
-impl<C> Tracker<C> {
-    #[inline]
-    pub(crate) fn new(shared: Arc<Shared<C>>, word: u64, probe: bool) -> Self {
+impl<C> Permit<C> {
+    pub(crate) fn new(shared: Arc<Shared<C>>, word: u64) -> Self {
         Self {
             shared,
             word,
-            probe,
-            start: None,
-        }
-    }
-
-    /// Marks the start of the inner call, when slow calls are measured.
-    #[inline]
-    pub(crate) fn started(mut self) -> Self {
-        if self.shared.core.times_calls() {
-            self.start = Some(Instant::now());
-        }
-        self
-    }
-
-    #[inline]
-    fn finish<T, E>(&mut self, result: &Result<T, E>)
-    where
-        C: Classifier<T, E>,
-    {
-        let outcome = self.shared.classifier.classify(result.as_ref());
-        let core = &self.shared.core;
-        let (slow, now) = if core.timed() {
-            let now = Instant::now();
-            let slow = self
-                .start
-                .is_some_and(|start| core.is_slow(now.saturating_duration_since(start)));
-            (slow, Some(now))
-        } else {
-            (false, None)
-        };
-        if self.probe {
-            self.probe = false;
-            core.record_probe(self.word, outcome, slow);
-        } else {
-            core.record(self.word, outcome, slow, now);
+            done: false,
         }
     }
 }
 
-impl<C> Drop for Tracker<C> {
+impl<C> Drop for Permit<C> {
     fn drop(&mut self) {
-        if self.probe {
+        if !self.done {
             self.shared.core.release(self.word);
         }
     }
 }
 
-impl<C> fmt::Debug for Tracker<C> {
+impl<C> fmt::Debug for Permit<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Tracker")
-            .field("probe", &self.probe)
-            .field("start", &self.start)
+        f.debug_struct("Permit")
+            .field("done", &self.done)
             .finish_non_exhaustive()
     }
 }

@@ -69,6 +69,7 @@
 )]
 #![forbid(unsafe_code)]
 
+mod counter;
 mod error;
 mod event;
 pub mod future;

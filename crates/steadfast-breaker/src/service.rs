@@ -5,13 +5,13 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use steadfast_core::CircuitOpen;
+use tokio::time::Instant;
 use tower_service::Service;
 
-use crate::event::State;
-use crate::future::{ResponseFuture, Tracker};
+use crate::future::{Permit, ResponseFuture};
 use crate::handle::Handle;
 use crate::policy::Classifier;
-use crate::state::{Admission, Shared};
+use crate::state::{Admission, Shared, TICKET_EMPTY, TICKET_PROBE, TICKET_REJECT, passes};
 
 /// A service guarded by a circuit breaker; made by
 /// [`CircuitBreakerLayer`](crate::CircuitBreakerLayer).
@@ -34,14 +34,10 @@ use crate::state::{Admission, Shared};
 pub struct CircuitBreaker<S, C> {
     inner: S,
     shared: Arc<Shared<C>>,
-    ticket: Ticket<C>,
-}
-
-enum Ticket<C> {
-    Empty,
-    Pass(u64),
-    Probe(Tracker<C>),
-    Reject(CircuitOpen, State),
+    /// What `poll_ready` decided for the next call (see `state::passes`).
+    ticket: u64,
+    /// The permit of a probe admitted by `poll_ready`.
+    probe: Option<Permit<C>>,
 }
 
 impl<S, C> CircuitBreaker<S, C> {
@@ -49,7 +45,8 @@ impl<S, C> CircuitBreaker<S, C> {
         Self {
             inner,
             shared,
-            ticket: Ticket::Empty,
+            ticket: TICKET_EMPTY,
+            probe: None,
         }
     }
 
@@ -90,38 +87,54 @@ where
 
     #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), E>> {
-        if !matches!(self.ticket, Ticket::Probe(_)) {
-            self.ticket = match self.shared.core.admit() {
-                Admission::Pass(word) => Ticket::Pass(word),
-                Admission::Probe(word) => {
-                    Ticket::Probe(Tracker::new(self.shared.clone(), word, true))
-                }
-                Admission::Reject(open, state) => {
-                    self.ticket = Ticket::Reject(open, state);
-                    return Poll::Ready(Ok(()));
-                }
-            };
+        if self.ticket != TICKET_PROBE {
+            let word = self.shared.core.word();
+            if passes(word) {
+                self.ticket = word;
+            } else if self.admit_unusual() {
+                return Poll::Ready(Ok(()));
+            }
         }
         self.inner.poll_ready(cx)
     }
 
     #[inline]
     fn call(&mut self, request: Req) -> Self::Future {
-        match std::mem::replace(&mut self.ticket, Ticket::Empty) {
-            Ticket::Pass(word) => {
-                let tracker = Tracker::new(self.shared.clone(), word, false).started();
-                ResponseFuture::called(self.inner.call(request), tracker)
-            }
-            Ticket::Probe(tracker) => {
-                let tracker = tracker.started();
-                ResponseFuture::called(self.inner.call(request), tracker)
-            }
-            Ticket::Reject(open, state) => {
-                self.shared.core.rejected(open, state);
-                ResponseFuture::rejected(open)
-            }
-            Ticket::Empty => panic!("CircuitBreaker::call without a ready poll_ready first"),
+        let ticket = std::mem::replace(&mut self.ticket, TICKET_EMPTY);
+        if passes(ticket) {
+            let start = self.shared.core.times_calls().then(Instant::now);
+            let future = self.inner.call(request);
+            return ResponseFuture::called(future, self.shared.clone(), ticket, start);
         }
+        match ticket {
+            TICKET_PROBE => {
+                let permit = self.probe.take().expect("a probe ticket holds its permit");
+                let start = self.shared.core.times_calls().then(Instant::now);
+                ResponseFuture::probe(self.inner.call(request), permit, start)
+            }
+            TICKET_REJECT => ResponseFuture::rejected(self.shared.core.reject()),
+            _ => panic!("CircuitBreaker::call without a ready poll_ready first"),
+        }
+    }
+}
+
+impl<S, C> CircuitBreaker<S, C> {
+    /// Decides for a circuit that is not closed; returns whether the call is
+    /// rejected.
+    #[cold]
+    fn admit_unusual(&mut self) -> bool {
+        match self.shared.core.admit() {
+            Admission::Pass(word) => self.ticket = word,
+            Admission::Probe(word) => {
+                self.ticket = TICKET_PROBE;
+                self.probe = Some(Permit::new(self.shared.clone(), word));
+            }
+            Admission::Reject => {
+                self.ticket = TICKET_REJECT;
+                return true;
+            }
+        }
+        false
     }
 }
 
@@ -130,23 +143,19 @@ impl<S: Clone, C> Clone for CircuitBreaker<S, C> {
         Self {
             inner: self.inner.clone(),
             shared: self.shared.clone(),
-            ticket: Ticket::Empty,
+            ticket: TICKET_EMPTY,
+            probe: None,
         }
     }
 }
 
 impl<S: fmt::Debug, C> fmt::Debug for CircuitBreaker<S, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let ticket = match &self.ticket {
-            Ticket::Empty => "none",
-            Ticket::Pass(_) => "pass",
-            Ticket::Probe(_) => "probe",
-            Ticket::Reject(..) => "reject",
-        };
         f.debug_struct("CircuitBreaker")
             .field("inner", &self.inner)
             .field("core", &self.shared.core)
-            .field("ticket", &ticket)
+            .field("ticket", &self.ticket)
+            .field("probe", &self.probe.is_some())
             .finish()
     }
 }

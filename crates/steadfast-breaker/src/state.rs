@@ -7,6 +7,7 @@ use std::time::Duration;
 use steadfast_core::CircuitOpen;
 use tokio::time::Instant;
 
+use crate::counter::StripedCounter;
 use crate::event::{Cause, Event, State};
 use crate::handle::{Counters, WindowTotals};
 use crate::policy::Outcome;
@@ -26,6 +27,19 @@ const FORCED_OPEN: u64 = 3;
 const DISABLED: u64 = 4;
 
 const PPM: u64 = 1_000_000;
+
+/// A `poll_ready` decision, as one word: a state word of a closed or
+/// disabled circuit (the call passes, admitted under it), or one of the
+/// markers below, whose state bits no state word has.
+pub(crate) const TICKET_EMPTY: u64 = 5;
+pub(crate) const TICKET_REJECT: u64 = 6;
+pub(crate) const TICKET_PROBE: u64 = 7;
+
+/// Whether a ticket (or state word) lets a call pass freely.
+#[inline]
+pub(crate) fn passes(ticket: u64) -> bool {
+    ticket & 0b011 == 0
+}
 
 fn state_of(word: u64) -> State {
     match word & STATE_BITS {
@@ -85,13 +99,13 @@ pub(crate) enum Admission {
     Pass(u64),
     /// Half-open: the call is a probe holding one permit of this word.
     Probe(u64),
-    /// Rejected.
-    Reject(CircuitOpen, State),
+    /// Rejected; [`Core::rejection`] says why.
+    Reject,
 }
 
 #[derive(Default, Debug)]
 struct Tally {
-    calls: AtomicU64,
+    calls: StripedCounter,
     failures: AtomicU64,
     ignored: AtomicU64,
     slow: AtomicU64,
@@ -209,31 +223,25 @@ impl Core {
         )
     }
 
-    /// Decides whether a call may proceed.
+    /// The state word, which [`passes`] when the circuit is closed or
+    /// disabled.
     #[inline]
-    pub(crate) fn admit(&self) -> Admission {
-        let word = self.word.load(Acquire);
-        if matches!(word & STATE_BITS, CLOSED | DISABLED) {
-            Admission::Pass(word)
-        } else {
-            self.admit_slow()
-        }
+    pub(crate) fn word(&self) -> u64 {
+        self.word.load(Acquire)
     }
 
+    /// Decides whether a call may proceed when the circuit was not closed.
     #[cold]
-    fn admit_slow(&self) -> Admission {
+    pub(crate) fn admit(&self) -> Admission {
         loop {
             let word = self.word.load(Acquire);
             let now = Instant::now();
             match word & STATE_BITS {
                 CLOSED | DISABLED => return Admission::Pass(word),
-                FORCED_OPEN => {
-                    return Admission::Reject(CircuitOpen::new(Duration::MAX), State::ForcedOpen);
-                }
+                FORCED_OPEN => return Admission::Reject,
                 OPEN => {
-                    let remaining = self.remaining(now);
-                    if !remaining.is_zero() {
-                        return Admission::Reject(CircuitOpen::new(remaining), State::Open);
+                    if !self.remaining(now).is_zero() {
+                        return Admission::Reject;
                     }
                     self.half_open(word, now);
                 }
@@ -247,10 +255,7 @@ impl Core {
                         return Admission::Probe(word);
                     }
                     if !self.half_open_expired(&t, now) {
-                        return Admission::Reject(
-                            CircuitOpen::new(Duration::ZERO),
-                            State::HalfOpen,
-                        );
+                        return Admission::Reject;
                     }
                     let change = self.open_locked(&mut t, word, now, Cause::HalfOpenTimeout);
                     drop(t);
@@ -266,8 +271,17 @@ impl Core {
             .is_some_and(|max| now.saturating_duration_since(t.half_open_since) >= max)
     }
 
-    /// Counts a rejected call.
-    pub(crate) fn rejected(&self, open: CircuitOpen, state: State) {
+    /// Counts a rejected call and says why it was rejected: the time until
+    /// the next probe while open, `Duration::MAX` while forced open, zero
+    /// while half-open (or if the circuit closed since `poll_ready`).
+    #[cold]
+    pub(crate) fn reject(&self) -> CircuitOpen {
+        let state = state_of(self.word.load(Acquire));
+        let open = CircuitOpen::new(match state {
+            State::Open => self.remaining(Instant::now()),
+            State::ForcedOpen => Duration::MAX,
+            _ => Duration::ZERO,
+        });
         self.tally.rejected.fetch_add(1, Relaxed);
         metrics::counter!("steadfast_breaker_rejected_total", "breaker" => self.config.name.clone())
             .increment(1);
@@ -278,10 +292,24 @@ impl Core {
                 retry_in: open.remaining(),
             });
         }
+        open
     }
 
+    /// Counts a finished call; returns its window bits, or `None` when it is
+    /// ignored.
+    #[inline]
     fn count(&self, outcome: Outcome, slow: bool) -> Option<u8> {
-        self.tally.calls.fetch_add(1, Relaxed);
+        self.tally.calls.increment();
+        if outcome == Outcome::Success && !slow {
+            Some(0)
+        } else {
+            self.count_unusual(outcome, slow)
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn count_unusual(&self, outcome: Outcome, slow: bool) -> Option<u8> {
         let mut bits = match outcome {
             Outcome::Success => 0,
             Outcome::Failure => {
@@ -534,7 +562,7 @@ impl Core {
 
     pub(crate) fn counters(&self) -> Counters {
         let t = &self.tally;
-        let calls = t.calls.load(Relaxed);
+        let calls = t.calls.get();
         let failures = t.failures.load(Relaxed);
         let ignored = t.ignored.load(Relaxed);
         Counters {
