@@ -132,11 +132,11 @@ impl From<SharedError> for FetchError {
 }
 
 /// Retry a retryable status (a 503) like a transient error.
-fn retry_policy(result: Result<&Page, &FetchError>, attempt: &Attempt<'_>) -> Action {
+fn retry_policy(result: Result<&Page, &FetchError>, _: &Attempt) -> Action {
     match result {
         Ok(page) if is_retryable_status(page.status) => Action::Retry,
         Ok(_) => Action::Stop,
-        Err(error) => classify_failure(error, attempt),
+        Err(error) => classify_failure(error),
     }
 }
 
