@@ -148,6 +148,46 @@ async fn a_redis_cut_mid_test_degrades_then_comes_back() {
     store.remove(&k).await.unwrap();
 }
 
+#[tokio::test]
+async fn a_redis_down_at_start_is_used_once_it_comes_up() {
+    let Some(_raw) = redis_or_skip("a_redis_down_at_start_is_used_once_it_comes_up").await else {
+        return;
+    };
+    let proxy = Proxy::start().await;
+    proxy.cut();
+    let store = store_at(&proxy.url(), &prefix("down_at_start"));
+    let k = "k".to_owned();
+    let started = Instant::now();
+    assert_eq!(
+        store.get(&k).await.unwrap_err().kind(),
+        StoreErrorKind::Unavailable
+    );
+    assert!(
+        started.elapsed() < CALL_TIMEOUT + SLACK,
+        "{:?}",
+        started.elapsed()
+    );
+
+    proxy.restore().await;
+    let minute = Duration::from_secs(60);
+    let written = tokio::time::timeout(Duration::from_secs(5), async {
+        while store
+            .put(k.clone(), entry("v".to_owned(), minute, minute, minute))
+            .await
+            .is_err()
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(written.is_ok(), "the store never connected");
+    assert_eq!(
+        store.get(&k).await.unwrap().map(|e| e.value),
+        Some("v".to_owned())
+    );
+    store.remove(&k).await.unwrap();
+}
+
 type Key = Arc<str>;
 type Mem = MemoryStore<Key, ConfigResponse>;
 type Redis = RedisStore<Key, ConfigResponse>;
