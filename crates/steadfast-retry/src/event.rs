@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use crate::backoff::Backoff;
 use crate::budget::Ledger;
+use crate::counter::Counter;
+use crate::registry::{self, Key};
 
 /// Something the retry layer did, as told to a listener set with
 /// [`RetryLayerBuilder::on_event`](crate::RetryLayerBuilder::on_event).
@@ -95,17 +97,26 @@ pub struct RetryStats {
     pub deadline_reached: u64,
 }
 
-/// What every service made by one layer value, and every clone, shares.
-pub(crate) struct Shared {
-    pub(crate) requests: AtomicU64,
-    pub(crate) retries: AtomicU64,
-    pub(crate) budget_refusals: AtomicU64,
-    pub(crate) exhausted: AtomicU64,
-    pub(crate) deadline_reached: AtomicU64,
+/// The limits and delays of a layer, copied into each response future.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Config {
     pub(crate) max_attempts: u32,
     pub(crate) backoff: Backoff,
     pub(crate) deadline: Option<Duration>,
     pub(crate) seed: u64,
+}
+
+/// What every service made by one layer value, and every clone, shares.
+pub(crate) struct Shared {
+    pub(crate) key: Key,
+    pub(crate) config: Config,
+    pub(crate) requests: Counter,
+    /// Requests that have failed once, numbering their jitter streams.
+    pub(crate) failed: AtomicU64,
+    pub(crate) retries: AtomicU64,
+    pub(crate) budget_refusals: AtomicU64,
+    pub(crate) exhausted: AtomicU64,
+    pub(crate) deadline_reached: AtomicU64,
     pub(crate) budget: Option<Ledger>,
     pub(crate) listener: Option<Listener>,
 }
@@ -118,7 +129,7 @@ impl Shared {
     }
 
     pub(crate) fn stats(&self) -> RetryStats {
-        let requests = self.requests.load(Ordering::Relaxed);
+        let requests = self.requests.sum();
         let retries = self.retries.load(Ordering::Relaxed);
         RetryStats {
             requests,
@@ -131,12 +142,16 @@ impl Shared {
     }
 }
 
+impl Drop for Shared {
+    fn drop(&mut self) {
+        registry::release(self.key);
+    }
+}
+
 impl fmt::Debug for Shared {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Shared")
-            .field("max_attempts", &self.max_attempts)
-            .field("backoff", &self.backoff)
-            .field("deadline", &self.deadline)
+            .field("config", &self.config)
             .field("budget", &self.budget)
             .field("listener", &self.listener.is_some())
             .field("stats", &self.stats())
@@ -160,7 +175,7 @@ impl RetryHandle {
 
     /// The retry tokens left in the budget now, or `None` without a budget.
     pub fn budget_balance(&self) -> Option<f64> {
-        let requests = self.shared.requests.load(Ordering::Relaxed);
+        let requests = self.shared.requests.sum();
         self.shared
             .budget
             .as_ref()

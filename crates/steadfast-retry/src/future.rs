@@ -12,8 +12,10 @@ use pin_project_lite::pin_project;
 use tokio::time::{Instant, Sleep};
 use tower_service::Service;
 
+use crate::backoff::rng_for;
 use crate::event::{Event, Shared};
 use crate::policy::{Action, Attempt, Policy, RequestCopier};
+use crate::registry::{self, Key};
 
 pin_project! {
     /// The future of one request through [`Retry`](crate::Retry): the
@@ -24,14 +26,22 @@ pin_project! {
         state: State<F>,
         service: S,
         next: Option<Req>,
-        shared: Arc<Shared>,
         policy: P,
         copier: C,
-        index: u64,
-        attempt: u32,
-        previous: Duration,
-        start: Option<Instant>,
+        tries: Tries,
     }
+}
+
+/// The bookkeeping of one request's attempts, apart from its types.
+struct Tries {
+    key: Key,
+    /// The layer's state, found at the first failure.
+    shared: Option<Arc<Shared>>,
+    /// The number of this request's jitter stream.
+    stream: u64,
+    attempt: u32,
+    previous: Duration,
+    start: Option<Instant>,
 }
 
 pin_project! {
@@ -42,10 +52,10 @@ pin_project! {
             #[pin]
             future: F,
         },
-        // Waiting out the delay before the next attempt.
+        // Waiting out the delay before the next attempt (boxed, so that a
+        // future whose first attempt succeeds stays small).
         Waiting {
-            #[pin]
-            sleep: Sleep,
+            sleep: Pin<Box<Sleep>>,
         },
         // Driving the inner service ready for the next attempt.
         Retrying,
@@ -58,24 +68,25 @@ impl<S, Req, F, P, C> ResponseFuture<S, Req, F, P, C> {
         future: F,
         service: S,
         next: Option<Req>,
-        shared: Arc<Shared>,
+        key: Key,
         policy: P,
         copier: C,
-        index: u64,
         start: Option<Instant>,
     ) -> Self {
-        let previous = shared.backoff.initial();
         Self {
             state: State::Called { future },
             service,
             next,
-            shared,
             policy,
             copier,
-            index,
-            attempt: 1,
-            previous,
-            start,
+            tries: Tries {
+                key,
+                shared: None,
+                stream: 0,
+                attempt: 1,
+                previous: Duration::ZERO,
+                start,
+            },
         }
     }
 }
@@ -96,6 +107,7 @@ where
 {
     type Output = Result<S::Response, S::Error>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         loop {
@@ -105,38 +117,26 @@ where
                     if this.next.is_none() {
                         return Poll::Ready(result);
                     }
-                    let shared: &Shared = this.shared;
-                    let attempt = Attempt::new(
-                        *this.attempt,
-                        shared.backoff,
-                        shared.seed,
-                        *this.index,
-                        *this.previous,
-                    );
-                    let delay = match this.policy.classify(result.as_ref(), &attempt) {
-                        Action::Stop => return Poll::Ready(result),
-                        Action::Retry => attempt.next_delay(),
-                        Action::RetryAfter(delay) => delay.min(shared.backoff.max()),
-                    };
-                    let number = *this.attempt;
-                    if let Err(limit) = admit(shared, number, delay, *this.start) {
-                        refuse(shared, limit, number, delay);
+                    let attempt = Attempt::new(this.tries.attempt);
+                    let action = this.policy.classify(result.as_ref(), &attempt);
+                    if action == Action::Stop {
                         return Poll::Ready(result);
                     }
-                    retrying(shared, number, delay, result.as_ref().err());
+                    let error = result.as_ref().err().map(|e| e as &dyn fmt::Display);
+                    let Some(delay) = this.tries.schedule(action, error) else {
+                        return Poll::Ready(result);
+                    };
                     drop(result);
-                    *this.attempt += 1;
-                    *this.previous = delay;
                     if delay.is_zero() {
                         this.state.set(State::Retrying);
                     } else {
                         this.state.set(State::Waiting {
-                            sleep: tokio::time::sleep(delay),
+                            sleep: Box::pin(tokio::time::sleep(delay)),
                         });
                     }
                 }
                 StateProj::Waiting { sleep } => {
-                    ready!(sleep.poll(cx));
+                    ready!(sleep.as_mut().poll(cx));
                     this.state.set(State::Retrying);
                 }
                 StateProj::Retrying => {
@@ -154,6 +154,42 @@ where
     }
 }
 
+impl Tries {
+    /// The wait before the next attempt, or `None` if the layer's limits
+    /// (or a circuit that stays open too long) stop here.
+    #[cold]
+    #[inline(never)]
+    fn schedule(&mut self, action: Action, error: Option<&dyn fmt::Display>) -> Option<Duration> {
+        if self.shared.is_none() {
+            // The first failure of this request: find the layer and number
+            // the request's jitter stream.
+            let shared = registry::lookup(self.key)?;
+            self.stream = shared.failed.fetch_add(1, Ordering::Relaxed);
+            self.previous = shared.config.backoff.initial();
+            self.shared = Some(shared);
+        }
+        let shared = self.shared.as_deref()?;
+        let number = self.attempt;
+        let backoff = &shared.config.backoff;
+        let mut rng = rng_for(shared.config.seed, self.stream, number);
+        let next = backoff.delay(number, self.previous, &mut rng);
+        let delay = match action {
+            Action::Stop | Action::Retry => next,
+            Action::RetryAfter(delay) => delay.min(backoff.max()),
+            Action::RetryWithin(delay) if delay <= next => delay,
+            Action::RetryWithin(_) => return None,
+        };
+        if let Err(limit) = admit(shared, number, delay, self.start) {
+            refuse(shared, limit, number, delay);
+            return None;
+        }
+        retrying(shared, number, delay, error);
+        self.attempt += 1;
+        self.previous = delay;
+        Some(delay)
+    }
+}
+
 /// Applies the layer's limits to a retry the policy asked for.
 fn admit(
     shared: &Shared,
@@ -161,16 +197,17 @@ fn admit(
     delay: Duration,
     start: Option<Instant>,
 ) -> Result<(), Limit> {
-    if attempt >= shared.max_attempts {
+    let config = &shared.config;
+    if attempt >= config.max_attempts {
         return Err(Limit::Attempts);
     }
-    if let (Some(deadline), Some(start)) = (shared.deadline, start)
+    if let (Some(deadline), Some(start)) = (config.deadline, start)
         && Instant::now() + delay > start + deadline
     {
         return Err(Limit::Deadline);
     }
     if let Some(ledger) = &shared.budget
-        && !ledger.withdraw(shared.requests.load(Ordering::Relaxed))
+        && !ledger.withdraw(shared.requests.sum())
     {
         return Err(Limit::Budget);
     }
@@ -207,7 +244,7 @@ fn refuse(shared: &Shared, limit: Limit, attempt: u32, delay: Duration) {
     }
 }
 
-fn retrying<E: fmt::Display>(shared: &Shared, attempt: u32, delay: Duration, error: Option<&E>) {
+fn retrying(shared: &Shared, attempt: u32, delay: Duration, error: Option<&dyn fmt::Display>) {
     shared.retries.fetch_add(1, Ordering::Relaxed);
     metrics::counter!("steadfast_retry_retries_total").increment(1);
     match error {
@@ -226,7 +263,7 @@ fn retrying<E: fmt::Display>(shared: &Shared, attempt: u32, delay: Duration, err
     shared.emit(Event::Retrying {
         attempt,
         delay,
-        error: error.map(|e| e as &dyn fmt::Display),
+        error,
     });
 }
 
@@ -239,7 +276,7 @@ impl<S, Req, F, P, C> fmt::Debug for ResponseFuture<S, Req, F, P, C> {
         };
         f.debug_struct("ResponseFuture")
             .field("state", &state)
-            .field("attempt", &self.attempt)
+            .field("attempt", &self.tries.attempt)
             .field("retryable", &self.next.is_some())
             .finish()
     }

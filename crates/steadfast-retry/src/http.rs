@@ -59,7 +59,7 @@ pub fn is_retryable_status(status: StatusCode) -> bool {
 pub struct HttpPolicy;
 
 impl<B, E: Failure> Policy<Response<B>, E> for HttpPolicy {
-    fn classify(&self, result: Result<&Response<B>, &E>, attempt: &Attempt) -> Action {
+    fn classify(&self, result: Result<&Response<B>, &E>, _: &Attempt) -> Action {
         match result {
             Ok(response) if is_retryable_status(response.status()) => {
                 match retry_after(response.headers()) {
@@ -68,7 +68,7 @@ impl<B, E: Failure> Policy<Response<B>, E> for HttpPolicy {
                 }
             }
             Ok(_) => Action::Stop,
-            Err(error) => classify_failure(error, attempt),
+            Err(error) => classify_failure(error),
         }
     }
 }

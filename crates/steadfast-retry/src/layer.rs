@@ -9,9 +9,11 @@ use tower_layer::Layer;
 
 use crate::backoff::Backoff;
 use crate::budget::{Ledger, RetryBudget};
+use crate::counter::Counter;
 use crate::error::BuildError;
-use crate::event::{Event, Listener, RetryHandle, Shared};
+use crate::event::{Config, Event, Listener, RetryHandle, Shared};
 use crate::policy::{CloneFn, CloneRequest, DefaultPolicy};
+use crate::registry;
 use crate::service::Retry;
 
 /// Retries failed requests with backoff, within attempt, time and budget
@@ -186,21 +188,28 @@ impl<P, C> RetryLayerBuilder<P, C> {
         if let Some(budget) = &self.budget {
             budget.validate()?;
         }
-        let shared = Shared {
-            requests: AtomicU64::new(0),
-            retries: AtomicU64::new(0),
-            budget_refusals: AtomicU64::new(0),
-            exhausted: AtomicU64::new(0),
-            deadline_reached: AtomicU64::new(0),
+        let config = Config {
             max_attempts: self.max_attempts,
             backoff: self.backoff,
             deadline: self.deadline,
             seed: self.seed.unwrap_or_else(|| fastrand::u64(..)),
-            budget: self.budget.as_ref().map(Ledger::new),
-            listener: self.listener,
         };
+        let budget = self.budget.as_ref().map(Ledger::new);
+        let listener = self.listener;
+        let shared = Arc::new_cyclic(|weak| Shared {
+            key: registry::register(weak.clone()),
+            config,
+            requests: Counter::new(),
+            failed: AtomicU64::new(0),
+            retries: AtomicU64::new(0),
+            budget_refusals: AtomicU64::new(0),
+            exhausted: AtomicU64::new(0),
+            deadline_reached: AtomicU64::new(0),
+            budget,
+            listener,
+        });
         Ok(RetryLayer {
-            shared: Arc::new(shared),
+            shared,
             policy: self.policy,
             copier: self.copier,
         })

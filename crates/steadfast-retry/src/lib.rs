@@ -68,12 +68,14 @@
 
 mod backoff;
 mod budget;
+mod counter;
 mod error;
 mod event;
 pub mod future;
 pub mod http;
 mod layer;
 pub mod policy;
+mod registry;
 mod service;
 
 pub use backoff::{Backoff, Delays, Jitter};

@@ -32,68 +32,42 @@ use std::time::Duration;
 
 use steadfast_core::Failure;
 
-use crate::backoff::{Backoff, rng_for};
-
 /// The decision of a [`Policy`] about one result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
     /// Return this result.
     Stop,
-    /// Try again after the backoff delay ([`Attempt::next_delay`]).
+    /// Try again after the backoff delay.
     Retry,
-    /// Try again after this delay, capped at the backoff's maximum.
+    /// Try again after this delay (a server's `Retry-After`), capped at the
+    /// backoff's maximum.
     RetryAfter(Duration),
+    /// Try again after this delay if it is no longer than the backoff delay,
+    /// and stop otherwise: an open circuit that half-opens in time for the
+    /// next attempt is waited for, one that stays open longer is not.
+    RetryWithin(Duration),
 }
 
 /// The attempt that just finished, as a [`Policy`] sees it.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Attempt {
     number: u32,
-    backoff: Backoff,
-    seed: u64,
-    index: u64,
-    previous: Duration,
 }
 
 impl Attempt {
-    pub(crate) fn new(
-        number: u32,
-        backoff: Backoff,
-        seed: u64,
-        index: u64,
-        previous: Duration,
-    ) -> Self {
-        Self {
-            number,
-            backoff,
-            seed,
-            index,
-            previous,
-        }
+    /// Attempt `number`, counted from 1.
+    pub fn new(number: u32) -> Self {
+        Self { number }
     }
 
-    /// The first attempt of a request under the default backoff, for trying
-    /// a policy out.
+    /// The first attempt of a request.
     pub fn first() -> Self {
-        let backoff = Backoff::default();
-        Self::new(1, backoff, 0, 0, backoff.initial())
+        Self::new(1)
     }
 
     /// Which attempt this was, from 1.
     pub fn number(&self) -> u32 {
         self.number
-    }
-
-    /// The delay the backoff gives before the next attempt. Computing it is
-    /// cheap and gives the same value every time for this attempt.
-    pub fn next_delay(&self) -> Duration {
-        let mut rng = rng_for(self.seed, self.index, self.number);
-        self.backoff.delay(self.number, self.previous, &mut rng)
-    }
-
-    /// The most the layer waits before an attempt.
-    pub fn max_delay(&self) -> Duration {
-        self.backoff.max()
     }
 }
 
@@ -102,7 +76,8 @@ impl Attempt {
 /// The layer calls it after every attempt, successful or not, so a policy may
 /// also retry a response (an HTTP 503 that arrived as `Ok`). It must be cheap
 /// on the common path: returning [`Action::Stop`] for `Ok` should cost
-/// nothing.
+/// nothing. The delay itself is the layer's business: a policy says whether
+/// to wait the backoff delay or a delay of its own.
 ///
 /// Closures `Fn(Result<&Res, &E>, &Attempt) -> Action` are policies.
 pub trait Policy<Res, E> {
@@ -124,7 +99,7 @@ where
 /// - A response is never retried.
 /// - An open circuit ([`Failure::circuit_open`]) is retried only if it
 ///   half-opens no later than the next backoff delay, and then the retry
-///   waits exactly until it does.
+///   waits exactly until it does ([`Action::RetryWithin`]).
 /// - A transient error ([`Failure::is_transient`]) is retried after the
 ///   delay the server asked for ([`Failure::retry_after`], capped at the
 ///   backoff's maximum), or else after the backoff delay.
@@ -134,24 +109,22 @@ pub struct DefaultPolicy;
 
 impl<Res, E: Failure> Policy<Res, E> for DefaultPolicy {
     #[inline]
-    fn classify(&self, result: Result<&Res, &E>, attempt: &Attempt) -> Action {
+    fn classify(&self, result: Result<&Res, &E>, _: &Attempt) -> Action {
         match result {
             Ok(_) => Action::Stop,
-            Err(error) => classify_failure(error, attempt),
+            Err(error) => classify_failure(error),
         }
     }
 }
 
 /// The [`DefaultPolicy`] decision for one error.
-pub fn classify_failure<E: Failure + ?Sized>(error: &E, attempt: &Attempt) -> Action {
+pub fn classify_failure<E: Failure + ?Sized>(error: &E) -> Action {
     if let Some(open) = error.circuit_open() {
         let remaining = open.remaining();
         return if remaining.is_zero() {
             Action::Retry
-        } else if remaining <= attempt.next_delay() {
-            Action::RetryAfter(remaining)
         } else {
-            Action::Stop
+            Action::RetryWithin(remaining)
         };
     }
     if !error.is_transient() {

@@ -2,7 +2,6 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 
 use tokio::time::Instant;
@@ -76,8 +75,9 @@ where
 
     #[inline]
     fn call(&mut self, request: Req) -> Self::Future {
-        let index = self.shared.requests.fetch_add(1, Ordering::Relaxed);
-        let start = self.shared.deadline.map(|_| Instant::now());
+        let shared: &Shared = &self.shared;
+        shared.requests.increment();
+        let start = shared.config.deadline.map(|_| Instant::now());
         let next = self.copier.copy(&request);
         let clone = self.inner.clone();
         let mut service = std::mem::replace(&mut self.inner, clone);
@@ -86,10 +86,9 @@ where
             future,
             service,
             next,
-            self.shared.clone(),
+            shared.key,
             self.policy.clone(),
             self.copier.clone(),
-            index,
             start,
         )
     }
