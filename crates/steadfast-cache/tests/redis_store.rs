@@ -77,21 +77,28 @@ async fn an_absent_key_is_a_counted_miss() {
     );
 }
 
-async fn read_after_raw_write(test: &str, bytes: &[u8]) -> (StoreErrorKind, RedisStats) {
-    let mut raw = redis_or_skip(test).await.expect("checked by the caller");
+/// Writes `bytes` under the key `k` of a new namespace and reads it back
+/// through a store: the error kind and the store's counters, or `None`
+/// when Redis is missing.
+async fn read_after_raw_write(test: &str, bytes: &[u8]) -> Option<(StoreErrorKind, RedisStats)> {
+    let mut raw = redis_or_skip(test).await?;
     let prefix = prefix(test);
     let store = store::<String>(&prefix);
+    set_raw(&mut raw, &format!("{prefix}:k"), bytes).await;
+    let error = store.get(&"k".to_owned()).await.unwrap_err();
+    cleanup(&mut raw, &prefix).await;
+    Some((error.kind(), store.stats()))
+}
+
+async fn set_raw(raw: &mut redis::aio::MultiplexedConnection, key: &str, bytes: &[u8]) {
     redis::cmd("SET")
-        .arg(format!("{prefix}:k"))
+        .arg(key)
         .arg(bytes)
         .arg("PX")
         .arg(60_000)
-        .query_async::<()>(&mut raw)
+        .query_async::<()>(raw)
         .await
         .unwrap();
-    let error = store.get(&"k".to_owned()).await.unwrap_err();
-    cleanup(&mut raw, &prefix).await;
-    (error.kind(), store.stats())
 }
 
 fn envelope(version: u8, deadlines_ms: [u64; 3], value: &[u8]) -> Vec<u8> {
@@ -114,10 +121,10 @@ fn unix_ms_in(d: Duration) -> u64 {
 #[tokio::test]
 async fn garbage_bytes_are_a_counted_decode_failure() {
     let test = "garbage_bytes_are_a_counted_decode_failure";
-    if redis_or_skip(test).await.is_none() {
+    let Some((kind, got)) = read_after_raw_write(test, b"\x00\xffnot an envelope at all").await
+    else {
         return;
-    }
-    let (kind, got) = read_after_raw_write(test, b"\x00\xffnot an envelope at all").await;
+    };
     assert_eq!(kind, StoreErrorKind::Decode);
     assert_eq!(
         got,
@@ -130,12 +137,11 @@ async fn garbage_bytes_are_a_counted_decode_failure() {
 #[tokio::test]
 async fn another_envelope_version_is_a_decode_failure() {
     let test = "another_envelope_version_is_a_decode_failure";
-    if redis_or_skip(test).await.is_none() {
-        return;
-    }
     let far = unix_ms_in(Duration::from_secs(60));
     let bytes = envelope(2, [far, far, far], br#""v""#);
-    let (kind, stats) = read_after_raw_write(test, &bytes).await;
+    let Some((kind, stats)) = read_after_raw_write(test, &bytes).await else {
+        return;
+    };
     assert_eq!(kind, StoreErrorKind::Decode);
     assert_eq!(stats.decode_failures, 1);
     assert_eq!(stats.hits, 0);
@@ -144,12 +150,11 @@ async fn another_envelope_version_is_a_decode_failure() {
 #[tokio::test]
 async fn a_value_the_codec_rejects_is_a_decode_failure() {
     let test = "a_value_the_codec_rejects_is_a_decode_failure";
-    if redis_or_skip(test).await.is_none() {
-        return;
-    }
     let far = unix_ms_in(Duration::from_secs(60));
     let bytes = envelope(1, [far, far, far], b"{not json");
-    let (kind, stats) = read_after_raw_write(test, &bytes).await;
+    let Some((kind, stats)) = read_after_raw_write(test, &bytes).await else {
+        return;
+    };
     assert_eq!(kind, StoreErrorKind::Decode);
     assert_eq!(stats.decode_failures, 1);
 }
@@ -162,14 +167,8 @@ async fn an_envelope_past_its_expiry_is_a_miss() {
     let prefix = prefix("expired");
     let store = store::<String>(&prefix);
     let past = unix_ms_in(Duration::ZERO) - 1_000;
-    redis::cmd("SET")
-        .arg(format!("{prefix}:k"))
-        .arg(envelope(1, [past, past, past], br#""old""#))
-        .arg("PX")
-        .arg(60_000)
-        .query_async::<()>(&mut raw)
-        .await
-        .unwrap();
+    let bytes = envelope(1, [past, past, past], br#""old""#);
+    set_raw(&mut raw, &format!("{prefix}:k"), &bytes).await;
     assert_eq!(store.get(&"k".to_owned()).await.unwrap(), None);
     assert_eq!(
         store.stats(),
