@@ -24,7 +24,9 @@
 //!
 //! Deadlines travel as wall-clock time so that every instance reads them
 //! alike; each side converts from and to its `tokio::time::Instant`s at the
-//! moment of the call. Bytes that are not such an envelope, an envelope of
+//! moment of the call, so instances sharing a Redis need clocks kept in step
+//! (NTP): a skew of `d` moves every deadline by `d` on the instance that
+//! reads. Bytes that are not such an envelope, an envelope of
 //! another version, or a value the codec rejects are a
 //! [`Decode`](crate::StoreErrorKind::Decode) error: a miss for the cache
 //! layer.
