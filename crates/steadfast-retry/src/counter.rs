@@ -76,23 +76,3 @@ impl Drop for Slot {
 thread_local! {
     static SLOT: Slot = Slot::claim();
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn counts_from_many_threads_add_up() {
-        let counter = Counter::new();
-        std::thread::scope(|scope| {
-            for _ in 0..48 {
-                scope.spawn(|| {
-                    for _ in 0..1000 {
-                        counter.increment();
-                    }
-                });
-            }
-        });
-        assert_eq!(counter.sum(), 48_000);
-    }
-}

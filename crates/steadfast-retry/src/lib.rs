@@ -15,7 +15,24 @@
 //! [`clone_request_with`](RetryLayerBuilder::clone_request_with); a request
 //! that cannot be copied is sent once.
 //!
-//! The first attempt that succeeds allocates nothing and takes no lock.
+//! The first attempt that succeeds allocates nothing, takes no lock and
+//! makes no atomic read-modify-write: the request is counted in a cell of the
+//! current thread, and the layer's shared state is looked up only once an
+//! attempt has failed. A request still in flight when every layer, service
+//! and handle sharing that state is gone is not retried again.
+//!
+//! # Observability
+//!
+//! Each retry logs a `tracing` warning, "attempt N failed, retrying in X",
+//! with the fields `attempt`, `delay_ms` and `error`; a stop for a limit is
+//! logged at debug level. [`RetryHandle::stats`] reads the counters
+//! (requests, attempts, retries, budget refusals, exhausted, deadline
+//! reached), and the `metrics` facade receives
+//! `steadfast_retry_retries_total`, `steadfast_retry_budget_refusals_total`,
+//! `steadfast_retry_exhausted_total` and
+//! `steadfast_retry_deadline_reached_total` (requests and attempts are left
+//! to the handle, to keep the facade off the first attempt). An [`Event`]
+//! listener hears the same decisions.
 //!
 //! # Example
 //!

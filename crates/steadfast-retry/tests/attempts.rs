@@ -132,3 +132,19 @@ async fn counters_are_shared_by_clones_and_services_of_one_layer() {
     assert_eq!((stats.requests, stats.attempts, stats.retries), (3, 5, 2));
     assert_eq!(layer.handle().stats(), stats);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_request_outliving_its_layer_is_not_retried() {
+    let layer = RetryLayer::builder().backoff(constant(1)).build().unwrap();
+    let script = Script::failing(5);
+    let mut service = layer.layer(script.clone());
+    service.ready().await.unwrap();
+    let future = service.call("config");
+    drop((service, layer));
+    // Another layer may take the freed place; the request must not find it.
+    let other = RetryLayer::builder().build().unwrap();
+
+    assert_eq!(future.await, Err(TestError::Transient(1)));
+    assert_eq!(script.count(), 1);
+    assert_eq!(other.handle().stats().retries, 0);
+}
