@@ -21,8 +21,36 @@
 //!   value share one circuit; a [`Handle`] reads its state and counters,
 //!   forces it open or closed and resets it; a listener hears [`Event`]s.
 //!
-//! The closed path takes no lock and allocates nothing: an atomic load to
-//! admit, and a few atomic operations to record the outcome.
+//! # Readiness
+//!
+//! `poll_ready` decides for the next call and keeps the decision for `call`
+//! (see [`CircuitBreaker`]): a closed circuit drives the inner service
+//! ready; a half-open one takes a probe permit first; an open one answers
+//! `Ready` at once, without polling the inner service, and `call` returns
+//! [`CircuitOpen`] without calling it.
+//!
+//! # Cost
+//!
+//! A closed circuit takes no lock and allocates nothing: one atomic load to
+//! admit; a reference-count increment for the response future; on a
+//! success, a per-thread counter and, with a count window, one atomic add
+//! and one load. Failures, transitions and rejections take the slower
+//! paths. A time window reads the clock once per call, the slow-call policy
+//! twice (start and end).
+//!
+//! # Observability
+//!
+//! - [`Handle::counters`]: calls, successes, failures, ignored, slow,
+//!   rejected, and transitions.
+//! - `metrics` counters, labelled `breaker = <name>`:
+//!   `steadfast_breaker_failures_total`, `steadfast_breaker_slow_calls_total`,
+//!   `steadfast_breaker_rejected_total`, `steadfast_breaker_opened_total`,
+//!   `steadfast_breaker_half_opened_total`, `steadfast_breaker_closed_total`
+//!   (successes are not sent per call; read them from the handle).
+//! - `tracing`: `warn` when the circuit opens, `info` when it closes,
+//!   `debug` on half-open and on each rejection, with the breaker's name,
+//!   the states and the cause as fields.
+//! - [`Event`]s for a listener set with [`Builder::on_event`].
 //!
 //! # Example
 //!
