@@ -97,7 +97,7 @@ pub struct RetryStats {
     pub deadline_reached: u64,
 }
 
-/// The limits and delays of a layer, copied into each response future.
+/// The limits and delays of a layer.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Config {
     pub(crate) max_attempts: u32,
