@@ -2,8 +2,11 @@
 //! that answers at once with a cloned `ConfigResponse`:
 //!
 //! - `bare`: the source alone;
-//! - `loader_cache_hit`: the full `Loader` (fallback, cache, retry,
-//!   breaker, timeout, check), answered from the cache;
+//! - `loader_cache_hit`: the `Loader` with its defaults (cache, retry,
+//!   breaker, timeout, check; no fallback), answered from the cache;
+//! - `loader_cache_hit_fallback_on`: the same with a fallback value;
+//! - `cache_layer_hit`: steadfast's `CacheLayer` alone, answered from
+//!   memory;
 //! - `loader_cache_off`: the `Loader` without its cache: every call goes
 //!   through retry, breaker, timeout and the check (the body is parsed);
 //! - `loader_cache_off_unchecked`: the same without the check;
