@@ -1,5 +1,7 @@
 //! How a request becomes a cache key.
 
+use std::fmt;
+
 use steadfast_core::CacheKey;
 
 /// Computes the cache key of a request.
@@ -22,6 +24,69 @@ pub trait KeyFn<Req> {
 
     /// The key of `req`.
     fn key(&self, req: &Req) -> Self::Key;
+
+    /// The key of `req` lent by the request itself, where it holds one: a
+    /// hit then clones no key. [`KeyRef`] lends; the others do not.
+    #[inline]
+    fn borrow_key<'r>(&self, req: &'r Req) -> Option<&'r Self::Key> {
+        let _ = req;
+        None
+    }
+}
+
+/// A key function that lends the key a request holds, so a hit clones no
+/// key: for `ConfigRequest`, `KeyRef::new(ConfigRequest::shared_key)` saves
+/// the reference-count traffic of [`DefaultKey`]'s clone.
+///
+/// ```
+/// use std::sync::Arc;
+/// use steadfast_cache::{KeyFn, KeyRef};
+///
+/// struct Req {
+///     key: Arc<str>,
+/// }
+/// let by_ref = KeyRef::new(|req: &Req| &req.key);
+/// let req = Req { key: "app".into() };
+/// assert!(std::ptr::eq(by_ref.borrow_key(&req).unwrap(), &req.key));
+/// assert_eq!(&*by_ref.key(&req), "app");
+/// ```
+#[derive(Clone, Copy)]
+pub struct KeyRef<F> {
+    lend: F,
+}
+
+impl<F> KeyRef<F> {
+    /// Keys requests with the key `lend` borrows from them.
+    pub fn new<Req, K>(lend: F) -> Self
+    where
+        F: Fn(&Req) -> &K,
+    {
+        Self { lend }
+    }
+}
+
+impl<F> fmt::Debug for KeyRef<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyRef").finish_non_exhaustive()
+    }
+}
+
+impl<Req, K, F> KeyFn<Req> for KeyRef<F>
+where
+    F: Fn(&Req) -> &K,
+    K: Clone,
+{
+    type Key = K;
+
+    #[inline]
+    fn key(&self, req: &Req) -> K {
+        (self.lend)(req).clone()
+    }
+
+    #[inline]
+    fn borrow_key<'r>(&self, req: &'r Req) -> Option<&'r K> {
+        Some((self.lend)(req))
+    }
 }
 
 /// The key a request gives itself through [`CacheKey`] (for

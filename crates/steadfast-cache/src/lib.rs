@@ -83,7 +83,7 @@ pub use tiered::{
 pub use error::{BuildError, LoadAbandoned};
 pub use event::{Event, Listener, StaleReason, StoreOp};
 pub use handle::{CacheHandle, CacheStats};
-pub use key::{DefaultKey, KeyFn};
+pub use key::{DefaultKey, KeyFn, KeyRef};
 #[cfg(feature = "http")]
 pub use key::{HttpKey, MethodUri};
 pub use layer::{CacheLayer, CacheLayerBuilder, DefaultStore, IntoStore, WithStore};

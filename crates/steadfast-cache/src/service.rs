@@ -112,14 +112,21 @@ where
     }
 
     fn call(&mut self, req: Req) -> Self::Future {
-        let key = self.key_fn.key(&req);
+        let owned;
+        let key: &K = match self.key_fn.borrow_key(&req) {
+            Some(key) => key,
+            None => {
+                owned = self.key_fn.key(&req);
+                &owned
+            }
+        };
         let shared = &*self.shared;
         let now = Instant::now();
-        let (stale, ask_store, remote) = match shared.store.peek(&key) {
+        let (stale, ask_store, remote) = match shared.store.peek(key) {
             Peek::Hit(entry) => match entry.freshness(now) {
                 Freshness::Fresh => {
                     shared.counters.l1_hit();
-                    shared.notify(&Event::Hit { key: &key });
+                    shared.notify(&Event::Hit { key });
                     let mut value = entry.value;
                     (self.policy.mark)(&mut value, Source::Cache);
                     return ResponseFuture::ready(Ok(value));
@@ -127,13 +134,13 @@ where
                 Freshness::Revalidate => {
                     shared.counters.stale_served();
                     shared.notify(&Event::StaleServed {
-                        key: &key,
+                        key,
                         reason: StaleReason::Revalidating,
                     });
                     let mut value = entry.value.clone();
-                    if let Some(lead) = shared.flights.lead(&key) {
+                    if let Some(lead) = shared.flights.lead(key) {
                         shared.counters.refresh();
-                        shared.notify(&Event::RefreshStarted { key: &key });
+                        shared.notify(&Event::RefreshStarted { key });
                         tracing::debug!(key = %key, "serving stale; refreshing in the background");
                         let start = Start {
                             stale: Some(entry),
@@ -141,7 +148,7 @@ where
                             remote: false,
                             refreshing: true,
                         };
-                        self.spawn_load(key, req, lead, start);
+                        self.spawn_load(key.clone(), req, lead, start);
                     }
                     (self.policy.mark)(&mut value, Source::Stale);
                     return ResponseFuture::ready(Ok(value));
@@ -154,16 +161,17 @@ where
         };
 
         if let Some(negative) = &shared.negative
-            && let Some(found) = negative.get(&key)
+            && let Some(found) = negative.get(key)
             && now < found.until
         {
             shared.counters.negative_hit();
-            shared.notify(&Event::NegativeHit { key: &key });
+            shared.notify(&Event::NegativeHit { key });
             return ResponseFuture::ready(Err(E::from(found.error)));
         }
 
         shared.counters.miss();
-        shared.notify(&Event::Miss { key: &key });
+        shared.notify(&Event::Miss { key });
+        let key = key.clone();
         match shared.flights.join(&key) {
             Join::Wait(waiter) => {
                 shared.counters.coalesced();

@@ -67,46 +67,66 @@ pub(crate) fn never_not_found<E>(_: &E) -> bool {
     false
 }
 
-const STRIPES: usize = 8;
+/// Threads that get a slot of their own in a [`PerThread`] counter.
+const SLOTS: usize = 64;
 
 #[repr(align(128))]
 #[derive(Default)]
 struct Padded(AtomicU64);
 
-/// A counter spread over cache lines so threads hitting at once do not
-/// contend on one.
-#[derive(Default)]
-struct Striped([Padded; STRIPES]);
-
-static NEXT_STRIPE: AtomicUsize = AtomicUsize::new(0);
-
-thread_local! {
-    static STRIPE: Cell<usize> = const { Cell::new(usize::MAX) };
+/// A counter with a slot per thread, each on its own cache line and written
+/// only by its thread, so counting is a plain load and store. Threads past
+/// the first [`SLOTS`] share one more slot, counted with `fetch_add`.
+struct PerThread {
+    slots: [Padded; SLOTS],
+    shared: Padded,
 }
 
-impl Striped {
+static NEXT_THREAD: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    static THREAD_SLOT: Cell<usize> = const { Cell::new(usize::MAX) };
+}
+
+#[inline]
+fn thread_slot() -> usize {
+    THREAD_SLOT.with(|slot| {
+        let mut i = slot.get();
+        if i == usize::MAX {
+            i = NEXT_THREAD.fetch_add(1, Relaxed).min(SLOTS);
+            slot.set(i);
+        }
+        i
+    })
+}
+
+impl PerThread {
+    fn new() -> Self {
+        Self {
+            slots: std::array::from_fn(|_| Padded::default()),
+            shared: Padded::default(),
+        }
+    }
+
     #[inline]
     fn incr(&self) {
-        let stripe = STRIPE.with(|s| {
-            let mut i = s.get();
-            if i == usize::MAX {
-                i = NEXT_STRIPE.fetch_add(1, Relaxed) % STRIPES;
-                s.set(i);
+        match self.slots.get(thread_slot()) {
+            Some(own) => own.0.store(own.0.load(Relaxed) + 1, Relaxed),
+            None => {
+                self.shared.0.fetch_add(1, Relaxed);
             }
-            i
-        });
-        self.0[stripe].0.fetch_add(1, Relaxed);
+        }
     }
 
     fn sum(&self) -> u64 {
-        self.0.iter().map(|p| p.0.load(Relaxed)).sum()
+        self.slots.iter().map(|p| p.0.load(Relaxed)).sum::<u64>() + self.shared.0.load(Relaxed)
     }
 }
 
 /// The counters of one cache, with their `metrics` handles (registered when
 /// the layer is built).
 pub(crate) struct Counters {
-    l1_hits: Striped,
+    l1_hits: PerThread,
     l2_hits: AtomicU64,
     misses: AtomicU64,
     stale_served: AtomicU64,
@@ -143,7 +163,7 @@ macro_rules! count {
 impl Counters {
     pub(crate) fn new() -> Self {
         Self {
-            l1_hits: Striped::default(),
+            l1_hits: PerThread::new(),
             l2_hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
             stale_served: AtomicU64::new(0),

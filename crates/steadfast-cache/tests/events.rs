@@ -1,5 +1,4 @@
-//! The event listener hears what happens, in order; the method+URI key
-//! tells `http::Request`s apart.
+//! The event listener hears what happens, in order.
 
 #[path = "support/source.rs"]
 mod support;
@@ -7,12 +6,11 @@ mod support;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use steadfast_cache::{CacheLayer, Event, MethodUri};
+use steadfast_cache::{CacheLayer, Event};
 use steadfast_config::ConfigRequest;
-use steadfast_core::BoxError;
 use support::TestSource;
 use tokio::time::advance;
-use tower::{Layer, ServiceExt, service_fn};
+use tower::{Layer, ServiceExt};
 
 #[tokio::test(start_paused = true)]
 async fn the_listener_hears_each_step() {
@@ -65,34 +63,4 @@ async fn the_listener_hears_each_step() {
             r#"Invalidated { key: "app" }"#,
         ]
     );
-}
-
-#[tokio::test(start_paused = true)]
-async fn http_requests_are_keyed_by_method_and_uri() {
-    let layer = CacheLayer::builder().key_fn(MethodUri).build().unwrap();
-    let handle = layer.handle();
-    let cache = layer.layer(service_fn(|req: http::Request<()>| async move {
-        Ok::<_, BoxError>(format!("{} {}", req.method(), req.uri().path()))
-    }));
-    let get = |uri: &str| http::Request::get(uri).body(()).unwrap();
-    let post = |uri: &str| http::Request::post(uri).body(()).unwrap();
-
-    assert_eq!(
-        cache.clone().oneshot(get("http://c/a")).await.unwrap(),
-        "GET /a"
-    );
-    assert_eq!(
-        cache.clone().oneshot(get("http://c/a")).await.unwrap(),
-        "GET /a"
-    );
-    assert_eq!(
-        cache.clone().oneshot(post("http://c/a")).await.unwrap(),
-        "POST /a"
-    );
-    assert_eq!(
-        cache.clone().oneshot(get("http://c/b")).await.unwrap(),
-        "GET /b"
-    );
-    let stats = handle.stats();
-    assert_eq!((stats.loads, stats.l1_hits), (3, 1));
 }
