@@ -99,7 +99,7 @@ pub(crate) enum Admission {
     Pass(u64),
     /// Half-open: the call is a probe holding one permit of this word.
     Probe(u64),
-    /// Rejected; [`Core::rejection`] says why.
+    /// Rejected; `Core::reject` says why.
     Reject,
 }
 
@@ -134,10 +134,26 @@ struct Change {
     open_for: Option<Duration>,
 }
 
+/// A value on cache lines of its own, so that writes to its neighbours (the
+/// reference count of the `Arc` around the state, other counters) do not
+/// slow down the threads that read it.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+pub(crate) struct CacheLine<T>(pub(crate) T);
+
+impl<T> std::ops::Deref for CacheLine<T> {
+    type Target = T;
+
+    #[inline]
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
 pub(crate) struct Core {
-    word: AtomicU64,
+    word: CacheLine<AtomicU64>,
     open_until: AtomicU64,
-    consecutive: AtomicU32,
+    consecutive: CacheLine<AtomicU32>,
     window: Option<Window>,
     timed: bool,
     tally: Tally,
@@ -167,9 +183,9 @@ impl Core {
         let timed =
             config.slow_threshold.is_some() || window.as_ref().is_some_and(Window::needs_time);
         Self {
-            word: AtomicU64::new(CLOSED),
+            word: CacheLine(AtomicU64::new(CLOSED)),
             open_until: AtomicU64::new(0),
-            consecutive: AtomicU32::new(0),
+            consecutive: CacheLine(AtomicU32::new(0)),
             window,
             timed,
             tally: Tally::default(),

@@ -2,6 +2,8 @@
 
 use std::sync::atomic::{AtomicI64, AtomicU8, AtomicU64, Ordering::Relaxed};
 
+use crate::state::CacheLine;
+
 /// Outcome bits stored per call.
 pub(crate) const FAILED: u8 = 1;
 pub(crate) const SLOW: u8 = 2;
@@ -58,7 +60,7 @@ impl Window {
 /// difference is added to them.
 #[derive(Debug)]
 pub(crate) struct CountWindow {
-    head: AtomicU64,
+    head: CacheLine<AtomicU64>,
     check_at: u64,
     slots: Box<[AtomicU8]>,
     failures: AtomicI64,
@@ -68,7 +70,7 @@ pub(crate) struct CountWindow {
 impl CountWindow {
     pub(crate) fn new(size: u32, minimum_calls: u64) -> Self {
         Self {
-            head: AtomicU64::new(0),
+            head: CacheLine(AtomicU64::new(0)),
             check_at: minimum_calls,
             slots: (0..size).map(|_| AtomicU8::new(0)).collect(),
             failures: AtomicI64::new(0),
