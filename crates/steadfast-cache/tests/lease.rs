@@ -1,0 +1,108 @@
+//! Distributed single flight over a shared store: instances with caches of
+//! their own make one load between them; a lease holder that never fills
+//! the store delays the others only up to the maximum wait.
+
+#[path = "support/stores.rs"]
+mod stores;
+#[path = "support/source.rs"]
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use steadfast_cache::{Cache, CacheLayer, DefaultKey, Store};
+use steadfast_config::{ConfigError, ConfigRequest, ConfigResponse};
+use steadfast_core::Source;
+use stores::Remote;
+use support::{TestSource, body, text};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tower::{Layer, ServiceExt};
+
+type Instance = Cache<
+    TestSource,
+    Arc<str>,
+    ConfigResponse,
+    ConfigError,
+    DefaultKey,
+    Remote<Arc<str>, ConfigResponse>,
+>;
+
+fn instance(
+    source: &TestSource,
+    shared: &Remote<Arc<str>, ConfigResponse>,
+    lease: bool,
+) -> Instance {
+    let mut builder = CacheLayer::builder()
+        .ttl(Duration::from_secs(60))
+        .provenance()
+        .store(shared.clone());
+    if lease {
+        builder = builder.distributed_single_flight(
+            Duration::from_secs(10),
+            Duration::from_secs(5),
+            Duration::from_millis(50),
+        );
+    }
+    builder.build().unwrap().layer(source.clone())
+}
+
+async fn stampede(instances: &[Instance], callers: usize) -> Vec<ConfigResponse> {
+    let mut set = JoinSet::new();
+    for i in 0..callers {
+        let cache = instances[i % instances.len()].clone();
+        set.spawn(async move { cache.oneshot(ConfigRequest::new("app")).await.unwrap() });
+    }
+    set.join_all().await
+}
+
+#[tokio::test(start_paused = true)]
+async fn four_instances_make_one_load_with_leases() {
+    let source = TestSource::new(Duration::from_secs(1));
+    let shared = Remote::new();
+    let instances: Vec<_> = (0..4).map(|_| instance(&source, &shared, true)).collect();
+
+    let answers = stampede(&instances, 200).await;
+    assert_eq!(answers.len(), 200);
+    assert!(answers.iter().all(|res| text(res) == body("app", 1)));
+    assert_eq!(source.calls(), 1);
+    let from_shared = answers
+        .iter()
+        .filter(|r| r.source() == Source::Cache)
+        .count();
+    assert_eq!(from_shared, 150);
+    let remote_hits: u64 = instances.iter().map(|i| i.handle().stats().l2_hits).sum();
+    assert_eq!(remote_hits, 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_leases_each_instance_loads_once() {
+    let source = TestSource::new(Duration::from_secs(1));
+    let shared = Remote::new();
+    let instances: Vec<_> = (0..4).map(|_| instance(&source, &shared, false)).collect();
+    stampede(&instances, 200).await;
+    assert_eq!(source.calls(), 4);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lease_held_elsewhere_delays_a_load_at_most_the_maximum_wait() {
+    let source = TestSource::new(Duration::from_secs(1));
+    let shared: Remote<Arc<str>, ConfigResponse> = Remote::new();
+    let held = shared
+        .acquire_lease(&"app".into(), Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert!(held.is_some());
+    let cache = instance(&source, &shared, true);
+
+    let asked = Instant::now();
+    let res = cache.oneshot(ConfigRequest::new("app")).await.unwrap();
+    assert_eq!(asked.elapsed(), Duration::from_secs(6));
+    assert_eq!(text(&res), body("app", 1));
+    assert_eq!(source.calls(), 1);
+    // One look before the lease, then one every 50 ms for 5 s.
+    assert_eq!(
+        shared.gets.load(std::sync::atomic::Ordering::SeqCst),
+        1 + 100
+    );
+}
