@@ -16,7 +16,10 @@ pub(crate) struct Totals {
     pub(crate) slow: u64,
 }
 
+/// One window per breaker, read on every call: kept inline, its padded
+/// count-window head and all.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Window {
     Count(CountWindow),
     Time(TimeWindow),
