@@ -199,6 +199,25 @@ impl Recorder {
     }
 }
 
+/// A current-thread runtime on a paused clock, for tests that need a
+/// subscriber or recorder set around it.
+pub fn paused_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .unwrap()
+}
+
+/// Two attempts, one second apart.
+pub fn two_attempts_a_second_apart() -> steadfast_retry::RetryLayerBuilder {
+    steadfast_retry::RetryLayer::builder()
+        .max_attempts(2)
+        .backoff(
+            steadfast_retry::Backoff::constant(secs(1)).with_jitter(steadfast_retry::Jitter::None),
+        )
+}
+
 pub fn secs(n: u64) -> Duration {
     Duration::from_secs(n)
 }
