@@ -10,7 +10,7 @@ use steadfast_core::CacheKey;
 /// included, so it should be cheap: a reference-count increment (an
 /// `Arc<str>`), an integer. Implemented by [`DefaultKey`] for every request
 /// that implements [`CacheKey`], by closures `Fn(&Req) -> K`, and (with the
-/// `http` feature) by [`MethodUri`] for `http::Request<B>`.
+/// `http` feature) by `MethodUri` for `http::Request<B>`.
 ///
 /// ```
 /// use steadfast_cache::KeyFn;

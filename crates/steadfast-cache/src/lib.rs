@@ -17,6 +17,22 @@
 //! the layer is built: install a recorder first), and [`Event`]s go to an
 //! optional listener.
 //!
+//! In a resilience stack the cache goes outside retry and the circuit
+//! breaker (`Fallback -> Cache -> Retry -> CircuitBreaker -> Timeout ->
+//! source`): a hit costs nothing downstream, and a miss is retried and
+//! guarded once for all its waiters. Keys come from the request's
+//! [`CacheKey`](steadfast_core::CacheKey) by default, from a closure, from
+//! [`KeyRef`] (which lends the key a request holds, so a hit clones none),
+//! or from `MethodUri` (feature `http`) for `http::Request`s. A shared tier is given with
+//! [`CacheLayerBuilder::store`]; with one, distributed single flight
+//! ([`CacheLayerBuilder::distributed_single_flight`]) lets one instance
+//! load a cold key while the others wait for it to appear.
+//!
+//! Counters reported through `metrics`: `steadfast_cache_l1_hits_total`,
+//! `_l2_hits_total`, `_misses_total`, `_stale_served_total`,
+//! `_refreshes_total`, `_loads_total`, `_load_errors_total`,
+//! `_store_errors_total`, `_coalesced_total`, `_negative_hits_total`.
+//!
 //! # Example
 //!
 //! ```

@@ -28,6 +28,17 @@ use crate::store::{Freshness, Peek, Store};
 /// Misses and refreshes run in a spawned task (so the service must be
 /// called within a Tokio runtime), which takes the ready inner service and
 /// leaves a clone in its place.
+///
+/// # Requirements
+///
+/// The inner service is `Clone + Send + 'static` with a `Send` future, and
+/// requests are `Send + 'static` (a miss moves its request into the load
+/// task; nothing is cloned). Responses are `Clone` (keep them cheap: an
+/// `Arc` or `Bytes` inside). The error needs no `Clone`: a failed load is
+/// shared once as a [`SharedError`] and each caller gets
+/// `E::from(shared)`, so `E: From<SharedError> + Into<BoxError>`, which
+/// `BoxError` and `steadfast_config::ConfigError` satisfy (`ConfigError`
+/// comes back as the very variant the source returned).
 pub struct Cache<Svc, K, V, E, F, S> {
     inner: Svc,
     key_fn: F,

@@ -6,11 +6,10 @@ mod support;
 
 use std::time::Duration;
 
-use steadfast_cache::{CacheLayer, KeyRef, MethodUri};
+use steadfast_cache::{CacheLayer, KeyRef};
 use steadfast_config::ConfigRequest;
-use steadfast_core::BoxError;
 use support::{TestSource, body, text};
-use tower::{Layer, ServiceExt, service_fn};
+use tower::{Layer, ServiceExt};
 
 #[tokio::test(start_paused = true)]
 async fn a_lent_key_caches_like_the_default_key() {
@@ -53,12 +52,15 @@ async fn a_closure_key_groups_requests() {
     assert_eq!(source.calls(), 2);
 }
 
+#[cfg(feature = "http")]
 #[tokio::test(start_paused = true)]
 async fn http_requests_are_keyed_by_method_and_uri() {
+    use steadfast_cache::MethodUri;
+
     let layer = CacheLayer::builder().key_fn(MethodUri).build().unwrap();
     let handle = layer.handle();
-    let cache = layer.layer(service_fn(|req: http::Request<()>| async move {
-        Ok::<_, BoxError>(format!("{} {}", req.method(), req.uri().path()))
+    let cache = layer.layer(tower::service_fn(|req: http::Request<()>| async move {
+        Ok::<_, steadfast_core::BoxError>(format!("{} {}", req.method(), req.uri().path()))
     }));
     let get = |uri: &str| http::Request::get(uri).body(()).unwrap();
     let post = |uri: &str| http::Request::post(uri).body(()).unwrap();
