@@ -111,13 +111,11 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let response = ready!(this.inner.poll(cx))?;
-        if let Some(check) = this.check {
-            if let Err(error) = check(&response) {
-                this.counters.rejected.fetch_add(1, Ordering::Relaxed);
-                metrics::counter!("steadfast_origin_rejected_total").increment(1);
-                tracing::warn!(%error, "the source answered with an invalid config");
-                return Poll::Ready(Err(error));
-            }
+        if let Some(Err(error)) = this.check.as_ref().map(|check| check(&response)) {
+            this.counters.rejected.fetch_add(1, Ordering::Relaxed);
+            metrics::counter!("steadfast_origin_rejected_total").increment(1);
+            tracing::warn!(%error, "the source answered with an invalid config");
+            return Poll::Ready(Err(error));
         }
         Poll::Ready(Ok(response))
     }

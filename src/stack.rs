@@ -155,12 +155,10 @@ impl DefaultsInner {
         if let Some(value) = self.by_name.get(req.name()) {
             return Some(value.clone());
         }
-        if let Some(function) = &self.function {
-            if let Some(value) = function(req, error) {
-                return Some(value);
-            }
-        }
-        self.any.clone()
+        self.function
+            .as_ref()
+            .and_then(|function| function(req, error))
+            .or_else(|| self.any.clone())
     }
 }
 

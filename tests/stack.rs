@@ -15,7 +15,7 @@ use config_server::{ConfigServer, Mode, config_body};
 use serde::Deserialize;
 use steadfast::breaker::{CircuitBreakerLayer, State};
 use steadfast::cache::CacheLayerBuilder;
-use steadfast::config::{ConfigError, ConfigRequest, HttpSource, Source};
+use steadfast::config::{ConfigError, HttpSource, Source};
 use steadfast::retry::{Backoff, Jitter, RetryLayer};
 use steadfast::{Alert, StackBuilder, StackError, StartupPolicy, json_fallback};
 

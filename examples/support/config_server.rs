@@ -161,11 +161,11 @@ impl ConfigServer {
 
     /// What the `n`th request (1-based) meets in [`Mode::Flaky`].
     pub fn flaky_outcome(n: u64) -> Outcome {
-        if n % 10 == 0 {
+        if n.is_multiple_of(10) {
             Outcome::Hang
-        } else if n % 7 == 0 {
+        } else if n.is_multiple_of(7) {
             Outcome::Error
-        } else if n % 15 == 0 {
+        } else if n.is_multiple_of(15) {
             Outcome::Slow
         } else {
             Outcome::Ok
