@@ -1,9 +1,11 @@
-//! A counter that the threads incrementing it do not fight over.
+//! A counter that the threads incrementing it do not fight over, and the
+//! thread numbers that spread them.
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 
-const STRIPES: usize = 16;
+/// How many stripes a counter (and lanes a circuit) has.
+pub(crate) const STRIPES: usize = 16;
 
 static NEXT_THREAD: AtomicU32 = AtomicU32::new(1);
 
@@ -13,7 +15,7 @@ thread_local! {
 
 /// A small number naming the current thread, never zero.
 #[inline]
-fn thread_number() -> u32 {
+pub(crate) fn thread_number() -> u32 {
     THREAD.with(|id| {
         let mut n = id.get();
         if n == 0 {
@@ -24,31 +26,22 @@ fn thread_number() -> u32 {
     })
 }
 
-/// One stripe, on its own cache line, owned by the first thread that counts
-/// into it.
+/// One stripe, on its own cache line.
 #[derive(Debug, Default)]
-#[repr(align(64))]
-struct Stripe {
-    owner: AtomicU32,
-    count: AtomicU64,
-}
+#[repr(align(128))]
+struct Stripe(AtomicU64);
 
-/// Counts without a read-modify-write instruction on the common path: each
-/// thread counts into a stripe it owns with a plain load and store, which
-/// is exact because no other thread writes that stripe. A thread whose
-/// stripe belongs to another thread counts into a shared overflow with an
-/// atomic add.
+/// A counter split in stripes, one chosen by the counting thread, so that
+/// threads counting at once touch different cache lines. The sum is exact.
 #[derive(Debug)]
 pub(crate) struct StripedCounter {
     stripes: Box<[Stripe]>,
-    overflow: AtomicU64,
 }
 
 impl Default for StripedCounter {
     fn default() -> Self {
         Self {
             stripes: (0..STRIPES).map(|_| Stripe::default()).collect(),
-            overflow: AtomicU64::new(0),
         }
     }
 }
@@ -56,28 +49,13 @@ impl Default for StripedCounter {
 impl StripedCounter {
     #[inline]
     pub(crate) fn increment(&self) {
-        let me = thread_number();
-        let stripe = &self.stripes[me as usize % STRIPES];
-        let owner = stripe.owner.load(Relaxed);
-        if owner == me
-            || (owner == 0
-                && stripe
-                    .owner
-                    .compare_exchange(0, me, Relaxed, Relaxed)
-                    .is_ok())
-        {
-            stripe.count.store(stripe.count.load(Relaxed) + 1, Relaxed);
-        } else {
-            self.overflow.fetch_add(1, Relaxed);
-        }
+        self.stripes[thread_number() as usize % STRIPES]
+            .0
+            .fetch_add(1, Relaxed);
     }
 
     pub(crate) fn get(&self) -> u64 {
-        self.stripes
-            .iter()
-            .map(|s| s.count.load(Relaxed))
-            .sum::<u64>()
-            + self.overflow.load(Relaxed)
+        self.stripes.iter().map(|s| s.0.load(Relaxed)).sum()
     }
 }
 

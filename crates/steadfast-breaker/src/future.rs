@@ -11,7 +11,7 @@ use steadfast_core::CircuitOpen;
 use tokio::time::Instant;
 
 use crate::policy::{Classifier, Outcome};
-use crate::state::Shared;
+use crate::state::{Lane, Shared};
 
 pin_project! {
     /// The response future of [`CircuitBreaker`](crate::CircuitBreaker):
@@ -29,7 +29,7 @@ pin_project! {
         Called {
             #[pin]
             future: F,
-            shared: Arc<Shared<C>>,
+            lane: Lane<C>,
             word: u64,
             start: Option<Instant>,
         },
@@ -47,16 +47,11 @@ pin_project! {
 
 impl<F, C> ResponseFuture<F, C> {
     #[inline]
-    pub(crate) fn called(
-        future: F,
-        shared: Arc<Shared<C>>,
-        word: u64,
-        start: Option<Instant>,
-    ) -> Self {
+    pub(crate) fn called(future: F, lane: Lane<C>, word: u64, start: Option<Instant>) -> Self {
         Self {
             state: Inner::Called {
                 future,
-                shared,
+                lane,
                 word,
                 start,
             },
@@ -93,11 +88,12 @@ where
         match self.project().state.project() {
             InnerProj::Called {
                 future,
-                shared,
+                lane,
                 word,
                 start,
             } => {
                 let result = ready!(future.poll(cx));
+                let shared: &Shared<C> = &lane.0;
                 let (outcome, slow, now) = judge(shared, *start, &result);
                 shared.core.record(*word, outcome, slow, now);
                 Poll::Ready(result)

@@ -11,7 +11,7 @@ use crate::event::Event;
 use crate::handle::Handle;
 use crate::policy::DefaultClassifier;
 use crate::service::CircuitBreaker;
-use crate::state::{Config, Core, Listener, Shared};
+use crate::state::{Circuit, Config, Core, Listener, Shared};
 use crate::window::{CountWindow, TimeWindow, Window};
 
 const DEFAULT_CONSECUTIVE: u32 = 5;
@@ -26,7 +26,7 @@ const DEFAULT_OPEN: Duration = Duration::from_secs(60);
 /// [`handle`](CircuitBreakerLayer::handle) reads and steers it. Build one
 /// with [`CircuitBreakerLayer::builder`].
 pub struct CircuitBreakerLayer<C = DefaultClassifier> {
-    shared: Arc<Shared<C>>,
+    circuit: Circuit<C>,
 }
 
 impl CircuitBreakerLayer {
@@ -43,14 +43,14 @@ impl<C> CircuitBreakerLayer<C> {
     where
         C: Send + Sync + 'static,
     {
-        Handle::new(self.shared.clone())
+        Handle::new(self.circuit.shared.clone())
     }
 }
 
 impl<C> Clone for CircuitBreakerLayer<C> {
     fn clone(&self) -> Self {
         Self {
-            shared: self.shared.clone(),
+            circuit: self.circuit.clone(),
         }
     }
 }
@@ -58,7 +58,7 @@ impl<C> Clone for CircuitBreakerLayer<C> {
 impl<C> fmt::Debug for CircuitBreakerLayer<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CircuitBreakerLayer")
-            .field("core", &self.shared.core)
+            .field("core", &self.circuit.shared.core)
             .finish_non_exhaustive()
     }
 }
@@ -67,7 +67,7 @@ impl<S, C> Layer<S> for CircuitBreakerLayer<C> {
     type Service = CircuitBreaker<S, C>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        CircuitBreaker::new(inner, self.shared.clone())
+        CircuitBreaker::new(inner, self.circuit.clone())
     }
 }
 
@@ -413,7 +413,7 @@ impl<C> Builder<C> {
             .seed
             .map_or_else(fastrand::Rng::new, fastrand::Rng::with_seed);
         Ok(CircuitBreakerLayer {
-            shared: Arc::new(Shared {
+            circuit: Circuit::new(Shared {
                 core: Core::new(config, window, rng, self.listener),
                 classifier: self.classifier,
             }),

@@ -1,7 +1,6 @@
 //! The circuit breaker service.
 
 use std::fmt;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use steadfast_core::CircuitOpen;
@@ -11,7 +10,7 @@ use tower_service::Service;
 use crate::future::{Permit, ResponseFuture};
 use crate::handle::Handle;
 use crate::policy::Classifier;
-use crate::state::{Admission, Shared, TICKET_EMPTY, TICKET_PROBE, TICKET_REJECT, passes};
+use crate::state::{Admission, Circuit, TICKET_EMPTY, TICKET_PROBE, TICKET_REJECT, passes};
 
 /// A service guarded by a circuit breaker; made by
 /// [`CircuitBreakerLayer`](crate::CircuitBreakerLayer).
@@ -33,7 +32,7 @@ use crate::state::{Admission, Shared, TICKET_EMPTY, TICKET_PROBE, TICKET_REJECT,
 /// A clone starts without a decision, as `tower`'s concurrency limit does.
 pub struct CircuitBreaker<S, C> {
     inner: S,
-    shared: Arc<Shared<C>>,
+    circuit: Circuit<C>,
     /// What `poll_ready` decided for the next call (see `state::passes`).
     ticket: u64,
     /// The permit of a probe admitted by `poll_ready`.
@@ -41,10 +40,10 @@ pub struct CircuitBreaker<S, C> {
 }
 
 impl<S, C> CircuitBreaker<S, C> {
-    pub(crate) fn new(inner: S, shared: Arc<Shared<C>>) -> Self {
+    pub(crate) fn new(inner: S, circuit: Circuit<C>) -> Self {
         Self {
             inner,
-            shared,
+            circuit,
             ticket: TICKET_EMPTY,
             probe: None,
         }
@@ -71,7 +70,7 @@ impl<S, C> CircuitBreaker<S, C> {
     where
         C: Send + Sync + 'static,
     {
-        Handle::new(self.shared.clone())
+        Handle::new(self.circuit.shared.clone())
     }
 }
 
@@ -88,7 +87,7 @@ where
     #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), E>> {
         if self.ticket != TICKET_PROBE {
-            let word = self.shared.core.word();
+            let word = self.circuit.shared.core.word();
             if passes(word) {
                 self.ticket = word;
             } else if self.admit_unusual() {
@@ -102,17 +101,17 @@ where
     fn call(&mut self, request: Req) -> Self::Future {
         let ticket = std::mem::replace(&mut self.ticket, TICKET_EMPTY);
         if passes(ticket) {
-            let start = self.shared.core.times_calls().then(Instant::now);
+            let start = self.circuit.shared.core.times_calls().then(Instant::now);
             let future = self.inner.call(request);
-            return ResponseFuture::called(future, self.shared.clone(), ticket, start);
+            return ResponseFuture::called(future, self.circuit.lane(), ticket, start);
         }
         match ticket {
             TICKET_PROBE => {
                 let permit = self.probe.take().expect("a probe ticket holds its permit");
-                let start = self.shared.core.times_calls().then(Instant::now);
+                let start = self.circuit.shared.core.times_calls().then(Instant::now);
                 ResponseFuture::probe(self.inner.call(request), permit, start)
             }
-            TICKET_REJECT => ResponseFuture::rejected(self.shared.core.reject()),
+            TICKET_REJECT => ResponseFuture::rejected(self.circuit.shared.core.reject()),
             _ => panic!("CircuitBreaker::call without a ready poll_ready first"),
         }
     }
@@ -123,11 +122,11 @@ impl<S, C> CircuitBreaker<S, C> {
     /// rejected.
     #[cold]
     fn admit_unusual(&mut self) -> bool {
-        match self.shared.core.admit() {
+        match self.circuit.shared.core.admit() {
             Admission::Pass(word) => self.ticket = word,
             Admission::Probe(word) => {
                 self.ticket = TICKET_PROBE;
-                self.probe = Some(Permit::new(self.shared.clone(), word));
+                self.probe = Some(Permit::new(self.circuit.shared.clone(), word));
             }
             Admission::Reject => {
                 self.ticket = TICKET_REJECT;
@@ -142,7 +141,7 @@ impl<S: Clone, C> Clone for CircuitBreaker<S, C> {
     fn clone(&self) -> Self {
         Self {
             inner: self.inner.clone(),
-            shared: self.shared.clone(),
+            circuit: self.circuit.clone(),
             ticket: TICKET_EMPTY,
             probe: None,
         }
@@ -153,7 +152,7 @@ impl<S: fmt::Debug, C> fmt::Debug for CircuitBreaker<S, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CircuitBreaker")
             .field("inner", &self.inner)
-            .field("core", &self.shared.core)
+            .field("core", &self.circuit.shared.core)
             .field("ticket", &self.ticket)
             .field("probe", &self.probe.is_some())
             .finish()

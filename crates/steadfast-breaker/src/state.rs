@@ -7,7 +7,7 @@ use std::time::Duration;
 use steadfast_core::CircuitOpen;
 use tokio::time::Instant;
 
-use crate::counter::StripedCounter;
+use crate::counter::{STRIPES, StripedCounter, thread_number};
 use crate::event::{Cause, Event, State};
 use crate::handle::{Counters, WindowTotals};
 use crate::policy::Outcome;
@@ -90,6 +90,43 @@ pub(crate) struct Config {
 pub(crate) struct Shared<C: ?Sized> {
     pub(crate) core: Core,
     pub(crate) classifier: C,
+}
+
+/// One of a circuit's lanes: a reference to its state, counted on a cache
+/// line of its own. Response futures hold a lane instead of the state's own
+/// `Arc`, and each thread takes its own lane, so threads calling through one
+/// circuit at once do not fight over a single reference count.
+pub(crate) type Lane<C> = Arc<CacheLine<Arc<Shared<C>>>>;
+
+/// A circuit's state and its lanes, as a layer and its services hold them.
+pub(crate) struct Circuit<C> {
+    pub(crate) shared: Arc<Shared<C>>,
+    lanes: Arc<[Lane<C>]>,
+}
+
+impl<C> Circuit<C> {
+    pub(crate) fn new(shared: Shared<C>) -> Self {
+        let shared = Arc::new(shared);
+        let lanes = (0..STRIPES)
+            .map(|_| Arc::new(CacheLine(shared.clone())))
+            .collect();
+        Self { shared, lanes }
+    }
+
+    /// The lane of the current thread.
+    #[inline]
+    pub(crate) fn lane(&self) -> Lane<C> {
+        self.lanes[thread_number() as usize % STRIPES].clone()
+    }
+}
+
+impl<C> Clone for Circuit<C> {
+    fn clone(&self) -> Self {
+        Self {
+            shared: self.shared.clone(),
+            lanes: self.lanes.clone(),
+        }
+    }
 }
 
 /// How a call may proceed.
