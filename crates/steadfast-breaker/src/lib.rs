@@ -32,11 +32,13 @@
 //! # Cost
 //!
 //! A closed circuit takes no lock and allocates nothing: one atomic load to
-//! admit; a reference-count increment for the response future; on a
-//! success, a per-thread counter and, with a count window, one atomic add
-//! and one load. Failures, transitions and rejections take the slower
-//! paths. A time window reads the clock once per call, the slow-call policy
-//! twice (start and end).
+//! admit; for the response future, a reference-count increment on the
+//! calling thread's own lane to the shared state; on a success, an add to
+//! the thread's own counter stripe and, with a count window, one atomic add
+//! and one load. Threads sharing a circuit therefore write to different
+//! cache lines (a count window's position is the one exception). Failures,
+//! transitions and rejections take slower paths. A time window reads the
+//! clock once per call, the slow-call policy twice (start and end).
 //!
 //! # Observability
 //!

@@ -186,11 +186,7 @@ proptest! {
 
     #[test]
     fn the_breaker_follows_the_model(settings in settings(), ops in prop::collection::vec(op(), 1..80)) {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .start_paused(true)
-            .build()
-            .unwrap();
+        let runtime = paused_runtime();
         runtime.block_on(async {
             let layer = settings.layer();
             let handle = layer.handle();

@@ -144,3 +144,13 @@ pub fn breaker(
     let (svc, reached) = service(&layer);
     (layer.handle(), svc, reached)
 }
+
+/// A current-thread runtime on a paused clock, for tests that drive their
+/// own runtimes.
+pub fn paused_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .unwrap()
+}
