@@ -29,7 +29,23 @@ use crate::state::{Admission, Circuit, TICKET_EMPTY, TICKET_PROBE, TICKET_REJECT
 ///   with [`CircuitOpen`] without calling it.
 ///
 /// An open circuit therefore never waits on the inner service's readiness.
-/// A clone starts without a decision, as `tower`'s concurrency limit does.
+///
+/// The probe permit is taken in `poll_ready`, not in `call`: a caller told
+/// `Ready` is never turned away afterwards, and only a call that will reach
+/// the inner service drives it ready. The cost is that a service polled
+/// ready and then neither called nor dropped keeps its permit; the
+/// half-open maximum wait ([`Builder::half_open_max_wait`]) bounds that.
+/// Likewise a rejection decided by `poll_ready` stands for its `call`, even
+/// if the circuit closed in between, since the inner service was not made
+/// ready. A clone starts without a decision, as `tower`'s concurrency limit
+/// does.
+///
+/// # Panics
+///
+/// `call` panics when `poll_ready` has not returned `Ready(Ok(()))` since the
+/// previous call, as `tower`'s contract forbids.
+///
+/// [`Builder::half_open_max_wait`]: crate::Builder::half_open_max_wait
 pub struct CircuitBreaker<S, C> {
     inner: S,
     circuit: Circuit<C>,
