@@ -16,7 +16,21 @@ use crate::handle::CacheHandle;
 use crate::key::KeyFn;
 use crate::load::{self, Start};
 use crate::state::{Policy, Shared};
-use crate::store::{Freshness, Peek, Store};
+use crate::store::{Entry, Freshness, Peek, Store};
+
+/// What a look-up found, short of a fresh value.
+enum NotFresh<V> {
+    /// An entry in its stale-while-revalidate window.
+    Revalidate(Entry<V>),
+    /// An entry in its stale-if-error window.
+    StaleIfError(Entry<V>),
+    /// An entry past all its windows.
+    Expired,
+    /// Nothing in this store.
+    Miss,
+    /// Nothing in memory; a remote tier must be asked.
+    Unknown,
+}
 
 /// A service that answers from a cache and loads misses through its inner
 /// service, one load per key. Made by [`CacheLayer`](crate::CacheLayer).
@@ -122,6 +136,7 @@ where
         self.inner.poll_ready(cx)
     }
 
+    #[inline]
     fn call(&mut self, req: Req) -> Self::Future {
         let owned;
         let key: &K = match self.key_fn.borrow_key(&req) {
@@ -133,7 +148,7 @@ where
         };
         let shared = &*self.shared;
         let now = Instant::now();
-        let (stale, ask_store, remote) = match shared.store.peek(key) {
+        let found = match shared.store.peek(key) {
             Peek::Hit(entry) => match entry.freshness(now) {
                 Freshness::Fresh => {
                     shared.counters.l1_hit();
@@ -142,47 +157,81 @@ where
                     (self.policy.mark)(&mut value, Source::Cache);
                     return ResponseFuture::ready(Ok(value));
                 }
-                Freshness::Revalidate => {
-                    shared.counters.stale_served();
-                    shared.notify(&Event::StaleServed {
-                        key,
-                        reason: StaleReason::Revalidating,
-                    });
-                    let mut value = entry.value.clone();
-                    if let Some(lead) = shared.flights.lead(key) {
-                        shared.counters.refresh();
-                        shared.notify(&Event::RefreshStarted { key });
-                        tracing::debug!(key = %key, "serving stale; refreshing in the background");
-                        let start = Start {
-                            stale: Some(entry),
-                            ask_store: true,
-                            remote: false,
-                            refreshing: true,
-                        };
-                        self.spawn_load(key.clone(), req, lead, start);
-                    }
-                    (self.policy.mark)(&mut value, Source::Stale);
-                    return ResponseFuture::ready(Ok(value));
-                }
-                Freshness::StaleIfError => (Some(entry), true, false),
-                Freshness::Expired => (None, true, false),
+                Freshness::Revalidate => NotFresh::Revalidate(entry),
+                Freshness::StaleIfError => NotFresh::StaleIfError(entry),
+                Freshness::Expired => NotFresh::Expired,
             },
-            Peek::Miss => (None, false, false),
-            Peek::Unknown => (None, true, true),
+            Peek::Miss => NotFresh::Miss,
+            Peek::Unknown => NotFresh::Unknown,
+        };
+        let key = key.clone();
+        self.not_fresh(req, key, found, now)
+    }
+}
+
+impl<Svc, K, V, E, F, S> Cache<Svc, K, V, E, F, S>
+where
+    K: Clone + Eq + Hash + fmt::Display + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+    E: From<SharedError> + Into<BoxError> + Send + 'static,
+    S: Store<K, V>,
+{
+    /// Everything but a fresh hit: a stale value, a cached "not found", or
+    /// a wait for a load.
+    #[inline(never)]
+    fn not_fresh<Req>(
+        &mut self,
+        req: Req,
+        key: K,
+        found: NotFresh<V>,
+        now: Instant,
+    ) -> ResponseFuture<V, E>
+    where
+        Svc: Service<Req, Response = V, Error = E> + Clone + Send + 'static,
+        Svc::Future: Send + 'static,
+        Req: Send + 'static,
+    {
+        let shared = &*self.shared;
+        let (stale, ask_store, remote) = match found {
+            NotFresh::Revalidate(entry) => {
+                shared.counters.stale_served();
+                shared.notify(&Event::StaleServed {
+                    key: &key,
+                    reason: StaleReason::Revalidating,
+                });
+                let mut value = entry.value.clone();
+                if let Some(lead) = shared.flights.lead(&key) {
+                    shared.counters.refresh();
+                    shared.notify(&Event::RefreshStarted { key: &key });
+                    tracing::debug!(key = %key, "serving stale; refreshing in the background");
+                    let start = Start {
+                        stale: Some(entry),
+                        ask_store: true,
+                        remote: false,
+                        refreshing: true,
+                    };
+                    self.spawn_load(key, req, lead, start);
+                }
+                (self.policy.mark)(&mut value, Source::Stale);
+                return ResponseFuture::ready(Ok(value));
+            }
+            NotFresh::StaleIfError(entry) => (Some(entry), true, false),
+            NotFresh::Expired => (None, true, false),
+            NotFresh::Miss => (None, false, false),
+            NotFresh::Unknown => (None, true, true),
         };
 
         if let Some(negative) = &shared.negative
-            && let Some(found) = negative.get(key)
+            && let Some(found) = negative.get(&key)
             && now < found.until
         {
             shared.counters.negative_hit();
-            shared.notify(&Event::NegativeHit { key });
+            shared.notify(&Event::NegativeHit { key: &key });
             return ResponseFuture::ready(Err(E::from(found.error)));
         }
 
         shared.counters.miss();
-        shared.notify(&Event::Miss { key });
-        let key = key.clone();
+        shared.notify(&Event::Miss { key: &key });
         match shared.flights.join(&key) {
             Join::Wait(waiter) => {
                 shared.counters.coalesced();
@@ -202,15 +251,7 @@ where
             }
         }
     }
-}
 
-impl<Svc, K, V, E, F, S> Cache<Svc, K, V, E, F, S>
-where
-    K: Clone + Eq + Hash + fmt::Display + Send + Sync + 'static,
-    V: Clone + Send + Sync + 'static,
-    E: From<SharedError> + Into<BoxError> + Send + 'static,
-    S: Store<K, V>,
-{
     fn spawn_load<Req>(&mut self, key: K, req: Req, lead: Lead<V>, start: Start<V>)
     where
         Svc: Service<Req, Response = V, Error = E> + Clone + Send + 'static,
