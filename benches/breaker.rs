@@ -131,6 +131,20 @@ fn closed(c: &mut Criterion) {
         });
     });
 
+    // What a time window (one read per call) and the slow-call policy (two)
+    // pay for the clock, measured the same way.
+    group.bench_function("clock_read", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    black_box(tokio::time::Instant::now());
+                }
+                start.elapsed()
+            })
+        });
+    });
+
     group.bench_function("bare_2_threads", |b| {
         let svc = service_fn(echo);
         b.iter_custom(|iters| drive_two_threads(&svc, iters));
