@@ -1,0 +1,270 @@
+use std::fmt;
+use std::future::{Ready, ready};
+use std::mem;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use tower_service::Service;
+
+/// How a [`FallbackService`](crate::FallbackService) answers in place of a
+/// failed call: with a [`Value`], a function of the error ([`FromError`]) or
+/// another service ([`ServiceFallback`]).
+///
+/// A call goes through three steps. Before the inner service is called,
+/// [`prepare`](Answer::prepare) keeps what a fallback answer would need
+/// (the ready fallback service and its request, a reference to the value);
+/// when the inner service fails with an error the layer answers,
+/// [`answer`](Answer::answer) turns it into the fallback's future; otherwise
+/// it is dropped unused.
+pub trait Answer<Req, E> {
+    /// The response of a fallback answer.
+    type Response;
+    /// What a call keeps for a possible fallback answer.
+    type Pending;
+    /// The future of a fallback answer.
+    type Future: Future<Output = Result<Self::Response, E>>;
+
+    /// Whether the fallback can answer a call made now; polled by the
+    /// service's own `poll_ready`, after the inner service is ready.
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), E>>;
+
+    /// Keeps what a fallback answer for `request` would need.
+    fn prepare(&mut self, request: &Req) -> Self::Pending;
+
+    /// Answers in place of `error`.
+    fn answer(pending: Self::Pending, error: &E) -> Self::Future;
+}
+
+/// Answers with a clone of one value.
+///
+/// The value is kept behind an `Arc`, so a call that succeeds costs a
+/// reference-count increment; only a fallback answer clones the value.
+pub struct Value<T> {
+    value: Arc<T>,
+}
+
+impl<T> Value<T> {
+    /// Answers with clones of `value`.
+    pub fn new(value: T) -> Self {
+        Self {
+            value: Arc::new(value),
+        }
+    }
+
+    /// The value answered with.
+    pub fn get_ref(&self) -> &T {
+        &self.value
+    }
+}
+
+impl<T> Clone for Value<T> {
+    fn clone(&self) -> Self {
+        Self {
+            value: self.value.clone(),
+        }
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for Value<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Value").field(&self.value).finish()
+    }
+}
+
+impl<Req, E, T> Answer<Req, E> for Value<T>
+where
+    T: Clone,
+{
+    type Response = T;
+    type Pending = Arc<T>;
+    type Future = Ready<Result<T, E>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), E>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn prepare(&mut self, _request: &Req) -> Arc<T> {
+        self.value.clone()
+    }
+
+    fn answer(pending: Arc<T>, _error: &E) -> Self::Future {
+        ready(Ok(T::clone(&pending)))
+    }
+}
+
+/// Answers with a function of the error, `Fn(&E) -> Res`.
+///
+/// The function is infallible: which errors get an answer is decided by the
+/// layer's predicate ([`FallbackLayer::when`](crate::FallbackLayer::when)),
+/// so the decision lives in one place, and every call of the function is one
+/// answer served (and counted). A fallback that can itself fail is a
+/// service ([`ServiceFallback`]).
+pub struct FromError<F> {
+    f: Arc<F>,
+}
+
+impl<F> FromError<F> {
+    /// Answers with `f(&error)`.
+    pub fn new(f: F) -> Self {
+        Self { f: Arc::new(f) }
+    }
+}
+
+impl<F> Clone for FromError<F> {
+    fn clone(&self) -> Self {
+        Self { f: self.f.clone() }
+    }
+}
+
+impl<F> fmt::Debug for FromError<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FromError").finish_non_exhaustive()
+    }
+}
+
+impl<Req, E, F, Res> Answer<Req, E> for FromError<F>
+where
+    F: Fn(&E) -> Res,
+{
+    type Response = Res;
+    type Pending = Arc<F>;
+    type Future = Ready<Result<Res, E>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), E>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn prepare(&mut self, _request: &Req) -> Arc<F> {
+        self.f.clone()
+    }
+
+    fn answer(pending: Arc<F>, error: &E) -> Self::Future {
+        ready(Ok(pending(error)))
+    }
+}
+
+/// Answers by calling another service with the same request.
+///
+/// The fallback service is polled ready together with the inner service; a
+/// call takes the ready instance and leaves a clone in its place, so the
+/// future calls exactly the instance that was polled ready (see
+/// tower-service's "Be careful when cloning inner services"). Its request is
+/// made from the original before the inner service consumes it, by a
+/// [`MakeRequest`] ([`CloneRequest`] by default).
+pub struct ServiceFallback<S, M = CloneRequest> {
+    service: S,
+    make_request: M,
+}
+
+impl<S, M> ServiceFallback<S, M> {
+    /// Falls back to `service`, called with `make_request(&request)`.
+    pub fn new(service: S, make_request: M) -> Self {
+        Self {
+            service,
+            make_request,
+        }
+    }
+
+    /// The fallback service.
+    pub fn get_ref(&self) -> &S {
+        &self.service
+    }
+}
+
+impl<S: Clone, M: Clone> Clone for ServiceFallback<S, M> {
+    fn clone(&self) -> Self {
+        Self {
+            service: self.service.clone(),
+            make_request: self.make_request.clone(),
+        }
+    }
+}
+
+impl<S: fmt::Debug, M> fmt::Debug for ServiceFallback<S, M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServiceFallback")
+            .field("service", &self.service)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<Req, E, S, M> Answer<Req, E> for ServiceFallback<S, M>
+where
+    S: Service<Req, Error = E> + Clone,
+    M: MakeRequest<Req>,
+{
+    type Response = S::Response;
+    type Pending = (S, Req);
+    type Future = S::Future;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), E>> {
+        self.service.poll_ready(cx)
+    }
+
+    fn prepare(&mut self, request: &Req) -> (S, Req) {
+        let clone = self.service.clone();
+        let ready = mem::replace(&mut self.service, clone);
+        (ready, self.make_request.make_request(request))
+    }
+
+    fn answer((mut service, request): (S, Req), _error: &E) -> S::Future {
+        service.call(request)
+    }
+}
+
+/// Makes the fallback service's request from the original one.
+///
+/// Implemented by [`CloneRequest`] for `Req: Clone` and by every
+/// `Fn(&Req) -> Req`, so requests that are not `Clone` can still fall back
+/// to a service.
+pub trait MakeRequest<Req> {
+    /// The fallback's request for `request`.
+    fn make_request(&self, request: &Req) -> Req;
+}
+
+/// Clones the request for the fallback service.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CloneRequest;
+
+impl<Req: Clone> MakeRequest<Req> for CloneRequest {
+    fn make_request(&self, request: &Req) -> Req {
+        request.clone()
+    }
+}
+
+impl<Req, F> MakeRequest<Req> for F
+where
+    F: Fn(&Req) -> Req,
+{
+    fn make_request(&self, request: &Req) -> Req {
+        self(request)
+    }
+}
+
+/// Decides which errors the fallback answers; the others are returned as
+/// they are.
+///
+/// Implemented by [`AnyError`] (the default) and by every `Fn(&E) -> bool`.
+pub trait Predicate<E> {
+    /// Whether the fallback answers in place of `error`.
+    fn answers(&self, error: &E) -> bool;
+}
+
+/// Answers every error.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AnyError;
+
+impl<E> Predicate<E> for AnyError {
+    fn answers(&self, _error: &E) -> bool {
+        true
+    }
+}
+
+impl<E, F> Predicate<E> for F
+where
+    F: Fn(&E) -> bool,
+{
+    fn answers(&self, error: &E) -> bool {
+        self(error)
+    }
+}
