@@ -1,0 +1,431 @@
+//! The watcher polls through a scripted service on a paused clock.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use http::StatusCode;
+use steadfast_config::watch::{BuildError, StartError, Watcher};
+use steadfast_config::{ConfigError, ConfigRequest, ConfigResponse, Format, Source, WatchStats};
+use tokio::time::Instant;
+use tower::{Service, service_fn};
+
+const INTERVAL: Duration = Duration::from_secs(30);
+
+/// What the scripted source answers on its `n`th call (0-based).
+type Script = fn(usize, Instant) -> Result<ConfigResponse, ConfigError>;
+
+/// A source that answers from `script` and records when it was called.
+#[derive(Clone, Default)]
+struct Record {
+    calls: Arc<Mutex<Vec<Instant>>>,
+    /// Dropped with the service: its strong count tells whether the service
+    /// is still alive.
+    alive: Arc<AtomicUsize>,
+}
+
+impl Record {
+    fn calls(&self) -> usize {
+        self.calls.lock().unwrap().len()
+    }
+
+    fn service_alive(&self) -> bool {
+        Arc::strong_count(&self.alive) > 1
+    }
+}
+
+fn scripted(
+    script: Script,
+    record: &Record,
+) -> impl Service<
+    ConfigRequest,
+    Response = ConfigResponse,
+    Error = ConfigError,
+    Future = impl Future<Output = Result<ConfigResponse, ConfigError>> + Send,
+> + Send
++ 'static {
+    let calls = record.calls.clone();
+    let alive = record.alive.clone();
+    let start = Instant::now();
+    service_fn(move |req: ConfigRequest| {
+        assert_eq!(req.key(), "app@prod");
+        alive.fetch_add(1, Ordering::Relaxed);
+        let mut calls = calls.lock().unwrap();
+        let n = calls.len();
+        calls.push(Instant::now());
+        let result = script(n, start);
+        async move { result }
+    })
+}
+
+fn json(body: &str) -> ConfigResponse {
+    ConfigResponse::new(body.to_owned(), Format::Json)
+}
+
+fn number(response: &ConfigResponse) -> Result<u32, ConfigError> {
+    std::str::from_utf8(response.body())
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .ok_or_else(|| ConfigError::validation("not a number"))
+}
+
+/// Decodes a response into a number.
+type Decode = fn(&ConfigResponse) -> Result<u32, ConfigError>;
+
+fn watcher() -> Watcher<Decode> {
+    Watcher::builder(ConfigRequest::new("app").with_profile("prod"))
+        .interval(INTERVAL)
+        .jitter(0.0)
+        .startup_timeout(Duration::from_secs(5))
+        .build(number as Decode)
+        .unwrap()
+}
+
+fn timeout() -> ConfigError {
+    ConfigError::Timeout(Duration::from_secs(1))
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_new_version_is_published_after_one_interval() {
+    let record = Record::default();
+    let script: Script = |n, _| Ok(json(["1", "2"][n.min(1)]).with_version(["v1", "v2"][n.min(1)]));
+    let (handle, mut rx) = watcher().start(scripted(script, &record)).await.unwrap();
+    assert_eq!(**rx.borrow_and_update(), 1);
+
+    let started = Instant::now();
+    rx.changed().await.unwrap();
+
+    assert_eq!(started.elapsed(), INTERVAL);
+    assert_eq!(**rx.borrow_and_update(), 2);
+    assert_eq!(*handle.current(), 2);
+    assert_eq!(
+        handle.stats(),
+        WatchStats {
+            polls: 2,
+            published: 2,
+            ..WatchStats::default()
+        }
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_same_version_is_not_published_again() {
+    let record = Record::default();
+    // Same version, different bytes: the version decides.
+    let script: Script = |n, _| Ok(json(&n.to_string()).with_version("v1"));
+    let (handle, mut rx) = watcher().start(scripted(script, &record)).await.unwrap();
+    rx.borrow_and_update();
+
+    tokio::time::sleep(INTERVAL * 3 + Duration::from_secs(1)).await;
+
+    assert_eq!(record.calls(), 4);
+    assert!(!rx.has_changed().unwrap());
+    assert_eq!(**rx.borrow(), 0);
+    assert_eq!(
+        handle.stats(),
+        WatchStats {
+            polls: 4,
+            published: 1,
+            unchanged: 3,
+            ..WatchStats::default()
+        }
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_a_version_the_bytes_decide() {
+    let record = Record::default();
+    let script: Script = |n, _| Ok(json(["7", "7", "8"][n.min(2)]));
+    let (handle, mut rx) = watcher().start(scripted(script, &record)).await.unwrap();
+    rx.borrow_and_update();
+
+    tokio::time::sleep(INTERVAL + Duration::from_secs(1)).await;
+    assert!(!rx.has_changed().unwrap());
+
+    tokio::time::sleep(INTERVAL).await;
+    assert!(rx.has_changed().unwrap());
+    assert_eq!(**rx.borrow(), 8);
+    assert_eq!(
+        handle.stats(),
+        WatchStats {
+            polls: 3,
+            published: 2,
+            unchanged: 1,
+            ..WatchStats::default()
+        }
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn errors_keep_the_last_good_value() {
+    let record = Record::default();
+    let script: Script = |n, _| match n {
+        0 => Ok(json("1").with_version("v1")),
+        1 => Err(timeout()),
+        2 => Ok(json("not a number").with_version("v-bad")),
+        _ => Ok(json("2").with_version("v2")),
+    };
+    let (handle, mut rx) = watcher().start(scripted(script, &record)).await.unwrap();
+    rx.borrow_and_update();
+    assert!(handle.last_error().is_none());
+
+    tokio::time::sleep(INTERVAL + Duration::from_secs(1)).await;
+    assert_eq!(**rx.borrow(), 1);
+    assert!(
+        matches!(handle.last_error(), Some(ConfigError::Timeout(d)) if d == Duration::from_secs(1))
+    );
+
+    tokio::time::sleep(INTERVAL).await;
+    assert!(!rx.has_changed().unwrap());
+    assert!(matches!(
+        handle.last_error(),
+        Some(ConfigError::Validation { .. })
+    ));
+    assert_eq!(handle.stats().errors, 2);
+
+    tokio::time::sleep(INTERVAL).await;
+    assert_eq!(**rx.borrow_and_update(), 2);
+    assert_eq!(
+        handle.stats(),
+        WatchStats {
+            polls: 4,
+            published: 2,
+            errors: 2,
+            ..WatchStats::default()
+        }
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_response_fetched_before_the_published_one_is_ignored() {
+    let record = Record::default();
+    let script: Script = |n, start| match n {
+        0 => Ok(json("2").with_version("v2")),
+        // An older copy, as a cache could still hold.
+        1 => Ok(json("1")
+            .with_version("v1")
+            .with_fetched_at(start - Duration::from_secs(10))
+            .with_source(Source::Stale)),
+        // v2 again, fetched later.
+        2 => Ok(json("2").with_version("v2")),
+        // Fetched after v2 was first published but before it was seen
+        // again: still going back.
+        3 => Ok(json("1")
+            .with_version("v1")
+            .with_fetched_at(start + INTERVAL)
+            .with_source(Source::Cache)),
+        _ => Ok(json("3").with_version("v3")),
+    };
+    let (handle, mut rx) = watcher().start(scripted(script, &record)).await.unwrap();
+    rx.borrow_and_update();
+
+    tokio::time::sleep(INTERVAL * 3 + Duration::from_secs(1)).await;
+    assert!(!rx.has_changed().unwrap());
+    assert_eq!(**rx.borrow(), 2);
+
+    tokio::time::sleep(INTERVAL).await;
+    assert_eq!(**rx.borrow_and_update(), 3);
+    assert_eq!(
+        handle.stats(),
+        WatchStats {
+            polls: 5,
+            published: 2,
+            unchanged: 1,
+            ignored: 2,
+            errors: 0,
+        }
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_fallback_answer_does_not_replace_a_real_value() {
+    let record = Record::default();
+    let script: Script = |n, _| match n {
+        0 => Ok(json("5").with_version("v5")),
+        _ => Ok(json("0")
+            .with_version("defaults")
+            .with_source(Source::Fallback)),
+    };
+    let (handle, mut rx) = watcher().start(scripted(script, &record)).await.unwrap();
+    rx.borrow_and_update();
+
+    tokio::time::sleep(INTERVAL * 2 + Duration::from_secs(1)).await;
+
+    assert!(!rx.has_changed().unwrap());
+    assert_eq!(**rx.borrow(), 5);
+    assert_eq!(handle.stats().ignored, 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_fallback_start_is_replaced_by_the_first_real_value() {
+    let record = Record::default();
+    let script: Script = |n, _| match n {
+        0 => Ok(json("0")
+            .with_version("defaults")
+            .with_source(Source::Fallback)),
+        _ => Ok(json("5").with_version("v5")),
+    };
+    let (_handle, mut rx) = watcher().start(scripted(script, &record)).await.unwrap();
+    assert_eq!(**rx.borrow_and_update(), 0);
+
+    rx.changed().await.unwrap();
+
+    assert_eq!(**rx.borrow(), 5);
+}
+
+#[tokio::test(start_paused = true)]
+async fn dropping_the_handle_stops_the_watch() {
+    let record = Record::default();
+    let script: Script = |n, _| Ok(json(&n.to_string()));
+    let (handle, mut rx) = watcher().start(scripted(script, &record)).await.unwrap();
+    tokio::time::sleep(INTERVAL + Duration::from_secs(1)).await;
+    assert_eq!(record.calls(), 2);
+    assert!(record.service_alive());
+    assert!(handle.is_running());
+
+    drop(handle);
+    tokio::time::sleep(INTERVAL * 3).await;
+
+    assert_eq!(record.calls(), 2);
+    assert!(!record.service_alive());
+    assert_eq!(**rx.borrow_and_update(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn dropping_every_receiver_stops_the_watch() {
+    let record = Record::default();
+    let script: Script = |n, _| Ok(json(&n.to_string()));
+    let (handle, rx) = watcher().start(scripted(script, &record)).await.unwrap();
+    let second = handle.subscribe();
+    drop(rx);
+    tokio::time::sleep(INTERVAL + Duration::from_secs(1)).await;
+    assert_eq!(record.calls(), 2);
+    assert!(handle.is_running());
+
+    drop(second);
+    tokio::time::sleep(INTERVAL * 3).await;
+
+    assert_eq!(record.calls(), 2);
+    assert!(!record.service_alive());
+    assert!(!handle.is_running());
+    assert_eq!(*handle.current(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn waits_stay_within_the_jitter_bounds() {
+    let record = Record::default();
+    let script: Script = |n, _| Ok(json(&n.to_string()));
+    let start = |seed| {
+        Watcher::builder(ConfigRequest::new("app").with_profile("prod"))
+            .interval(Duration::from_secs(10))
+            .jitter(0.5)
+            .seed(seed)
+            .build(number)
+            .unwrap()
+    };
+    let (_handle, _rx) = start(7).start(scripted(script, &record)).await.unwrap();
+
+    tokio::time::sleep(Duration::from_secs(1000)).await;
+
+    let calls = record.calls.lock().unwrap().clone();
+    let waits: Vec<Duration> = calls.windows(2).map(|w| w[1] - w[0]).collect();
+    assert!(waits.len() >= 66, "{} polls in 1000 s", waits.len());
+    for wait in &waits {
+        assert!(
+            (Duration::from_secs(5)..=Duration::from_secs(15)).contains(wait),
+            "{wait:?} out of bounds"
+        );
+    }
+    assert!(waits.iter().any(|w| *w < Duration::from_secs(7)));
+    assert!(waits.iter().any(|w| *w > Duration::from_secs(13)));
+
+    // The same seed gives the same waits.
+    let again = Record::default();
+    let (_handle, _rx) = start(7).start(scripted(script, &again)).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(1000)).await;
+    let calls = again.calls.lock().unwrap().clone();
+    let same: Vec<Duration> = calls.windows(2).map(|w| w[1] - w[0]).collect();
+    assert_eq!(same[..waits.len()], waits[..]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_first_load_that_hangs_times_out() {
+    let never = service_fn(|_: ConfigRequest| {
+        std::future::pending::<Result<ConfigResponse, ConfigError>>()
+    });
+    let started = Instant::now();
+
+    let error = watcher().start(never).await.unwrap_err();
+
+    assert!(matches!(error, StartError::TimedOut(d) if d == Duration::from_secs(5)));
+    assert_eq!(started.elapsed(), Duration::from_secs(5));
+    assert_eq!(
+        error.to_string(),
+        "first config load did not finish within 5s"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_first_load_that_fails_returns_its_error() {
+    let record = Record::default();
+    let script: Script = |_, _| {
+        Err(ConfigError::Status {
+            code: StatusCode::BAD_GATEWAY,
+            retry_after: None,
+        })
+    };
+    let error = watcher()
+        .start(scripted(script, &record))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, StartError::Load(ConfigError::Status { code, .. }) if code == StatusCode::BAD_GATEWAY)
+    );
+    assert!(!record.service_alive());
+
+    let script: Script = |_, _| Ok(json("not a number"));
+    let error = watcher()
+        .start(scripted(script, &record))
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        error,
+        StartError::Load(ConfigError::Validation { .. })
+    ));
+}
+
+#[test]
+fn nonsense_settings_are_refused() {
+    let builder = || Watcher::builder("app");
+    assert_eq!(
+        builder()
+            .interval(Duration::ZERO)
+            .build(number)
+            .unwrap_err(),
+        BuildError::ZeroInterval
+    );
+    assert_eq!(
+        builder().jitter(1.0).build(number).unwrap_err(),
+        BuildError::Jitter(1.0)
+    );
+    assert!(matches!(
+        builder().jitter(f64::NAN).build(number).unwrap_err(),
+        BuildError::Jitter(j) if j.is_nan()
+    ));
+    assert_eq!(
+        builder().jitter(-0.1).build(number).unwrap_err(),
+        BuildError::Jitter(-0.1)
+    );
+    assert_eq!(
+        builder()
+            .startup_timeout(Duration::ZERO)
+            .build(number)
+            .unwrap_err(),
+        BuildError::ZeroStartupTimeout
+    );
+    assert_eq!(
+        BuildError::Jitter(1.5).to_string(),
+        "watch jitter must be in 0.0..1.0, got 1.5"
+    );
+    assert!(builder().jitter(0.99).build(number).is_ok());
+}
