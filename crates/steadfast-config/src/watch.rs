@@ -17,37 +17,38 @@
 //! - it stops when the [`WatchHandle`] is dropped, or when every receiver is.
 //!
 //! The first load is bounded by a startup timeout and returns a typed
-//! [`StartError`].
+//! [`StartError`]. Each version is decoded by a function of the response, or
+//! with serde by [`build_decoded`](WatchBuilder::build_decoded) and
+//! [`build_validated`](WatchBuilder::build_validated).
 //!
 //! ```
-//! use std::sync::Arc;
 //! use std::time::Duration;
 //!
 //! use steadfast_config::watch::Watcher;
 //! use steadfast_config::{ConfigError, ConfigRequest, ConfigResponse, Format};
 //! use tower::service_fn;
 //!
+//! #[derive(serde::Deserialize)]
+//! struct App {
+//!     port: u16,
+//! }
+//!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let source = service_fn(|_: ConfigRequest| async {
-//!     Ok::<_, ConfigError>(ConfigResponse::new("8080", Format::Json).with_version("v1"))
+//!     let body = r#"{"port": 8080}"#;
+//!     Ok::<_, ConfigError>(ConfigResponse::new(body, Format::Json).with_version("v1"))
 //! });
-//! let parse_port = |response: &ConfigResponse| {
-//!     std::str::from_utf8(response.body())
-//!         .ok()
-//!         .and_then(|text| text.parse::<u16>().ok())
-//!         .ok_or_else(|| ConfigError::validation("not a port"))
-//! };
 //!
-//! let (handle, port) = Watcher::builder("app")
+//! let (handle, app) = Watcher::builder("app")
 //!     .interval(Duration::from_secs(30))
 //!     .jitter(0.1)
 //!     .seed(7)
-//!     .build(parse_port)?
+//!     .build_decoded::<App>()?
 //!     .start(source)
 //!     .await?;
 //!
-//! assert_eq!(**port.borrow(), 8080);
+//! assert_eq!(app.borrow().port, 8080);
 //! assert_eq!(handle.stats().published, 1);
 //! # Ok(())
 //! # }
@@ -60,12 +61,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
+use serde::de::DeserializeOwned;
 use steadfast_core::Source;
 use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
 use tower::{Service, ServiceExt};
 
-use crate::{ConfigError, ConfigRequest, ConfigResponse};
+use crate::{ConfigError, ConfigRequest, ConfigResponse, Validate};
 
 /// Configures a [`Watcher`]; made by [`Watcher::builder`].
 #[derive(Debug, Clone)]
@@ -109,19 +111,40 @@ impl WatchBuilder {
     }
 
     /// Validates the settings and makes a watcher decoding each new version
+    /// with serde, as the response's [format](crate::Format)
+    /// ([`ConfigResponse::decode`]).
+    pub fn build_decoded<T>(self) -> Result<Watcher<DecodeFn<T>>, InvalidWatch>
+    where
+        T: DeserializeOwned,
+    {
+        self.build(ConfigResponse::decode::<T> as DecodeFn<T>)
+    }
+
+    /// Validates the settings and makes a watcher decoding each new version
+    /// with serde, then checking it with [`Validate`]
+    /// ([`ConfigResponse::decode_validated`]); a version that fails the
+    /// check is an error, and the last good value is kept.
+    pub fn build_validated<T>(self) -> Result<Watcher<DecodeFn<T>>, InvalidWatch>
+    where
+        T: DeserializeOwned + Validate,
+    {
+        self.build(ConfigResponse::decode_validated::<T> as DecodeFn<T>)
+    }
+
+    /// Validates the settings and makes a watcher decoding each new version
     /// with `decode`.
-    pub fn build<T, D>(self, decode: D) -> Result<Watcher<D>, BuildError>
+    pub fn build<T, D>(self, decode: D) -> Result<Watcher<D>, InvalidWatch>
     where
         D: Fn(&ConfigResponse) -> Result<T, ConfigError>,
     {
         if self.interval.is_zero() {
-            return Err(BuildError::ZeroInterval);
+            return Err(InvalidWatch::ZeroInterval);
         }
         if !(0.0..1.0).contains(&self.jitter) {
-            return Err(BuildError::Jitter(self.jitter));
+            return Err(InvalidWatch::Jitter(self.jitter));
         }
         if self.startup_timeout.is_zero() {
-            return Err(BuildError::ZeroStartupTimeout);
+            return Err(InvalidWatch::ZeroStartupTimeout);
         }
         let rng = match self.seed {
             Some(seed) => fastrand::Rng::with_seed(seed),
@@ -137,6 +160,11 @@ impl WatchBuilder {
         })
     }
 }
+
+/// The decode function of a watcher made by
+/// [`build_decoded`](WatchBuilder::build_decoded) or
+/// [`build_validated`](WatchBuilder::build_validated).
+pub type DecodeFn<T> = fn(&ConfigResponse) -> Result<T, ConfigError>;
 
 /// A validated watch of one configuration, ready to
 /// [`start`](Watcher::start).
@@ -477,7 +505,7 @@ where
 /// A watch setting that makes no sense.
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[non_exhaustive]
-pub enum BuildError {
+pub enum InvalidWatch {
     /// The interval is zero.
     ZeroInterval,
     /// The jitter is not in `0.0..1.0`.
@@ -486,19 +514,19 @@ pub enum BuildError {
     ZeroStartupTimeout,
 }
 
-impl fmt::Display for BuildError {
+impl fmt::Display for InvalidWatch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            BuildError::ZeroInterval => f.pad("watch interval must not be zero"),
-            BuildError::Jitter(jitter) => {
+            InvalidWatch::ZeroInterval => f.pad("watch interval must not be zero"),
+            InvalidWatch::Jitter(jitter) => {
                 write!(f, "watch jitter must be in 0.0..1.0, got {jitter}")
             }
-            BuildError::ZeroStartupTimeout => f.pad("watch startup timeout must not be zero"),
+            InvalidWatch::ZeroStartupTimeout => f.pad("watch startup timeout must not be zero"),
         }
     }
 }
 
-impl Error for BuildError {}
+impl Error for InvalidWatch {}
 
 /// Why a watch could not start: its first load failed.
 #[derive(Debug, Clone)]

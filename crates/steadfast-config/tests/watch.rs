@@ -5,8 +5,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use http::StatusCode;
-use steadfast_config::watch::{BuildError, StartError, Watcher};
-use steadfast_config::{ConfigError, ConfigRequest, ConfigResponse, Format, Source, WatchStats};
+use steadfast_config::watch::{InvalidWatch, StartError, Watcher};
+use steadfast_config::{
+    ConfigError, ConfigRequest, ConfigResponse, Format, Source, Validate, WatchStats,
+};
 use tokio::time::Instant;
 use tower::{Service, service_fn};
 
@@ -394,6 +396,61 @@ async fn a_first_load_that_fails_returns_its_error() {
     ));
 }
 
+#[derive(Debug, PartialEq, serde::Deserialize)]
+struct Limits {
+    max_retries: u32,
+}
+
+impl Validate for Limits {
+    fn validate(&self) -> Result<(), String> {
+        match self.max_retries {
+            0..=10 => Ok(()),
+            n => Err(format!("max_retries {n} is above 10")),
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn serde_decoding_keeps_the_last_valid_value() {
+    let record = Record::default();
+    let script: Script = |n, _| {
+        let (body, version) = [
+            (r#"{"max_retries": 3}"#, "v1"),
+            (r#"{"max_retries": 99}"#, "v2"),
+            (r#"{"max_retries": "many"}"#, "v3"),
+            (r#"{"max_retries": 5}"#, "v4"),
+        ][n.min(3)];
+        Ok(json(body).with_version(version))
+    };
+    let (handle, mut rx) = Watcher::builder(ConfigRequest::new("app").with_profile("prod"))
+        .interval(INTERVAL)
+        .jitter(0.0)
+        .build_validated::<Limits>()
+        .unwrap()
+        .start(scripted(script, &record))
+        .await
+        .unwrap();
+    assert_eq!(**rx.borrow_and_update(), Limits { max_retries: 3 });
+
+    tokio::time::sleep(INTERVAL + Duration::from_secs(1)).await;
+    assert!(!rx.has_changed().unwrap());
+    assert_eq!(
+        handle.last_error().unwrap().to_string(),
+        "config failed validation: max_retries 99 is above 10"
+    );
+
+    tokio::time::sleep(INTERVAL).await;
+    assert!(!rx.has_changed().unwrap());
+    assert!(matches!(
+        handle.last_error(),
+        Some(ConfigError::Decode { .. })
+    ));
+
+    tokio::time::sleep(INTERVAL).await;
+    assert_eq!(**rx.borrow_and_update(), Limits { max_retries: 5 });
+    assert_eq!(handle.stats().errors, 2);
+}
+
 #[test]
 fn nonsense_settings_are_refused() {
     let builder = || Watcher::builder("app");
@@ -402,29 +459,29 @@ fn nonsense_settings_are_refused() {
             .interval(Duration::ZERO)
             .build(number)
             .unwrap_err(),
-        BuildError::ZeroInterval
+        InvalidWatch::ZeroInterval
     );
     assert_eq!(
         builder().jitter(1.0).build(number).unwrap_err(),
-        BuildError::Jitter(1.0)
+        InvalidWatch::Jitter(1.0)
     );
     assert!(matches!(
         builder().jitter(f64::NAN).build(number).unwrap_err(),
-        BuildError::Jitter(j) if j.is_nan()
+        InvalidWatch::Jitter(j) if j.is_nan()
     ));
     assert_eq!(
         builder().jitter(-0.1).build(number).unwrap_err(),
-        BuildError::Jitter(-0.1)
+        InvalidWatch::Jitter(-0.1)
     );
     assert_eq!(
         builder()
             .startup_timeout(Duration::ZERO)
             .build(number)
             .unwrap_err(),
-        BuildError::ZeroStartupTimeout
+        InvalidWatch::ZeroStartupTimeout
     );
     assert_eq!(
-        BuildError::Jitter(1.5).to_string(),
+        InvalidWatch::Jitter(1.5).to_string(),
         "watch jitter must be in 0.0..1.0, got 1.5"
     );
     assert!(builder().jitter(0.99).build(number).is_ok());
