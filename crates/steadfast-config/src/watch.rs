@@ -13,8 +13,14 @@
 //!   counted and kept as the handle's [`last_error`](WatchHandle::last_error);
 //! - it never goes back: a response fetched before the published one (an
 //!   older cached copy) is ignored, and so is a fallback answer once a real
-//!   value was published;
+//!   value was published (while a fallback answer is published, any real
+//!   value replaces it);
 //! - it stops when the [`WatchHandle`] is dropped, or when every receiver is.
+//!
+//! Polls go through the whole stack: a fresh cache entry answers without
+//! reaching the origin, and the HTTP source makes each poll a conditional GET
+//! (`If-None-Match`), whose `304 Not Modified` comes back as the same
+//! version.
 //!
 //! The first load is bounded by a startup timeout and returns a typed
 //! [`StartError`]. Each version is decoded by a function of the response, or
@@ -457,22 +463,28 @@ where
             Ok(response) => response,
             Err(error) => return self.failed(error),
         };
-        if response.fetched_at() < self.published.fetched_at
-            || (response.source() == Source::Fallback && !self.published.fallback)
-        {
+        let fallback = response.source() == Source::Fallback;
+        let older = response.fetched_at() < self.published.fetched_at;
+        let going_back = match (self.published.fallback, fallback) {
+            // Any real value replaces a fallback answer, however old.
+            (true, false) => false,
+            (false, true) => true,
+            _ => older,
+        };
+        if going_back {
             counters.ignored.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(
                 config = %self.request,
                 version = response.version(),
                 source = %response.source(),
-                "config response older than the published one ignored"
+                "config response going back from the published one ignored"
             );
             return;
         }
         if self.published.is_same(&response) {
             counters.unchanged.fetch_add(1, Ordering::Relaxed);
-            self.published.fetched_at = response.fetched_at();
-            self.published.fallback = response.source() == Source::Fallback;
+            self.published.fetched_at = self.published.fetched_at.max(response.fetched_at());
+            self.published.fallback = fallback;
             return;
         }
         match (self.decode)(&response) {

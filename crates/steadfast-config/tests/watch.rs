@@ -60,6 +60,14 @@ fn scripted(
     })
 }
 
+/// `future`'s output, or a panic if it takes longer than `limit`: the watch
+/// keeps polling, so a paused clock alone would never end the wait.
+async fn within<F: Future>(limit: Duration, future: F) -> F::Output {
+    tokio::time::timeout(limit, future)
+        .await
+        .expect("no change within the limit")
+}
+
 fn json(body: &str) -> ConfigResponse {
     ConfigResponse::new(body.to_owned(), Format::Json)
 }
@@ -95,7 +103,9 @@ async fn a_new_version_is_published_after_one_interval() {
     assert_eq!(**rx.borrow_and_update(), 1);
 
     let started = Instant::now();
-    rx.changed().await.unwrap();
+    within(INTERVAL + Duration::from_secs(1), rx.changed())
+        .await
+        .unwrap();
 
     assert_eq!(started.elapsed(), INTERVAL);
     assert_eq!(**rx.borrow_and_update(), 2);
@@ -261,18 +271,26 @@ async fn a_fallback_answer_does_not_replace_a_real_value() {
 #[tokio::test(start_paused = true)]
 async fn a_fallback_start_is_replaced_by_the_first_real_value() {
     let record = Record::default();
-    let script: Script = |n, _| match n {
+    let script: Script = |n, start| match n {
         0 => Ok(json("0")
             .with_version("defaults")
             .with_source(Source::Fallback)),
-        _ => Ok(json("5").with_version("v5")),
+        // Fetched before the fallback answer was made (by another process
+        // sharing the cache), yet real.
+        _ => Ok(json("5")
+            .with_version("v5")
+            .with_fetched_at(start - Duration::from_secs(60))
+            .with_source(Source::Stale)),
     };
-    let (_handle, mut rx) = watcher().start(scripted(script, &record)).await.unwrap();
+    let (handle, mut rx) = watcher().start(scripted(script, &record)).await.unwrap();
     assert_eq!(**rx.borrow_and_update(), 0);
 
-    rx.changed().await.unwrap();
+    within(INTERVAL + Duration::from_secs(1), rx.changed())
+        .await
+        .unwrap();
 
     assert_eq!(**rx.borrow(), 5);
+    assert_eq!(handle.stats().ignored, 0);
 }
 
 #[tokio::test(start_paused = true)]
