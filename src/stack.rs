@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::future::{Ready, ready};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -14,7 +15,7 @@ use steadfast_cache::{
     Cache, CacheHandle, CacheLayerBuilder, DefaultKey, DefaultStore, IntoStore, Store,
 };
 use steadfast_config::{ConfigError, ConfigRequest, ConfigResponse, Format};
-use steadfast_core::{Failure, Source};
+use steadfast_core::{Failure, Provenance, Source};
 use steadfast_fallback::{Answer, AnyError, FallbackHandle, FallbackLayer, FallbackService};
 use steadfast_retry::{
     Backoff, CloneRequest, DefaultPolicy, Jitter, Retry, RetryHandle, RetryLayer, RetryLayerBuilder,
@@ -74,7 +75,9 @@ pub enum StartupPolicy {
     #[default]
     UseFallback,
     /// Keep trying the source for up to this long, then serve the fallback
-    /// (or the error, without one).
+    /// (or the error, without one). A failure that would repeat (not
+    /// [transient](steadfast_core::Failure::is_transient): a 4xx, an
+    /// invalid body) ends the wait at once.
     Wait(Duration),
 }
 
@@ -461,7 +464,8 @@ impl<St> StackBuilder<St> {
             None => (Either::Right(retried), None),
         };
 
-        let (full, fallback_handle): (Full<S, St::Store>, _) = if defaults.is_empty() {
+        let (defaults_empty, defaults_copy) = (defaults.is_empty(), defaults.clone());
+        let (full, fallback_handle): (Full<S, St::Store>, _) = if defaults_empty {
             (Either::Right(cached.clone()), None)
         } else {
             let mut layer =
@@ -488,6 +492,9 @@ impl<St> StackBuilder<St> {
                 retry: retry_handle,
                 breaker: breaker_handle,
                 fallback: fallback_handle,
+                defaults: (!defaults_empty).then_some(defaults_copy),
+                listener,
+                startup_fallbacks: AtomicU64::new(0),
                 origin: counters,
                 startup: self.startup,
             }),
@@ -537,6 +544,9 @@ fn cache_alert(event: &steadfast_cache::Event<'_>) -> Option<Alert> {
 }
 
 struct Parts<St> {
+    defaults: Option<Defaults>,
+    listener: Option<AlertListener>,
+    startup_fallbacks: AtomicU64,
     cache: Option<CacheHandle<Key, ConfigResponse, St>>,
     retry: Option<RetryHandle>,
     breaker: Option<breaker::Handle>,
@@ -668,25 +678,38 @@ where
     ) -> Result<ConfigResponse, ConfigError> {
         let deadline = Instant::now() + max;
         let mut pause = Duration::from_millis(100);
-        loop {
+        let error = loop {
             let attempt =
                 tokio::time::timeout_at(deadline, self.primary.clone().oneshot(req.clone()));
             match attempt.await {
                 Ok(Ok(response)) => return Ok(response),
                 Ok(Err(error)) => {
                     let now = Instant::now();
-                    if now >= deadline {
-                        break;
+                    if now >= deadline || !error.is_transient() {
+                        break error;
                     }
                     let wait = error.retry_after().unwrap_or(pause).max(pause);
                     tracing::warn!(%error, ?wait, "config source not available at startup; waiting");
                     tokio::time::sleep_until(deadline.min(now + wait)).await;
                     pause = (pause * 2).min(Duration::from_secs(5));
                 }
-                Err(_) => break,
+                Err(_) => break ConfigError::Timeout(max),
             }
+        };
+        // The source had its chance: answer from the fallback directly,
+        // without another round through the source.
+        let Some(defaults) = &self.parts.defaults else {
+            return Err(error);
+        };
+        let mut response = defaults.inner.find(&req, &error).ok_or(error.clone())?;
+        response.set_source(Source::Fallback);
+        self.parts.startup_fallbacks.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("steadfast_fallback_used_total").increment(1);
+        tracing::warn!(%error, "config source not available at startup; serving the fallback");
+        if let Some(listener) = &self.parts.listener {
+            listener(&Alert::FallbackUsed { error });
         }
-        self.service.clone().oneshot(req).await
+        Ok(response)
     }
 }
 
@@ -743,7 +766,7 @@ impl<S, St> Loader<S, St> {
             m.circuit_breaker_rejections = c.rejected;
         }
         if let Some(fallback) = &self.parts.fallback {
-            m.fallback_uses = fallback.used();
+            m.fallback_uses = fallback.used() + self.parts.startup_fallbacks.load(Relaxed);
         }
         m
     }

@@ -275,3 +275,20 @@ async fn a_fallback_that_fails_the_check_is_refused_at_build() {
     ));
     assert!(config_body(1).contains("\"version\":1"));
 }
+
+#[tokio::test]
+async fn waiting_at_startup_ends_at_once_on_a_failure_that_would_repeat() {
+    let server = ConfigServer::start(Mode::InvalidJson, Duration::ZERO).await;
+    let loader = stack()
+        .fallback(json_fallback(FALLBACK))
+        .startup(StartupPolicy::Wait(Duration::from_secs(30)))
+        .build(source(&server))
+        .unwrap();
+    let started = tokio::time::Instant::now();
+    let app = loader.start::<App>("app").await.unwrap();
+    assert_eq!(app.version, 0);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // One attempt: an invalid body is not retried, nor waited out.
+    assert_eq!(server.requests(), 1);
+    assert_eq!(loader.metrics().fallback_uses, 1);
+}
