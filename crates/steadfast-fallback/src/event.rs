@@ -26,9 +26,11 @@ pub enum Event<'a, E> {
         /// The inner service's error.
         error: &'a E,
     },
-    /// The fallback service failed too; its `error` is returned.
+    /// The fallback's answer failed too (a fallback service's error, or an
+    /// [`Answer`](crate::Answer) that has nothing for this call); its
+    /// `error` is returned.
     Failed {
-        /// The fallback service's error.
+        /// The fallback's error.
         error: &'a E,
     },
 }
@@ -64,7 +66,7 @@ impl FallbackHandle {
         self.counters.passed.load(Ordering::Relaxed)
     }
 
-    /// How many times the fallback service failed too.
+    /// How many fallback answers failed too (see [`Event::Failed`]).
     pub fn failed(&self) -> u64 {
         self.counters.failed.load(Ordering::Relaxed)
     }
@@ -86,7 +88,7 @@ pub struct FallbackStats {
     pub used: u64,
     /// Errors the predicate let through unanswered.
     pub passed: u64,
-    /// Fallback service calls that failed too.
+    /// Fallback answers that failed too.
     pub failed: u64,
 }
 

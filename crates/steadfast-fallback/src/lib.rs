@@ -11,6 +11,8 @@
 //! - [`FallbackLayer::service`] calls another service (a local file, a
 //!   secondary server) with a clone of the request; it is polled ready with
 //!   the inner service, and a call takes the ready instance.
+//! - [`FallbackLayer::new`] takes any other [`Answer`], for answers that
+//!   depend on the request as well as the error.
 //!
 //! Responses implementing [`Provenance`](steadfast_core::Provenance) are
 //! marked [`Source::Fallback`](steadfast_core::Source::Fallback) with

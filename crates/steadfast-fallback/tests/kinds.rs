@@ -2,12 +2,14 @@
 
 mod support;
 
+use std::future::{Ready, ready};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use steadfast_config::{ConfigError, ConfigResponse, Format};
-use steadfast_fallback::{FallbackLayer, FallbackStats};
+use steadfast_config::{ConfigError, ConfigRequest, ConfigResponse, Format};
+use steadfast_fallback::{Answer, FallbackLayer, FallbackStats};
 use support::{answering, body, call, failing, failing_with};
 use tower::Layer;
 
@@ -119,6 +121,53 @@ async fn a_failing_service_returns_its_own_error() {
         layer.handle().stats(),
         FallbackStats {
             used: 1,
+            passed: 0,
+            failed: 1
+        }
+    );
+}
+
+/// A default for the configuration named `app` only.
+#[derive(Clone)]
+struct AppOnly;
+
+impl Answer<ConfigRequest, ConfigError> for AppOnly {
+    type Response = ConfigResponse;
+    type Pending = ConfigRequest;
+    type Future = Ready<Result<ConfigResponse, ConfigError>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), ConfigError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn prepare(&mut self, request: &ConfigRequest) -> ConfigRequest {
+        request.clone()
+    }
+
+    fn answer(request: ConfigRequest, error: &ConfigError) -> Self::Future {
+        ready(match request.name() {
+            "app" => Ok(ConfigResponse::new("{\"app\":true}", Format::Json)),
+            _ => Err(error.clone()),
+        })
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_custom_answer_sees_the_request_and_may_decline() {
+    let layer = FallbackLayer::new(AppOnly);
+    let mut svc = layer.layer(failing_with(|| {
+        ConfigError::Timeout(Duration::from_secs(1))
+    }));
+
+    let answered = call(&mut svc, "app").await.unwrap();
+    let declined = call(&mut svc, "billing").await.unwrap_err();
+
+    assert_eq!(body(&answered), "{\"app\":true}");
+    assert!(matches!(declined, ConfigError::Timeout(d) if d == Duration::from_secs(1)));
+    assert_eq!(
+        layer.handle().stats(),
+        FallbackStats {
+            used: 2,
             passed: 0,
             failed: 1
         }
