@@ -17,6 +17,10 @@
 //!   value replaces it);
 //! - it stops when the [`WatchHandle`] is dropped, or when every receiver is.
 //!
+//! Every poll is counted on the handle ([`WatchStats`]) and through the
+//! `metrics` facade as `steadfast_config_watch_polls_total`, labelled
+//! `outcome` = `published`, `unchanged`, `ignored` or `error`.
+//!
 //! Polls go through the whole stack: a fresh cache entry answers without
 //! reaching the origin, and the HTTP source makes each poll a conditional GET
 //! (`If-None-Match`), whose `304 Not Modified` comes back as the same
@@ -244,8 +248,7 @@ impl<D> Watcher<D> {
             counters: Counters::default(),
             last_error: Mutex::new(None),
         });
-        shared.counters.polls.fetch_add(1, Ordering::Relaxed);
-        shared.counters.published.fetch_add(1, Ordering::Relaxed);
+        shared.counters.count(Outcome::Published);
         let (stop, stopped) = oneshot::channel();
         let task = Task {
             service,
@@ -367,7 +370,29 @@ struct Counters {
     errors: AtomicU64,
 }
 
+/// What became of one poll.
+#[derive(Debug, Clone, Copy)]
+enum Outcome {
+    Published,
+    Unchanged,
+    Ignored,
+    Error,
+}
+
 impl Counters {
+    /// Counts a poll, here and through the `metrics` facade.
+    fn count(&self, outcome: Outcome) {
+        self.polls.fetch_add(1, Ordering::Relaxed);
+        let (counter, label) = match outcome {
+            Outcome::Published => (&self.published, "published"),
+            Outcome::Unchanged => (&self.unchanged, "unchanged"),
+            Outcome::Ignored => (&self.ignored, "ignored"),
+            Outcome::Error => (&self.errors, "error"),
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("steadfast_config_watch_polls_total", "outcome" => label).increment(1);
+    }
+
     fn snapshot(&self) -> WatchStats {
         WatchStats {
             polls: self.polls.load(Ordering::Relaxed),
@@ -458,7 +483,6 @@ where
 
     fn apply(&mut self, result: Result<ConfigResponse, ConfigError>) {
         let counters = &self.shared.counters;
-        counters.polls.fetch_add(1, Ordering::Relaxed);
         let response = match result {
             Ok(response) => response,
             Err(error) => return self.failed(error),
@@ -472,7 +496,7 @@ where
             _ => older,
         };
         if going_back {
-            counters.ignored.fetch_add(1, Ordering::Relaxed);
+            counters.count(Outcome::Ignored);
             tracing::debug!(
                 config = %self.request,
                 version = response.version(),
@@ -482,7 +506,7 @@ where
             return;
         }
         if self.published.is_same(&response) {
-            counters.unchanged.fetch_add(1, Ordering::Relaxed);
+            counters.count(Outcome::Unchanged);
             self.published.fetched_at = self.published.fetched_at.max(response.fetched_at());
             self.published.fallback = fallback;
             return;
@@ -491,7 +515,7 @@ where
             Ok(value) => {
                 self.published = Published::of(&response);
                 self.shared.sender.send_replace(Arc::new(value));
-                counters.published.fetch_add(1, Ordering::Relaxed);
+                counters.count(Outcome::Published);
                 tracing::info!(
                     config = %self.request,
                     version = response.version(),
@@ -504,7 +528,7 @@ where
     }
 
     fn failed(&self, error: ConfigError) {
-        self.shared.counters.errors.fetch_add(1, Ordering::Relaxed);
+        self.shared.counters.count(Outcome::Error);
         tracing::warn!(config = %self.request, %error, "config poll failed; keeping the last good value");
         *self
             .shared
