@@ -224,12 +224,14 @@ impl<D> Watcher<D> {
             rng,
             decode,
         } = self;
-        let first = async {
-            let response = load(&mut service, &request).await?;
-            let value = decode(&response)?;
-            Ok::<_, ConfigError>((response, value))
-        };
-        let (response, value) = match tokio::time::timeout(startup_timeout, first).await {
+        let first = tokio::time::timeout(startup_timeout, load(&mut service, &request)).await;
+        let loaded = first.map(|result| {
+            result.and_then(|response| {
+                let value = decode(&response)?;
+                Ok((response, value))
+            })
+        });
+        let (response, value) = match loaded {
             Ok(Ok(loaded)) => loaded,
             Ok(Err(error)) => {
                 tracing::warn!(config = %request, %error, "first config load failed");

@@ -504,3 +504,16 @@ fn nonsense_settings_are_refused() {
     );
     assert!(builder().jitter(0.99).build(number).is_ok());
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_watch_can_start_on_another_task() {
+    let record = Record::default();
+    let script: Script = |_, _| Ok(json("4"));
+    let source = scripted(script, &record);
+
+    let started = tokio::spawn(async move { watcher().start(source).await });
+    let (handle, rx) = started.await.unwrap().unwrap();
+
+    assert_eq!(**rx.borrow(), 4);
+    assert_eq!(handle.stats().published, 1);
+}
