@@ -5,59 +5,38 @@
 //! Fallback -> Cache -> (5xx becomes an error) -> Retry -> CircuitBreaker -> Timeout -> hyper client
 //! ```
 //!
-//! A loopback server answers 503 to every 4th request and stalls every 11th
-//! past the time limit; the retry policy and the breaker's classifier count
-//! a 5xx as a failure. Then the server goes down (stale values and the
-//! fallback answer, the circuit opens), and comes back (a probe closes the
-//! circuit).
+//! A loopback server (`support/flaky_http.rs`) answers 503 to every 4th
+//! request and stalls every 11th past the time limit; the retry policy and
+//! the breaker's classifier count a 5xx as a failure. Then the server goes
+//! down (stale values and the fallback answer, the circuit opens), and comes
+//! back (a probe closes the circuit).
 //!
 //! ```text
 //! cargo run --example wrap_hyper
 //! ```
 
-use std::convert::Infallible;
+#[path = "support/flaky_http.rs"]
+mod flaky_http;
+
 use std::error::Error;
 use std::fmt;
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
-use http::{Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Empty, Full};
-use hyper::body::Incoming;
-use hyper::server::conn::http1;
+use flaky_http::{Handles, Page};
+use http::{Request, StatusCode};
+use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioExecutor;
 use steadfast::breaker::{CircuitBreakerLayer, Outcome};
 use steadfast::cache::{CacheLayer, HttpKey, MethodUri};
-use steadfast::core::{CircuitOpen, Failure, Provenance, SharedError, Source, TimedOut};
+use steadfast::core::{CircuitOpen, Failure, SharedError, Source, TimedOut};
 use steadfast::fallback::FallbackLayer;
 use steadfast::retry::http::is_retryable_status;
 use steadfast::retry::policy::classify_failure;
 use steadfast::retry::{Action, Attempt, Backoff, Jitter, RetryLayer};
 use steadfast::timeout::TimeoutLayer;
-use tokio::net::TcpListener;
-use tower::{ServiceBuilder, ServiceExt, service_fn};
-
-/// What the stack hands out: cheap to clone, so the cache can keep it.
-#[derive(Debug, Clone)]
-struct Page {
-    status: StatusCode,
-    body: Bytes,
-    source: Source,
-}
-
-impl Provenance for Page {
-    fn source(&self) -> Source {
-        self.source
-    }
-
-    fn set_source(&mut self, source: Source) {
-        self.source = source;
-    }
-}
+use tower::{ServiceBuilder, service_fn};
 
 /// Every way a fetch fails, as one error type of our own.
 #[derive(Debug)]
@@ -170,8 +149,6 @@ fn copy_request(req: &Request<Empty<Bytes>>) -> Option<Request<Empty<Bytes>>> {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn Error>> {
-    let server = Server::start().await;
-
     let client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
     let fetch = service_fn(move |req: Request<Empty<Bytes>>| {
         let client = client.clone();
@@ -211,12 +188,12 @@ async fn main() -> Result<(), Box<dyn Error>> {
         source: Source::Fallback,
     })
     .provenance();
-    let (cache_handle, retry_handle, breaker_handle, fallback_handle) = (
-        cache.handle(),
-        retry.handle(),
-        breaker.handle(),
-        fallback.handle(),
-    );
+    let handles = Handles {
+        cache: cache.handle(),
+        retry: retry.handle(),
+        breaker: breaker.handle(),
+        fallback: fallback.handle(),
+    };
 
     let service = ServiceBuilder::new()
         .layer(fallback)
@@ -227,119 +204,6 @@ async fn main() -> Result<(), Box<dyn Error>> {
         .layer(TimeoutLayer::new(Duration::from_millis(300)))
         .service(fetch);
 
-    let get = |path: &str| {
-        let uri = format!("http://{}{path}", server.addr);
-        Request::builder()
-            .method(Method::GET)
-            .uri(uri)
-            .body(Empty::new())
-    };
-
-    let mut n = 0;
-    let mut run = async |path: &str| -> Result<(), Box<dyn Error>> {
-        n += 1;
-        let started = Instant::now();
-        let result = service.clone().oneshot(get(path)?).await;
-        let elapsed = started.elapsed();
-        match result {
-            Ok(page) => println!(
-                "{n:>2} GET {path:<4} {:>8.1?}  {} {:<8} {}  circuit {:?}",
-                elapsed,
-                page.status.as_u16(),
-                page.source,
-                String::from_utf8_lossy(&page.body),
-                breaker_handle.state(),
-            ),
-            Err(error) => println!("{n:>2} GET {path:<4} {elapsed:>8.1?}  error: {error}"),
-        }
-        tokio::time::sleep(Duration::from_millis(60)).await;
-        Ok(())
-    };
-
-    println!("-- flaky server: every 4th request 503, every 11th stalls");
-    for path in ["/a", "/b", "/c"].iter().cycle().take(15) {
-        run(path).await?;
-    }
-
-    println!("-- server down");
-    server.down.store(true, Ordering::SeqCst);
-    for path in ["/a", "/b", "/new", "/c", "/a", "/new"] {
-        run(path).await?;
-    }
-
-    println!("-- server back; waiting for the circuit to half-open");
-    server.down.store(false, Ordering::SeqCst);
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    for path in ["/a", "/b", "/new", "/a"] {
-        run(path).await?;
-    }
-
-    let cache = cache_handle.stats();
-    let retry = retry_handle.stats();
-    let breaker = breaker_handle.counters();
-    println!("-- counters");
-    println!(
-        "cache:    hits {}, misses {}, stale served {}, loads {} ({} failed)",
-        cache.l1_hits, cache.misses, cache.stale_served, cache.loads, cache.load_errors
-    );
-    println!(
-        "retry:    requests {}, attempts {}, retries {}",
-        retry.requests, retry.attempts, retry.retries
-    );
-    println!(
-        "breaker:  calls {}, failures {}, opened {}, rejected {}, closed {}",
-        breaker.calls, breaker.failures, breaker.opened, breaker.rejected, breaker.closed
-    );
-    println!("fallback: used {}", fallback_handle.used());
-    println!(
-        "server:   {} requests",
-        server.requests.load(Ordering::SeqCst)
-    );
+    flaky_http::demo(service, handles).await?;
     Ok(())
-}
-
-/// A loopback HTTP server that fails now and then, or always when `down`.
-struct Server {
-    addr: SocketAddr,
-    requests: Arc<AtomicU64>,
-    down: Arc<AtomicBool>,
-}
-
-impl Server {
-    async fn start() -> Server {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("local address");
-        let requests = Arc::new(AtomicU64::new(0));
-        let down = Arc::new(AtomicBool::new(false));
-        let (count, off) = (requests.clone(), down.clone());
-        tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let (count, off) = (count.clone(), off.clone());
-                let answer = hyper::service::service_fn(move |req: Request<Incoming>| {
-                    let n = count.fetch_add(1, Ordering::SeqCst) + 1;
-                    let down = off.load(Ordering::SeqCst);
-                    async move {
-                        let status = if down || n % 4 == 0 {
-                            StatusCode::SERVICE_UNAVAILABLE
-                        } else {
-                            if n % 11 == 0 {
-                                tokio::time::sleep(Duration::from_secs(1)).await;
-                            }
-                            StatusCode::OK
-                        };
-                        let body = format!(r#"{{"path":"{}","request":{n}}}"#, req.uri().path());
-                        let mut response = Response::new(Full::new(Bytes::from(body)));
-                        *response.status_mut() = status;
-                        Ok::<_, Infallible>(response)
-                    }
-                });
-                tokio::spawn(http1::Builder::new().serve_connection(TokioIo::new(stream), answer));
-            }
-        });
-        Server {
-            addr,
-            requests,
-            down,
-        }
-    }
 }
