@@ -39,7 +39,7 @@ impl<K: Eq + Hash, V> Drop for Finish<'_, K, V> {
     }
 }
 
-/// Loads `key` through the ready service `svc` and hands the outcome to
+/// Loads `key` through `svc`, once it is ready, and hands the outcome to
 /// every caller waiting on `lead`.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn run<Svc, Req, K, V, E, S>(
@@ -148,7 +148,10 @@ pub(crate) async fn run<Svc, Req, K, V, E, S>(
 
     shared.counters.load();
     let started = Instant::now();
-    let result = svc.call(req).await;
+    let result = match std::future::poll_fn(|cx| svc.poll_ready(cx)).await {
+        Ok(()) => svc.call(req).await,
+        Err(error) => Err(error),
+    };
     let elapsed = started.elapsed();
     match result {
         Ok(value) => {

@@ -40,8 +40,9 @@ enum NotFresh<V> {
 ///
 /// Hits are answered from [`Store::peek`] without allocating or awaiting.
 /// Misses and refreshes run in a spawned task (so the service must be
-/// called within a Tokio runtime), which takes the ready inner service and
-/// leaves a clone in its place.
+/// called within a Tokio runtime) on a clone of the inner service, which the
+/// task drives ready before calling it. The cache itself is always ready:
+/// hits never wait on the source's readiness.
 ///
 /// # Requirements
 ///
@@ -132,8 +133,12 @@ where
     type Future = ResponseFuture<V, E>;
 
     #[inline]
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), E>> {
-        self.inner.poll_ready(cx)
+    /// Always ready: a hit needs nothing from the inner service, so it
+    /// never waits on the source's readiness (a concurrency limit, a
+    /// buffer). Each load drives its own clone of the inner service ready
+    /// before calling it.
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), E>> {
+        Poll::Ready(Ok(()))
     }
 
     #[inline]
@@ -258,14 +263,12 @@ where
         Svc::Future: Send + 'static,
         Req: Send + 'static,
     {
-        let clone = self.inner.clone();
-        let ready = std::mem::replace(&mut self.inner, clone);
         tokio::spawn(load::run(
             Arc::clone(&self.shared),
             self.policy,
             key,
             req,
-            ready,
+            self.inner.clone(),
             lead,
             start,
         ));
