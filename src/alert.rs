@@ -32,7 +32,8 @@ pub enum Alert {
         /// Why the stack could not answer on its own.
         error: ConfigError,
     },
-    /// A stale cached value was served.
+    /// A cached value is being served stale. Reported once per key when it
+    /// turns stale, and again only after the key was loaded fresh since.
     StaleServed {
         /// The cache key.
         key: Arc<str>,

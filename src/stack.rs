@@ -1,11 +1,11 @@
 //! The whole stack, outermost first:
 //! Fallback → Cache → Retry → CircuitBreaker → Timeout → source.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::future::{Ready, ready};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -451,8 +451,9 @@ impl<St> StackBuilder<St> {
             Some(mut builder) => {
                 builder = builder.provenance();
                 if let Some(listener) = listener.clone() {
+                    let alerts = CacheAlerts::default();
                     builder = builder.on_event(move |event| {
-                        if let Some(alert) = cache_alert(event) {
+                        if let Some(alert) = alerts.alert(event) {
                             listener(&alert);
                         }
                     });
@@ -529,18 +530,45 @@ fn breaker_alert(event: &breaker::Event) -> Option<Alert> {
     }
 }
 
-fn cache_alert(event: &steadfast_cache::Event<'_>) -> Option<Alert> {
-    match event {
-        steadfast_cache::Event::StaleServed { key, reason } => Some(Alert::StaleServed {
-            key: key.to_string().into(),
-            reason: *reason,
-        }),
-        steadfast_cache::Event::StoreFailed { op, error, .. } => Some(Alert::StoreFailed {
-            op: *op,
-            kind: error.kind(),
-        }),
-        _ => None,
+/// Turns cache events into alerts. A key served stale is reported once,
+/// when it turns stale, not on every stale load: it is reported again only
+/// after a fresh load of it.
+#[derive(Default)]
+struct CacheAlerts {
+    stale: Mutex<HashSet<Arc<str>>>,
+}
+
+impl CacheAlerts {
+    fn alert(&self, event: &steadfast_cache::Event<'_>) -> Option<Alert> {
+        match event {
+            steadfast_cache::Event::StaleServed { key, reason } => {
+                let key: Arc<str> = key.to_string().into();
+                let first = lock(&self.stale).insert(key.clone());
+                first.then_some(Alert::StaleServed {
+                    key,
+                    reason: *reason,
+                })
+            }
+            steadfast_cache::Event::Loaded { key, .. } => {
+                let mut stale = lock(&self.stale);
+                if !stale.is_empty() {
+                    stale.remove(key.to_string().as_str());
+                }
+                None
+            }
+            steadfast_cache::Event::StoreFailed { op, error, .. } => Some(Alert::StoreFailed {
+                op: *op,
+                kind: error.kind(),
+            }),
+            _ => None,
+        }
     }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 struct Parts<St> {

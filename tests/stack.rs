@@ -292,3 +292,55 @@ async fn waiting_at_startup_ends_at_once_on_a_failure_that_would_repeat() {
     assert_eq!(server.requests(), 1);
     assert_eq!(loader.metrics().fallback_uses, 1);
 }
+
+#[tokio::test]
+async fn a_stale_key_is_alerted_once_per_episode() {
+    let server = ConfigServer::start(Mode::Healthy, Duration::ZERO).await;
+    let alerts = Arc::new(Mutex::new(Vec::new()));
+    let seen = alerts.clone();
+    let loader = stack()
+        .cache(
+            CacheLayerBuilder::new()
+                .ttl(Duration::from_millis(50))
+                .stale_if_error(Duration::from_secs(60)),
+        )
+        .without_breaker()
+        .on_alert(move |alert| seen.lock().unwrap().push(alert.to_string()))
+        .build(source(&server))
+        .unwrap();
+    let stale_alerts = || {
+        alerts
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|a| a.starts_with("stale"))
+            .count()
+    };
+
+    loader.load_response("app").await.unwrap();
+    server.set_mode(Mode::Down);
+    tokio::time::sleep(Duration::from_millis(80)).await;
+    for _ in 0..3 {
+        let stale = loader.load_response("app").await.unwrap();
+        assert_eq!(stale.source(), Source::Stale);
+    }
+    assert_eq!(stale_alerts(), 1);
+    assert_eq!(
+        alerts.lock().unwrap()[0],
+        "stale app served: the source failed"
+    );
+
+    // A fresh load ends the episode; the next stale serving is a new one.
+    server.set_mode(Mode::Healthy);
+    tokio::time::sleep(Duration::from_millis(80)).await;
+    assert_eq!(
+        loader.load_response("app").await.unwrap().source(),
+        Source::Origin
+    );
+    server.set_mode(Mode::Down);
+    tokio::time::sleep(Duration::from_millis(80)).await;
+    loader.load_response("app").await.unwrap();
+    loader.load_response("app").await.unwrap();
+    assert_eq!(stale_alerts(), 2);
+    assert_eq!(loader.metrics().stale_served, 5);
+}
