@@ -60,7 +60,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let loader = StackBuilder::new()
         .cache(
             CacheLayerBuilder::new()
-                .ttl(Duration::from_millis(100))
+                .ttl(Duration::from_millis(40))
                 .stale_if_error(Duration::from_secs(60)),
         )
         .retry(
@@ -113,7 +113,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 at.elapsed().as_secs_f64() * 1000.0
             ),
         }
-        tokio::time::sleep(Duration::from_millis(60)).await;
+        // Every third load comes right after the one before (a cache hit);
+        // the others come after the cached copy expired.
+        let pause = if n % 3 == 2 { 5 } else { 60 };
+        tokio::time::sleep(Duration::from_millis(pause)).await;
     }
 
     let m = loader.metrics();
