@@ -99,7 +99,6 @@
 )]
 #![forbid(unsafe_code)]
 
-mod counter;
 mod error;
 mod event;
 pub mod future;

@@ -5,9 +5,9 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use steadfast_core::CircuitOpen;
+use steadfast_core::counter::{ThreadCounter, thread_slot};
 use tokio::time::Instant;
 
-use crate::counter::{STRIPES, StripedCounter, thread_number};
 use crate::event::{Cause, Event, State};
 use crate::handle::{Counters, WindowTotals};
 use crate::policy::Outcome;
@@ -98,6 +98,9 @@ pub(crate) struct Shared<C: ?Sized> {
 /// circuit at once do not fight over a single reference count.
 pub(crate) type Lane<C> = Arc<CacheLine<Arc<Shared<C>>>>;
 
+/// How many lanes a circuit has.
+const LANES: usize = 16;
+
 /// A circuit's state and its lanes, as a layer and its services hold them.
 pub(crate) struct Circuit<C> {
     pub(crate) shared: Arc<Shared<C>>,
@@ -107,7 +110,7 @@ pub(crate) struct Circuit<C> {
 impl<C> Circuit<C> {
     pub(crate) fn new(shared: Shared<C>) -> Self {
         let shared = Arc::new(shared);
-        let lanes = (0..STRIPES)
+        let lanes = (0..LANES)
             .map(|_| Arc::new(CacheLine(shared.clone())))
             .collect();
         Self { shared, lanes }
@@ -116,7 +119,7 @@ impl<C> Circuit<C> {
     /// The lane of the current thread.
     #[inline]
     pub(crate) fn lane(&self) -> Lane<C> {
-        self.lanes[thread_number() as usize % STRIPES].clone()
+        self.lanes[thread_slot() % LANES].clone()
     }
 }
 
@@ -142,7 +145,7 @@ pub(crate) enum Admission {
 
 #[derive(Default, Debug)]
 struct Tally {
-    calls: StripedCounter,
+    calls: ThreadCounter,
     failures: AtomicU64,
     ignored: AtomicU64,
     slow: AtomicU64,
@@ -615,7 +618,7 @@ impl Core {
 
     pub(crate) fn counters(&self) -> Counters {
         let t = &self.tally;
-        let calls = t.calls.get();
+        let calls = t.calls.sum();
         let failures = t.failures.load(Relaxed);
         let ignored = t.ignored.load(Relaxed);
         Counters {

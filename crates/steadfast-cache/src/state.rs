@@ -1,14 +1,14 @@
 //! State shared by every clone of a cache service and its handle.
 
-use std::cell::Cell;
 use std::fmt;
 use std::hash::Hash;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use metrics::Counter;
 use quick_cache::sync::Cache;
+use steadfast_core::counter::ThreadCounter;
 use steadfast_core::{SharedError, Source};
 use tokio::time::Instant;
 
@@ -67,66 +67,10 @@ pub(crate) fn never_not_found<E>(_: &E) -> bool {
     false
 }
 
-/// Threads that get a slot of their own in a [`PerThread`] counter.
-const SLOTS: usize = 64;
-
-#[repr(align(128))]
-#[derive(Default)]
-struct Padded(AtomicU64);
-
-/// A counter with a slot per thread, each on its own cache line and written
-/// only by its thread, so counting is a plain load and store. Threads past
-/// the first [`SLOTS`] share one more slot, counted with `fetch_add`.
-struct PerThread {
-    slots: [Padded; SLOTS],
-    shared: Padded,
-}
-
-static NEXT_THREAD: AtomicUsize = AtomicUsize::new(0);
-
-thread_local! {
-    static THREAD_SLOT: Cell<usize> = const { Cell::new(usize::MAX) };
-}
-
-#[inline]
-fn thread_slot() -> usize {
-    THREAD_SLOT.with(|slot| {
-        let mut i = slot.get();
-        if i == usize::MAX {
-            i = NEXT_THREAD.fetch_add(1, Relaxed).min(SLOTS);
-            slot.set(i);
-        }
-        i
-    })
-}
-
-impl PerThread {
-    fn new() -> Self {
-        Self {
-            slots: std::array::from_fn(|_| Padded::default()),
-            shared: Padded::default(),
-        }
-    }
-
-    #[inline]
-    fn incr(&self) {
-        match self.slots.get(thread_slot()) {
-            Some(own) => own.0.store(own.0.load(Relaxed) + 1, Relaxed),
-            None => {
-                self.shared.0.fetch_add(1, Relaxed);
-            }
-        }
-    }
-
-    fn sum(&self) -> u64 {
-        self.slots.iter().map(|p| p.0.load(Relaxed)).sum::<u64>() + self.shared.0.load(Relaxed)
-    }
-}
-
 /// The counters of one cache, with their `metrics` handles (registered when
 /// the layer is built).
 pub(crate) struct Counters {
-    l1_hits: PerThread,
+    l1_hits: ThreadCounter,
     l2_hits: AtomicU64,
     misses: AtomicU64,
     stale_served: AtomicU64,
@@ -163,7 +107,7 @@ macro_rules! count {
 impl Counters {
     pub(crate) fn new() -> Self {
         Self {
-            l1_hits: PerThread::new(),
+            l1_hits: ThreadCounter::new(),
             l2_hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
             stale_served: AtomicU64::new(0),
@@ -188,7 +132,7 @@ impl Counters {
 
     #[inline]
     pub(crate) fn l1_hit(&self) {
-        self.l1_hits.incr();
+        self.l1_hits.increment();
         self.m_l1_hits.increment(1);
     }
 

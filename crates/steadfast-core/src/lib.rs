@@ -14,6 +14,8 @@
 //! - [`CacheKey`]: a stable cache key for a request type.
 //! - [`SharedError`]: one error handed to many waiters without `E: Clone`.
 //! - [`TimedOut`]: a call that did not complete in time.
+//! - [`counter::ThreadCounter`]: a count bumped by many threads without
+//!   contention, and [`counter::thread_slot`], the per-thread slot behind it.
 //!
 //! # Example
 //!
@@ -29,6 +31,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod counter;
 mod error;
 mod failure;
 mod source;

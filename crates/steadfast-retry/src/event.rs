@@ -5,9 +5,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use steadfast_core::counter::ThreadCounter;
+
 use crate::backoff::Backoff;
 use crate::budget::Ledger;
-use crate::counter::Counter;
 use crate::registry::{self, Key};
 
 /// Something the retry layer did, as told to a listener set with
@@ -110,7 +111,7 @@ pub(crate) struct Config {
 pub(crate) struct Shared {
     pub(crate) key: Key,
     pub(crate) config: Config,
-    pub(crate) requests: Counter,
+    pub(crate) requests: ThreadCounter,
     /// Requests that have failed once, numbering their jitter streams.
     pub(crate) failed: AtomicU64,
     pub(crate) retries: AtomicU64,

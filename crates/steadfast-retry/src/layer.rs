@@ -5,11 +5,11 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
+use steadfast_core::counter::ThreadCounter;
 use tower_layer::Layer;
 
 use crate::backoff::Backoff;
 use crate::budget::{Ledger, RetryBudget};
-use crate::counter::Counter;
 use crate::error::BuildError;
 use crate::event::{Config, Event, Listener, RetryHandle, Shared};
 use crate::policy::{CloneFn, CloneRequest, DefaultPolicy};
@@ -199,7 +199,7 @@ impl<P, C> RetryLayerBuilder<P, C> {
         let shared = Arc::new_cyclic(|weak| Shared {
             key: registry::register(weak.clone()),
             config,
-            requests: Counter::new(),
+            requests: ThreadCounter::new(),
             failed: AtomicU64::new(0),
             retries: AtomicU64::new(0),
             budget_refusals: AtomicU64::new(0),

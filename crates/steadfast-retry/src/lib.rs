@@ -85,7 +85,6 @@
 
 mod backoff;
 mod budget;
-mod counter;
 mod error;
 mod event;
 pub mod future;

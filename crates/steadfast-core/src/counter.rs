@@ -1,0 +1,253 @@
+//! A counter that threads bump without contending, and the per-thread slots
+//! that spread them.
+//!
+//! Each of the first [`SLOTS`] threads alive at once owns a slot; a
+//! [`ThreadCounter`] has one cell per slot, on a cache line of its own, and
+//! only the slot's owner writes to it, so a bump is a plain load and store.
+//! When a thread ends, its slot (and with it the cells it wrote) passes to the
+//! next thread that needs one through a lock, so no count is lost and thread
+//! churn never runs out of slots. Threads beyond the first [`SLOTS`] share one
+//! more cell, bumped with `fetch_add`. The sum is exact.
+//!
+//! # Example
+//!
+//! ```
+//! use std::sync::Arc;
+//! use steadfast_core::counter::ThreadCounter;
+//!
+//! let counter = Arc::new(ThreadCounter::new());
+//! let threads: Vec<_> = (0..4)
+//!     .map(|_| {
+//!         let counter = counter.clone();
+//!         std::thread::spawn(move || {
+//!             for _ in 0..1_000 {
+//!                 counter.increment();
+//!             }
+//!         })
+//!     })
+//!     .collect();
+//! for thread in threads {
+//!     thread.join().unwrap();
+//! }
+//! assert_eq!(counter.sum(), 4_000);
+//! ```
+
+use std::cell::Cell as ThreadCell;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+/// How many threads alive at once get a slot of their own.
+pub const SLOTS: usize = 64;
+
+/// The slot of a thread that has not asked for one yet.
+const UNCLAIMED: usize = usize::MAX;
+
+/// Slots free to claim: those given back by ended threads, then those never
+/// handed out (`next` up to [`SLOTS`]).
+struct Pool {
+    free: Vec<usize>,
+    next: usize,
+}
+
+static POOL: Mutex<Pool> = Mutex::new(Pool {
+    free: Vec::new(),
+    next: 0,
+});
+
+fn pool() -> MutexGuard<'static, Pool> {
+    POOL.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Gives the thread's slot back when the thread ends.
+struct Release;
+
+impl Drop for Release {
+    fn drop(&mut self) {
+        let slot = SLOT.with(|slot| slot.replace(SLOTS));
+        if slot < SLOTS {
+            pool().free.push(slot);
+        }
+    }
+}
+
+thread_local! {
+    static SLOT: ThreadCell<usize> = const { ThreadCell::new(UNCLAIMED) };
+    static RELEASE: Release = const { Release };
+}
+
+#[cold]
+fn claim() -> usize {
+    // A slot is taken only if it can be given back: once the thread is
+    // ending, `RELEASE` is gone and the thread shares the crowded cell.
+    let slot = if RELEASE.try_with(|_| ()).is_ok() {
+        let mut pool = pool();
+        pool.free.pop().unwrap_or_else(|| {
+            let next = pool.next;
+            pool.next = (next + 1).min(SLOTS);
+            next
+        })
+    } else {
+        SLOTS
+    };
+    SLOT.with(|s| s.set(slot));
+    slot
+}
+
+/// The slot of the current thread: below [`SLOTS`], a slot this thread owns
+/// alone until it ends; [`SLOTS`] itself when every slot is taken, shared by
+/// all such threads.
+///
+/// A thread keeps its slot for life, and the slot passes to another thread
+/// only after this one has ended. Besides indexing a [`ThreadCounter`], the
+/// slot spreads threads over any set of per-thread resources
+/// (`thread_slot() % n`).
+#[inline]
+pub fn thread_slot() -> usize {
+    let slot = SLOT.with(ThreadCell::get);
+    if slot == UNCLAIMED { claim() } else { slot }
+}
+
+/// One cell, on cache lines of its own.
+#[repr(align(128))]
+struct Padded(AtomicU64);
+
+/// A count bumped by many threads at once without contention: each thread
+/// writes only the cell of its [`thread_slot`], with a plain load and store.
+/// [`sum`](Self::sum) is exact once the bumps it should see have happened
+/// before it (a join, a channel, a lock).
+pub struct ThreadCounter {
+    cells: [Padded; SLOTS],
+    crowded: Padded,
+}
+
+impl ThreadCounter {
+    /// A counter at zero.
+    pub const fn new() -> Self {
+        Self {
+            cells: [const { Padded(AtomicU64::new(0)) }; SLOTS],
+            crowded: Padded(AtomicU64::new(0)),
+        }
+    }
+
+    /// Adds one.
+    #[inline]
+    pub fn increment(&self) {
+        match self.cells.get(thread_slot()) {
+            Some(own) => own.0.store(own.0.load(Relaxed).wrapping_add(1), Relaxed),
+            None => {
+                self.crowded.0.fetch_add(1, Relaxed);
+            }
+        }
+    }
+
+    /// The count so far.
+    pub fn sum(&self) -> u64 {
+        self.cells
+            .iter()
+            .map(|cell| cell.0.load(Relaxed))
+            .fold(self.crowded.0.load(Relaxed), u64::wrapping_add)
+    }
+}
+
+impl Default for ThreadCounter {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for ThreadCounter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ThreadCounter")
+            .field("sum", &self.sum())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    /// Tests that hold slots run one at a time, so each sees the slots it
+    /// expects to be free.
+    fn serial() -> MutexGuard<'static, ()> {
+        static SERIAL: Mutex<()> = Mutex::new(());
+        SERIAL.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn count_on_threads(counter: &Arc<ThreadCounter>, threads: usize, each: u64) {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                let counter = counter.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..each {
+                        counter.increment();
+                    }
+                })
+            })
+            .collect();
+        for handle in handles {
+            handle.join().unwrap();
+        }
+    }
+
+    #[test]
+    fn sums_exactly_across_threads() {
+        let _serial = serial();
+        let counter = Arc::new(ThreadCounter::new());
+        count_on_threads(&counter, 8, 100_000);
+        assert_eq!(counter.sum(), 800_000);
+    }
+
+    #[test]
+    fn threads_beyond_the_slots_share_a_cell_exactly() {
+        let _serial = serial();
+        let counter = Arc::new(ThreadCounter::new());
+        let threads = 2 * SLOTS;
+        let start = Arc::new(std::sync::Barrier::new(threads));
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                let (counter, start) = (counter.clone(), start.clone());
+                std::thread::spawn(move || {
+                    start.wait();
+                    for _ in 0..1_000 {
+                        counter.increment();
+                    }
+                })
+            })
+            .collect();
+        for handle in handles {
+            handle.join().unwrap();
+        }
+        assert_eq!(counter.sum(), 1_000 * threads as u64);
+    }
+
+    #[test]
+    fn slots_of_ended_threads_are_reused() {
+        let _serial = serial();
+        let counter = Arc::new(ThreadCounter::new());
+        for _ in 0..200 {
+            count_on_threads(&counter, 1, 10);
+        }
+        assert_eq!(counter.sum(), 2_000);
+
+        let slots: Vec<usize> = (0..200)
+            .map(|_| std::thread::spawn(thread_slot).join().unwrap())
+            .collect();
+        assert!(slots.iter().all(|&slot| slot < SLOTS), "{slots:?}");
+
+        count_on_threads(&counter, 8, 10_000);
+        assert_eq!(counter.sum(), 82_000);
+    }
+
+    #[test]
+    fn a_thread_keeps_its_slot() {
+        let _serial = serial();
+        let first = thread_slot();
+        let counter = ThreadCounter::new();
+        counter.increment();
+        assert_eq!(thread_slot(), first);
+        assert_eq!(counter.sum(), 1);
+    }
+}
