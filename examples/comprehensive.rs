@@ -18,34 +18,13 @@ mod config_server;
 
 use std::time::Duration;
 
-use config_server::{ConfigServer, Mode};
-use serde::Deserialize;
+use config_server::{ConfigServer, Mode, RemoteAppConfig};
 use steadfast::breaker::CircuitBreakerLayer;
 use steadfast::cache::CacheLayerBuilder;
-use steadfast::config::{ConfigRequest, HttpSource, Validate};
+use steadfast::config::{ConfigRequest, HttpSource};
 use steadfast::retry::{Backoff, Jitter, RetryLayer};
 use steadfast::{StackBuilder, json_fallback};
 use tokio::time::Instant;
-
-/// The application's remote configuration.
-#[derive(Debug, Deserialize)]
-#[allow(dead_code)]
-struct RemoteAppConfig {
-    api_url: String,
-    timeout_seconds: u64,
-    max_retries: u32,
-    enable_caching: bool,
-    debug_mode: bool,
-}
-
-impl Validate for RemoteAppConfig {
-    fn validate(&self) -> Result<(), String> {
-        if self.timeout_seconds == 0 {
-            return Err("timeout_seconds must be above zero".into());
-        }
-        Ok(())
-    }
-}
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

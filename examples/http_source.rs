@@ -14,33 +14,9 @@ mod config_server;
 
 use std::time::Duration;
 
-use config_server::{ConfigServer, Mode};
-use serde::Deserialize;
-use steadfast::config::{ConfigRequest, DecodeLayer, HttpSource, Validate};
+use config_server::{ConfigServer, Mode, RemoteAppConfig};
+use steadfast::config::{ConfigRequest, DecodeLayer, HttpSource};
 use tower::{Service, ServiceBuilder, ServiceExt};
-
-/// The application's remote configuration.
-#[derive(Debug, Deserialize)]
-#[allow(dead_code)]
-struct RemoteAppConfig {
-    api_url: String,
-    timeout_seconds: u64,
-    max_retries: u32,
-    enable_caching: bool,
-    debug_mode: bool,
-}
-
-impl Validate for RemoteAppConfig {
-    fn validate(&self) -> Result<(), String> {
-        if !self.api_url.starts_with("https://") {
-            return Err(format!("api_url {:?} is not https", self.api_url));
-        }
-        if self.timeout_seconds == 0 {
-            return Err("timeout_seconds must be above zero".into());
-        }
-        Ok(())
-    }
-}
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -42,6 +42,14 @@ fn quick_retry() -> steadfast::retry::RetryLayerBuilder {
         .without_budget()
 }
 
+/// A cache whose entries expire after 50 ms and serve stale on errors for
+/// a minute.
+fn short_ttl_stale_if_error() -> CacheLayerBuilder<steadfast::config::ConfigResponse, ConfigError> {
+    CacheLayerBuilder::new()
+        .ttl(Duration::from_millis(50))
+        .stale_if_error(Duration::from_secs(60))
+}
+
 fn stack() -> StackBuilder {
     StackBuilder::new()
         .retry(quick_retry())
@@ -79,11 +87,7 @@ async fn source_down_from_the_start_serves_the_fallback_and_caches_nothing() {
 async fn source_dying_after_warm_up_serves_stale() {
     let server = ConfigServer::start(Mode::Healthy, Duration::ZERO).await;
     let loader = stack()
-        .cache(
-            CacheLayerBuilder::new()
-                .ttl(Duration::from_millis(50))
-                .stale_if_error(Duration::from_secs(60)),
-        )
+        .cache(short_ttl_stale_if_error())
         .fallback(json_fallback(FALLBACK))
         .build(source(&server))
         .unwrap();
@@ -109,11 +113,7 @@ async fn source_dying_after_warm_up_serves_stale() {
 async fn invalid_json_is_never_cached_or_served() {
     let server = ConfigServer::start(Mode::InvalidJson, Duration::ZERO).await;
     let loader = stack()
-        .cache(
-            CacheLayerBuilder::new()
-                .ttl(Duration::from_millis(50))
-                .stale_if_error(Duration::from_secs(60)),
-        )
+        .cache(short_ttl_stale_if_error())
         .fallback(json_fallback(FALLBACK))
         .build(source(&server))
         .unwrap();
@@ -299,11 +299,7 @@ async fn a_stale_key_is_alerted_once_per_episode() {
     let alerts = Arc::new(Mutex::new(Vec::new()));
     let seen = alerts.clone();
     let loader = stack()
-        .cache(
-            CacheLayerBuilder::new()
-                .ttl(Duration::from_millis(50))
-                .stale_if_error(Duration::from_secs(60)),
-        )
+        .cache(short_ttl_stale_if_error())
         .without_breaker()
         .on_alert(move |alert| seen.lock().unwrap().push(alert.to_string()))
         .build(source(&server))

@@ -15,6 +15,7 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
+use steadfast::config::Validate;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -170,6 +171,28 @@ impl ConfigServer {
         } else {
             Outcome::Ok
         }
+    }
+}
+
+/// The application's remote configuration, as this server serves it.
+#[derive(Debug, serde::Deserialize)]
+pub struct RemoteAppConfig {
+    pub api_url: String,
+    pub timeout_seconds: u64,
+    pub max_retries: u32,
+    pub enable_caching: bool,
+    pub debug_mode: bool,
+}
+
+impl Validate for RemoteAppConfig {
+    fn validate(&self) -> Result<(), String> {
+        if !self.api_url.starts_with("https://") {
+            return Err(format!("api_url {:?} is not https", self.api_url));
+        }
+        if self.timeout_seconds == 0 {
+            return Err("timeout_seconds must be above zero".into());
+        }
+        Ok(())
     }
 }
 
