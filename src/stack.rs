@@ -400,9 +400,7 @@ impl<St> StackBuilder<St> {
             return Err(StackError::ZeroStartupWait);
         }
         let mut defaults = self.defaults;
-        let stamp = |value: &mut ConfigResponse| {
-            *value = value.clone().with_source(Source::Fallback);
-        };
+        let stamp = |value: &mut ConfigResponse| value.set_source(Source::Fallback);
         defaults.by_name.values_mut().for_each(stamp);
         defaults.any.iter_mut().for_each(stamp);
         let defaults = Defaults {
@@ -465,24 +463,27 @@ impl<St> StackBuilder<St> {
             None => (Either::Right(retried), None),
         };
 
-        let (defaults_empty, defaults_copy) = (defaults.is_empty(), defaults.clone());
-        let (full, fallback_handle): (Full<S, St::Store>, _) = if defaults_empty {
-            (Either::Right(cached.clone()), None)
-        } else {
-            let mut layer =
-                FallbackLayer::<_, ConfigResponse, ConfigError>::new(defaults).provenance();
-            if let Some(listener) = listener.clone() {
-                layer =
-                    layer.on_event(move |event: &steadfast_fallback::Event<'_, ConfigError>| {
-                        if let steadfast_fallback::Event::Used { error } = event {
-                            listener(&Alert::FallbackUsed {
-                                error: (*error).clone(),
-                            });
-                        }
-                    });
+        let defaults = (!defaults.is_empty()).then_some(defaults);
+        let (full, fallback_handle): (Full<S, St::Store>, _) = match &defaults {
+            None => (Either::Right(cached.clone()), None),
+            Some(defaults) => {
+                let mut layer =
+                    FallbackLayer::<_, ConfigResponse, ConfigError>::new(defaults.clone())
+                        .provenance();
+                if let Some(listener) = listener.clone() {
+                    layer = layer.on_event(
+                        move |event: &steadfast_fallback::Event<'_, ConfigError>| {
+                            if let steadfast_fallback::Event::Used { error } = event {
+                                listener(&Alert::FallbackUsed {
+                                    error: (*error).clone(),
+                                });
+                            }
+                        },
+                    );
+                }
+                let handle = layer.handle();
+                (Either::Left(layer.layer(cached.clone())), Some(handle))
             }
-            let handle = layer.handle();
-            (Either::Left(layer.layer(cached.clone())), Some(handle))
         };
 
         Ok(Loader {
@@ -493,7 +494,7 @@ impl<St> StackBuilder<St> {
                 retry: retry_handle,
                 breaker: breaker_handle,
                 fallback: fallback_handle,
-                defaults: (!defaults_empty).then_some(defaults_copy),
+                defaults,
                 listener,
                 startup_fallbacks: AtomicU64::new(0),
                 origin: counters,
