@@ -65,6 +65,12 @@ fn next_word(word: u64, state: State) -> u64 {
     ((word >> 3).wrapping_add(1) << 3) | bits_of(state)
 }
 
+/// `duration` times `factor` (finite, not negative), saturating at
+/// `Duration::MAX` instead of overflowing.
+fn scale(duration: Duration, factor: f64) -> Duration {
+    Duration::try_from_secs_f64(duration.as_secs_f64() * factor).unwrap_or(Duration::MAX)
+}
+
 /// The validated settings of one breaker.
 #[derive(Debug, Clone)]
 pub(crate) struct Config {
@@ -506,11 +512,11 @@ impl Core {
             open = if factor * c.open.as_secs_f64() >= c.max_open.as_secs_f64() {
                 c.max_open
             } else {
-                c.open.mul_f64(factor)
+                scale(c.open, factor)
             };
         }
         if c.jitter > 0.0 {
-            open = open.mul_f64(1.0 + c.jitter * (2.0 * t.rng.f64() - 1.0));
+            open = scale(open, 1.0 + c.jitter * (2.0 * t.rng.f64() - 1.0));
         }
         open
     }

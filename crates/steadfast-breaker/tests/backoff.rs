@@ -86,3 +86,22 @@ async fn jitter_stays_in_bounds_and_follows_the_seed() {
     assert!(first.iter().any(|d| *d < secs(10)));
     assert!(first.iter().any(|d| *d > secs(10)));
 }
+
+#[tokio::test(start_paused = true)]
+async fn jitter_on_an_open_duration_at_the_largest_duration_does_not_overflow() {
+    for seed in 0..8 {
+        let events = Events::default();
+        let layer = CircuitBreakerLayer::builder()
+            .consecutive_failures(1)
+            .open_duration(secs(1))
+            .open_backoff(f64::MAX, Duration::MAX)
+            .jitter(0.5)
+            .seed(seed)
+            .on_event(events.listener())
+            .build()
+            .unwrap();
+        let durations = open_durations(layer, &events, 2).await;
+        assert_eq!(durations.len(), 2, "seed {seed}");
+        assert!(durations[1] >= Duration::MAX / 2, "seed {seed}");
+    }
+}
