@@ -202,7 +202,10 @@ fn admit(
         return Err(Limit::Attempts);
     }
     if let (Some(deadline), Some(start)) = (config.deadline, start)
-        && Instant::now() + delay > start + deadline
+        && Instant::now()
+            .saturating_duration_since(start)
+            .saturating_add(delay)
+            > deadline
     {
         return Err(Limit::Deadline);
     }

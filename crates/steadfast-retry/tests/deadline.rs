@@ -2,6 +2,8 @@
 
 mod support;
 
+use std::time::Duration;
+
 use steadfast_retry::{Backoff, Jitter, RetryLayer};
 use support::{Recorder, Script, TestError, millis, secs};
 use tokio::time::Instant;
@@ -62,4 +64,37 @@ async fn a_retry_that_ends_exactly_at_the_deadline_is_made() {
 
     assert_eq!(result, Err(TestError::Transient(3)));
     assert_eq!(script.times(), [secs(0), secs(1), secs(2)]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_deadline_too_long_to_add_to_the_clock_does_not_panic() {
+    let layer = builder().deadline(Duration::MAX).build().unwrap();
+    let script = Script::failing(2);
+
+    let result = layer.layer(script.clone()).oneshot("config").await;
+
+    assert_eq!(result, Ok("ok"));
+    assert_eq!(script.times(), [secs(0), secs(1), secs(2)]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_delay_too_long_to_add_to_the_clock_ends_past_the_deadline() {
+    let layer = RetryLayer::builder()
+        .max_attempts(3)
+        .backoff(
+            Backoff::constant(secs(1))
+                .with_max(Duration::MAX)
+                .with_jitter(Jitter::None),
+        )
+        .without_budget()
+        .deadline(secs(10))
+        .build()
+        .unwrap();
+    let script = Script::new([Err(TestError::After(Duration::MAX))]);
+
+    let result = layer.layer(script.clone()).oneshot("config").await;
+
+    assert_eq!(result, Err(TestError::After(Duration::MAX)));
+    assert_eq!(script.count(), 1);
+    assert_eq!(layer.handle().stats().deadline_reached, 1);
 }
