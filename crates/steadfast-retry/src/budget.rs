@@ -181,7 +181,10 @@ impl Ledger {
             return;
         }
         // Slot `age` covers [slot_start - age * slot, +slot), the current one
-        // ends now.
+        // ends now. Each slot gets the credit of the span covered so far less
+        // what the newer slots got, so rounding loses nothing.
+        let mut covered = 0u128;
+        let mut credited = 0i128;
         for age in 0..SLOTS {
             let Some(start) = book
                 .slot_start
@@ -197,7 +200,10 @@ impl Ledger {
             if overlap == 0 {
                 continue;
             }
-            let share = units * overlap as i128 / span as i128;
+            covered += overlap;
+            let total = units * covered as i128 / span as i128;
+            let share = total - credited;
+            credited = total;
             let index = (book.index + SLOTS - age) % SLOTS;
             book.slots[index] = book.slots[index].saturating_add(clamp(share));
         }

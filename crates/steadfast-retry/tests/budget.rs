@@ -162,3 +162,31 @@ async fn without_a_budget_only_attempts_limit_retries() {
     assert_eq!(script.count(), 60);
     assert_eq!(layer.handle().budget_balance(), None);
 }
+
+#[tokio::test(start_paused = true)]
+async fn requests_spread_over_several_slots_are_credited_in_full() {
+    // The first look at the requests comes 1.7 s after the layer was built,
+    // so their credit is spread over two slots of 1 s; none of it may be
+    // lost to rounding.
+    let layer = RetryLayer::builder()
+        .max_attempts(10)
+        .backoff(Backoff::constant(Duration::ZERO).with_jitter(Jitter::None))
+        .budget(RetryBudget::new(secs(10), 0, 60.0))
+        .build()
+        .unwrap();
+    tokio::time::advance(Duration::from_millis(1700)).await;
+    let ok = layer.layer(Script::new([]));
+    for _ in 0..9 {
+        ok.clone().oneshot("warm").await.unwrap();
+    }
+    assert_eq!(layer.handle().budget_balance(), Some(5.4));
+
+    let script = Script::failing(100);
+    let result = layer.layer(script.clone()).oneshot("config").await;
+    assert_eq!(result, Err(TestError::Transient(7)));
+    let stats = layer.handle().stats();
+    assert_eq!(
+        (stats.requests, stats.retries, stats.budget_refusals),
+        (10, 6, 1)
+    );
+}
