@@ -84,9 +84,14 @@ impl<K: Eq + Hash, V> Flights<K, V> {
     {
         let mut running = self.lock();
         if let Some(flight) = running.get(key) {
-            return Join::Wait(Waiter {
-                rx: flight.rx.clone(),
-            });
+            // A load whose task was dropped before it ran (its runtime shut
+            // down) never publishes nor forgets itself: start afresh.
+            let abandoned = flight.rx.has_changed().is_err() && flight.rx.borrow().is_none();
+            if !abandoned {
+                return Join::Wait(Waiter {
+                    rx: flight.rx.clone(),
+                });
+            }
         }
         let (tx, rx) = watch::channel(None);
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);

@@ -13,7 +13,7 @@ use steadfast_core::BoxError;
 use support::{TestSource, body, build, get, text};
 use tokio::task::JoinSet;
 use tokio::time::advance;
-use tower::{Layer, ServiceExt, service_fn};
+use tower::{Layer, Service, ServiceExt, service_fn};
 
 #[tokio::test(start_paused = true)]
 async fn a_thousand_cold_callers_make_one_load_and_all_get_the_value() {
@@ -153,4 +153,31 @@ async fn a_load_that_panics_fails_its_waiters_instead_of_hanging() {
     }
     assert_eq!(handle.loads_in_flight(), 0);
     assert_eq!(cache.oneshot(2).await.unwrap(), 2);
+}
+
+#[test]
+fn a_load_dropped_before_it_ran_does_not_strand_its_key() {
+    let layer = CacheLayer::builder().key_fn(|k: &u64| *k).build().unwrap();
+    let handle = layer.handle();
+    let cache = layer.layer(service_fn(|k: u64| async move { Ok::<_, BoxError>(k) }));
+
+    // The load is spawned, but its runtime goes away before it runs.
+    let first = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let pending = {
+        let _entered = first.enter();
+        cache.clone().call(1)
+    };
+    drop(first);
+    drop(pending);
+
+    let second = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let answer = second.block_on(cache.oneshot(1));
+    assert_eq!(answer.unwrap(), 1);
+    assert_eq!(handle.loads_in_flight(), 0);
 }
