@@ -39,6 +39,44 @@ impl<K: Eq + Hash, V> Drop for Finish<'_, K, V> {
     }
 }
 
+/// A distributed single-flight lease, given back in the background if the
+/// load ends without giving it back itself (the source panicked, the task
+/// was dropped).
+struct HeldLease<'a, K, V, S>
+where
+    K: Clone + Eq + Hash + fmt::Display + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+    S: Store<K, V>,
+{
+    store: &'a S,
+    key: &'a K,
+    token: Option<LeaseToken>,
+    _value: std::marker::PhantomData<fn() -> V>,
+}
+
+impl<K, V, S> Drop for HeldLease<'_, K, V, S>
+where
+    K: Clone + Eq + Hash + fmt::Display + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+    S: Store<K, V>,
+{
+    fn drop(&mut self) {
+        let Some(token) = self.token.take() else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let store = self.store.clone();
+        let key = self.key.clone();
+        runtime.spawn(async move {
+            if let Err(error) = store.release_lease(&key, token).await {
+                tracing::debug!(key = %key, %error, "could not give back the lease of an abandoned load");
+            }
+        });
+    }
+}
+
 /// Loads `key` through `svc`, once it is ready, and hands the outcome to
 /// every caller waiting on `lead`.
 #[allow(clippy::too_many_arguments)]
@@ -116,10 +154,15 @@ pub(crate) async fn run<Svc, Req, K, V, E, S>(
         }
     }
 
-    let mut lease: Option<LeaseToken> = None;
+    let mut lease = HeldLease {
+        store: &shared.store,
+        key: &key,
+        token: None,
+        _value: std::marker::PhantomData,
+    };
     if let Some(settings) = policy.lease {
         match shared.store.acquire_lease(&key, settings.ttl).await {
-            Ok(Some(token)) => lease = Some(token),
+            Ok(Some(token)) => lease.token = Some(token),
             Ok(None) => {
                 shared.notify(&Event::LeaseBusy { key: &key });
                 tracing::debug!(key = %key, "another instance loads this key; waiting for it");
@@ -212,7 +255,7 @@ pub(crate) async fn run<Svc, Req, K, V, E, S>(
         }
     }
 
-    if let Some(token) = lease
+    if let Some(token) = lease.token.take()
         && let Err(error) = shared.store.release_lease(&key, token).await
     {
         shared.store_failed(Some(&key), StoreOp::Lease, &error);

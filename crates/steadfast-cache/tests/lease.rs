@@ -106,3 +106,42 @@ async fn a_lease_held_elsewhere_delays_a_load_at_most_the_maximum_wait() {
         1 + 100
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_load_that_panics_gives_its_lease_back() {
+    let shared: Remote<u64, u64> = Remote::new();
+    let layer = CacheLayer::builder()
+        .key_fn(|k: &u64| *k)
+        .store(shared.clone())
+        .distributed_single_flight(
+            Duration::from_secs(10),
+            Duration::from_secs(5),
+            Duration::from_millis(50),
+        )
+        .build()
+        .unwrap();
+    let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let cache = layer.layer(tower::service_fn(move |k: u64| {
+        let n = calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        async move {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            if n == 0 {
+                panic!("source bug");
+            }
+            Ok::<_, steadfast_core::BoxError>(k)
+        }
+    }));
+
+    assert!(cache.clone().oneshot(1).await.is_err());
+    tokio::task::yield_now().await;
+
+    // Nobody else holds the lease: the next load starts at once.
+    let asked = Instant::now();
+    assert_eq!(cache.oneshot(1).await.unwrap(), 1);
+    assert_eq!(asked.elapsed(), Duration::from_secs(1));
+    let lease = shared
+        .acquire_lease(&1, Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert!(lease.is_some());
+}
