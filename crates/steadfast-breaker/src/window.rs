@@ -1,6 +1,7 @@
 //! Sliding windows of recent outcomes, shared by every caller without a lock.
 
-use std::sync::atomic::{AtomicI64, AtomicU8, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicI64, AtomicU8, AtomicU64, Ordering::*};
+use std::sync::{Mutex, PoisonError};
 
 use crate::state::CacheLine;
 
@@ -132,10 +133,14 @@ impl CountWindow {
 ///
 /// Each counter packs the bucket's sequence number (high 32 bits) with its
 /// count (low 32 bits), so a bucket that comes round again is restarted by
-/// the same compare-and-swap that counts into it.
+/// the same compare-and-swap that counts into it. The newest full sequence
+/// number seen tells when the whole window has gone idle, so that stamps
+/// that wrapped round in 32 bits are never taken for recent ones.
 #[derive(Debug)]
 pub(crate) struct TimeWindow {
     width: u64,
+    latest: AtomicU64,
+    advancing: Mutex<()>,
     buckets: Box<[Bucket]>,
 }
 
@@ -150,19 +155,25 @@ impl TimeWindow {
     pub(crate) fn new(width_nanos: u64, buckets: u32) -> Self {
         Self {
             width: width_nanos,
+            latest: AtomicU64::new(0),
+            advancing: Mutex::new(()),
             buckets: (0..buckets).map(|_| Bucket::default()).collect(),
         }
     }
 
     #[inline]
-    fn seq(&self, nanos: u64) -> u32 {
-        (nanos / self.width) as u32
+    fn seq(&self, nanos: u64) -> u64 {
+        nanos / self.width
     }
 
     #[inline]
     fn record(&self, bits: u8, nanos: u64) -> Option<Totals> {
-        let seq = self.seq(nanos);
-        let bucket = &self.buckets[seq as usize % self.buckets.len()];
+        let full = self.seq(nanos);
+        if full > self.latest.load(Acquire) {
+            self.advance(full);
+        }
+        let seq = full as u32;
+        let bucket = &self.buckets[(full % self.buckets.len() as u64) as usize];
         let restarted = bump(&bucket.calls, seq);
         if bits == 0 && !restarted {
             return None;
@@ -173,11 +184,34 @@ impl TimeWindow {
         if bits & SLOW != 0 {
             bump(&bucket.slow, seq);
         }
-        Some(self.totals(seq))
+        Some(self.totals(full))
     }
 
-    fn totals(&self, seq: u32) -> Totals {
+    /// Moves the newest sequence number to `seq`, once per bucket; after a
+    /// gap of a whole window or more, first empties every bucket, before any
+    /// call counts into round `seq`.
+    #[cold]
+    fn advance(&self, seq: u64) {
+        let _advancing = self
+            .advancing
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let previous = self.latest.load(Relaxed);
+        if seq <= previous {
+            return;
+        }
+        if seq - previous >= self.buckets.len() as u64 {
+            self.clear();
+        }
+        self.latest.store(seq, Release);
+    }
+
+    fn totals(&self, seq: u64) -> Totals {
         let len = self.buckets.len() as u32;
+        if seq.saturating_sub(self.latest.load(Acquire)) >= u64::from(len) {
+            return Totals::default();
+        }
+        let seq = seq as u32;
         let live = |cell: &AtomicU64| {
             let value = cell.load(Relaxed);
             if seq.wrapping_sub((value >> 32) as u32) < len {
@@ -204,14 +238,17 @@ impl TimeWindow {
 
 /// Counts one outcome into `cell` for bucket `seq`, restarting the bucket if
 /// it still holds an older round. An outcome older than the bucket's round
-/// has already left the window and is dropped. Returns whether this call
-/// restarted the bucket.
+/// has already left the window and is dropped; an empty counter is
+/// restarted whatever its stamp. Returns whether this call restarted the
+/// bucket.
 #[inline]
 fn bump(cell: &AtomicU64, seq: u32) -> bool {
     let mut current = cell.load(Relaxed);
     loop {
         let stamp = (current >> 32) as u32;
-        let (next, restart) = if stamp == seq {
+        let (next, restart) = if current as u32 == 0 {
+            ((u64::from(seq) << 32) | 1, true)
+        } else if stamp == seq {
             if current as u32 == u32::MAX {
                 return false;
             }

@@ -194,3 +194,49 @@ async fn a_small_count_window_lowers_the_default_minimum() {
     send(&mut svc, OK).await.unwrap();
     assert_eq!(handle.state(), State::Open);
 }
+
+/// A time window of ten 1 µs buckets.
+fn microsecond_buckets() -> steadfast_breaker::Builder {
+    CircuitBreakerLayer::builder()
+        .time_window(std::time::Duration::from_micros(10), 10)
+        .failure_rate(0.5)
+        .open_duration(secs(1))
+}
+
+#[tokio::test(start_paused = true)]
+async fn outcomes_from_before_a_long_idle_gap_stay_out_of_a_time_window() {
+    let (handle, mut svc, _) = breaker(microsecond_buckets().minimum_calls(4));
+    for call in [FAIL, FAIL, OK] {
+        send(&mut svc, call).await.ok();
+    }
+    assert_eq!(handle.window().unwrap().calls, 3);
+
+    // Exactly 2^32 buckets later, the old bucket comes round again.
+    advance(std::time::Duration::from_micros(1 << 32)).await;
+    let window = handle.window().unwrap();
+    assert_eq!((window.calls, window.failures), (0, 0));
+    send(&mut svc, FAIL).await.unwrap_err();
+    assert_eq!(handle.state(), State::Closed);
+    let window = handle.window().unwrap();
+    assert_eq!((window.calls, window.failures), (1, 1));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_time_window_keeps_counting_after_two_to_the_31_buckets() {
+    let (handle, mut svc, _) = breaker(microsecond_buckets().minimum_calls(2));
+    advance(std::time::Duration::from_micros(3 << 30)).await;
+    for _ in 0..2 {
+        send(&mut svc, FAIL).await.unwrap_err();
+    }
+    assert_eq!(handle.state(), State::Open);
+
+    // A probe closes the circuit and clears the window, which must count
+    // again afterwards.
+    advance(secs(1)).await;
+    send(&mut svc, OK).await.unwrap();
+    assert_eq!(handle.state(), State::Closed);
+    for _ in 0..2 {
+        send(&mut svc, FAIL).await.unwrap_err();
+    }
+    assert_eq!(handle.state(), State::Open);
+}
