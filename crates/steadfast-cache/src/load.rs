@@ -77,6 +77,22 @@ where
     }
 }
 
+/// Removes `key` again when it was invalidated while the store was read: a
+/// tiered store may have copied what it read, from before the
+/// invalidation, into its local tier.
+async fn forget_if_cancelled<K, V, S>(shared: &Shared<K, V, S>, lead: &Lead<V>, key: &K)
+where
+    K: Clone + Eq + Hash + fmt::Display + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+    S: Store<K, V>,
+{
+    if lead.is_cancelled()
+        && let Err(error) = shared.store.remove(key).await
+    {
+        shared.store_failed(Some(key), StoreOp::Remove, &error);
+    }
+}
+
 /// Loads `key` through `svc`, once it is ready, and hands the outcome to
 /// every caller waiting on `lead`.
 #[allow(clippy::too_many_arguments)]
@@ -116,7 +132,11 @@ pub(crate) async fn run<Svc, Req, K, V, E, S>(
     }
 
     if ask_store {
-        match shared.store.get(&key).await {
+        let found = shared.store.get(&key).await;
+        if matches!(found, Ok(Some(_))) {
+            forget_if_cancelled(&shared, &lead, &key).await;
+        }
+        match found {
             Ok(Some(entry)) => match entry.freshness(Instant::now()) {
                 Freshness::Fresh => {
                     if remote {
@@ -169,7 +189,11 @@ pub(crate) async fn run<Svc, Req, K, V, E, S>(
                 let deadline = Instant::now() + settings.max_wait;
                 loop {
                     sleep_until((Instant::now() + settings.poll_interval).min(deadline)).await;
-                    match shared.store.get(&key).await {
+                    let found = shared.store.get(&key).await;
+                    if matches!(found, Ok(Some(_))) {
+                        forget_if_cancelled(&shared, &lead, &key).await;
+                    }
+                    match found {
                         Ok(Some(entry)) if entry.freshness(Instant::now()) == Freshness::Fresh => {
                             shared.counters.l2_hit();
                             shared.notify(&Event::RemoteHit { key: &key });
