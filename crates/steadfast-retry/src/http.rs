@@ -9,8 +9,9 @@ use steadfast_core::Failure;
 use crate::policy::{Action, Attempt, Policy, classify_failure};
 
 /// The delay a `Retry-After` value asks for, read at `now`: a number of
-/// seconds, or an HTTP date (a date in the past asks for no delay).
-/// `None` if the value is neither.
+/// seconds (one too large to count asks for `u64::MAX` seconds), or an HTTP
+/// date (a date in the past asks for no delay). `None` if the value is
+/// neither.
 ///
 /// ```
 /// use std::time::{Duration, SystemTime};
@@ -26,7 +27,9 @@ use crate::policy::{Action, Attempt, Policy, classify_failure};
 pub fn parse_retry_after(value: &HeaderValue, now: SystemTime) -> Option<Duration> {
     let text = value.to_str().ok()?.trim();
     if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
-        return text.parse::<u64>().ok().map(Duration::from_secs);
+        // All digits: only an overflow can fail, and a delay too long to
+        // count is the longest there is.
+        return Some(Duration::from_secs(text.parse::<u64>().unwrap_or(u64::MAX)));
     }
     let date = httpdate::parse_http_date(text).ok()?;
     Some(date.duration_since(now).unwrap_or(Duration::ZERO))

@@ -136,3 +136,33 @@ async fn the_http_policy_retries_a_503_response_through_the_layer() {
     assert_eq!(start.elapsed(), secs(2));
     assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_retry_after_too_large_for_a_u64_waits_the_max_delay() {
+    let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    let huge = HeaderValue::from_static("99999999999999999999999999");
+    assert_eq!(
+        parse_retry_after(&huge, now),
+        Some(Duration::from_secs(u64::MAX))
+    );
+
+    let layer = builder().policy(HttpPolicy).build().unwrap();
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let counter = calls.clone();
+    let service = tower::service_fn(move |_: &'static str| {
+        let call = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        async move {
+            Ok::<_, TestError>(if call == 0 {
+                response(503, Some("99999999999999999999999999"))
+            } else {
+                response(200, None)
+            })
+        }
+    });
+    let start = tokio::time::Instant::now();
+
+    let answer = layer.layer(service).oneshot("config").await.unwrap();
+
+    assert_eq!(answer.status(), StatusCode::OK);
+    assert_eq!(start.elapsed(), secs(10));
+}
