@@ -166,8 +166,11 @@ impl Ledger {
             book.slot_start += self.slot.saturating_mul(passed);
         }
 
+        // Callers read the count before taking the lock, so an older count
+        // may come in after a newer one; it adds nothing and moves nothing
+        // back.
         let pending = requests.saturating_sub(book.synced_requests);
-        book.synced_requests = requests;
+        book.synced_requests = book.synced_requests.max(requests);
         let since = book.synced_at;
         book.synced_at = now;
         if pending == 0 || self.deposit == 0 {
@@ -212,4 +215,20 @@ impl Ledger {
 
 fn clamp(units: i128) -> i64 {
     i64::try_from(units).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two callers read the request count, then take the lock in the other
+    /// order: the older count must not move the book back, or the requests
+    /// in between are credited twice.
+    #[tokio::test(start_paused = true)]
+    async fn a_stale_request_count_is_not_credited_again() {
+        let ledger = Ledger::new(&RetryBudget::new(Duration::from_secs(1), 0, 100.0));
+        assert_eq!(ledger.balance(11), 11.0);
+        assert_eq!(ledger.balance(10), 11.0);
+        assert_eq!(ledger.balance(11), 11.0);
+    }
 }
