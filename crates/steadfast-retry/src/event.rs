@@ -9,7 +9,6 @@ use steadfast_core::counter::ThreadCounter;
 
 use crate::backoff::Backoff;
 use crate::budget::Ledger;
-use crate::registry::{self, Key};
 
 /// Something the retry layer did, as told to a listener set with
 /// [`RetryLayerBuilder::on_event`](crate::RetryLayerBuilder::on_event).
@@ -109,7 +108,6 @@ pub(crate) struct Config {
 
 /// What every service made by one layer value, and every clone, shares.
 pub(crate) struct Shared {
-    pub(crate) key: Key,
     pub(crate) config: Config,
     pub(crate) requests: ThreadCounter,
     /// Requests that have failed once, numbering their jitter streams.
@@ -140,12 +138,6 @@ impl Shared {
             exhausted: self.exhausted.load(Ordering::Relaxed),
             deadline_reached: self.deadline_reached.load(Ordering::Relaxed),
         }
-    }
-}
-
-impl Drop for Shared {
-    fn drop(&mut self) {
-        registry::release(self.key);
     }
 }
 

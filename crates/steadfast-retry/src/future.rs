@@ -15,7 +15,6 @@ use tower_service::Service;
 use crate::backoff::rng_for;
 use crate::event::{Event, Shared};
 use crate::policy::{Action, Attempt, Policy, RequestCopier};
-use crate::registry::{self, Key};
 
 pin_project! {
     /// The future of one request through [`Retry`](crate::Retry): the
@@ -34,9 +33,10 @@ pin_project! {
 
 /// The bookkeeping of one request's attempts, apart from its types.
 struct Tries {
-    key: Key,
-    /// The layer's state, found at the first failure.
-    shared: Option<Arc<Shared>>,
+    /// The layer's state.
+    shared: Arc<Shared>,
+    /// Whether this request failed before and has its jitter stream.
+    numbered: bool,
     /// The number of this request's jitter stream.
     stream: u64,
     attempt: u32,
@@ -68,7 +68,7 @@ impl<S, Req, F, P, C> ResponseFuture<S, Req, F, P, C> {
         future: F,
         service: S,
         next: Option<Req>,
-        key: Key,
+        shared: Arc<Shared>,
         policy: P,
         copier: C,
         start: Option<Instant>,
@@ -80,8 +80,8 @@ impl<S, Req, F, P, C> ResponseFuture<S, Req, F, P, C> {
             policy,
             copier,
             tries: Tries {
-                key,
-                shared: None,
+                shared,
+                numbered: false,
                 stream: 0,
                 attempt: 1,
                 previous: Duration::ZERO,
@@ -160,15 +160,13 @@ impl Tries {
     #[cold]
     #[inline(never)]
     fn schedule(&mut self, action: Action, error: Option<&dyn fmt::Display>) -> Option<Duration> {
-        if self.shared.is_none() {
-            // The first failure of this request: find the layer and number
-            // the request's jitter stream.
-            let shared = registry::lookup(self.key)?;
+        let shared = &*self.shared;
+        if !self.numbered {
+            // The first failure of this request: number its jitter stream.
             self.stream = shared.failed.fetch_add(1, Ordering::Relaxed);
             self.previous = shared.config.backoff.initial();
-            self.shared = Some(shared);
+            self.numbered = true;
         }
-        let shared = self.shared.as_deref()?;
         let number = self.attempt;
         let backoff = &shared.config.backoff;
         let mut rng = rng_for(shared.config.seed, self.stream, number);

@@ -13,7 +13,6 @@ use crate::budget::{Ledger, RetryBudget};
 use crate::error::BuildError;
 use crate::event::{Config, Event, Listener, RetryHandle, Shared};
 use crate::policy::{CloneFn, CloneRequest, DefaultPolicy};
-use crate::registry;
 use crate::service::Retry;
 
 /// Retries failed requests with backoff, within attempt, time and budget
@@ -196,8 +195,7 @@ impl<P, C> RetryLayerBuilder<P, C> {
         };
         let budget = self.budget.as_ref().map(Ledger::new);
         let listener = self.listener;
-        let shared = Arc::new_cyclic(|weak| Shared {
-            key: registry::register(weak.clone()),
+        let shared = Arc::new(Shared {
             config,
             requests: ThreadCounter::new(),
             failed: AtomicU64::new(0),

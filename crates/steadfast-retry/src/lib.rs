@@ -15,11 +15,10 @@
 //! [`clone_request_with`](RetryLayerBuilder::clone_request_with); a request
 //! that cannot be copied is sent once.
 //!
-//! The first attempt that succeeds allocates nothing, takes no lock and
-//! makes no atomic read-modify-write: the request is counted in a cell of the
-//! current thread, and the layer's shared state is looked up only once an
-//! attempt has failed. A request still in flight when every layer, service
-//! and handle sharing that state is gone is not retried again.
+//! The first attempt that succeeds allocates nothing and takes no lock: the
+//! request is counted in a cell of the current thread, and its future holds
+//! the layer's shared state, so a request keeps its retries even when every
+//! service and layer it came from is gone (a one-shot call).
 //!
 //! # Observability
 //!
@@ -91,7 +90,6 @@ pub mod future;
 pub mod http;
 mod layer;
 pub mod policy;
-mod registry;
 mod service;
 
 pub use backoff::{Backoff, Delays, Jitter};

@@ -87,7 +87,7 @@ where
             future,
             service,
             next,
-            shared.key,
+            Arc::clone(&self.shared),
             self.policy.clone(),
             self.copier.clone(),
             start,

@@ -134,17 +134,29 @@ async fn counters_are_shared_by_clones_and_services_of_one_layer() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_request_outliving_its_layer_is_not_retried() {
+async fn a_request_outliving_its_layer_keeps_its_retries() {
     let layer = RetryLayer::builder().backoff(constant(1)).build().unwrap();
     let script = Script::failing(5);
     let mut service = layer.layer(script.clone());
     service.ready().await.unwrap();
     let future = service.call("config");
     drop((service, layer));
-    // Another layer may take the freed place; the request must not find it.
-    let other = RetryLayer::builder().build().unwrap();
 
-    assert_eq!(future.await, Err(TestError::Transient(1)));
-    assert_eq!(script.count(), 1);
-    assert_eq!(other.handle().stats().retries, 0);
+    assert_eq!(future.await, Err(TestError::Transient(3)));
+    assert_eq!(script.count(), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_one_shot_call_through_an_inline_stack_is_retried() {
+    let script = Script::failing(2);
+    // The layer is gone once the service is made, and the service once
+    // `oneshot` has called it.
+    let service = RetryLayer::builder()
+        .backoff(constant(1))
+        .build()
+        .unwrap()
+        .layer(script.clone());
+    let answer = service.oneshot("config").await;
+    assert!(answer.is_ok());
+    assert_eq!(script.count(), 3);
 }
