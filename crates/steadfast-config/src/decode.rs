@@ -48,7 +48,7 @@ pub(crate) fn decode<T: DeserializeOwned>(format: Format, bytes: &[u8]) -> Resul
         Format::Json => serde_json::from_str(text).map_err(|error| {
             let (line, column) = match error.line() {
                 0 => (None, None),
-                line => (Some(line), Some(error.column())),
+                line => (Some(line), Some(json_column(text, line, error.column()))),
             };
             decode_error(format, line, column, &error.to_string())
         }),
@@ -134,6 +134,17 @@ fn position(text: &str, offset: usize) -> (usize, usize) {
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
     let column = before[line_start..].chars().count() + 1;
     (line, column)
+}
+
+/// The 1-based column, in characters, of serde_json's column on `line`,
+/// which counts bytes and is zero at the start of a line.
+fn json_column(text: &str, line: usize, byte_column: usize) -> usize {
+    let line_text = text.split('\n').nth(line - 1).unwrap_or_default();
+    let mut end = byte_column.min(line_text.len());
+    while !line_text.is_char_boundary(end) {
+        end += 1;
+    }
+    line_text[..end].chars().count().max(1)
 }
 
 /// A decode error whose message loses the trailing " at line L column C"

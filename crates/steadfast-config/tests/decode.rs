@@ -154,3 +154,14 @@ fn validation_runs_after_decoding() {
     );
     assert!(!error.is_transient());
 }
+
+#[test]
+fn json_columns_count_characters_and_start_at_one() {
+    let wide = ConfigResponse::new("{\"é\": 1,}", Format::Json);
+    let (_, line, column, _) = decode_error(wide.decode::<serde_json::Value>().unwrap_err());
+    assert_eq!((line, column), (Some(1), Some(9)));
+
+    let cut = ConfigResponse::new("{\n", Format::Json);
+    let (_, line, column, _) = decode_error(cut.decode::<serde_json::Value>().unwrap_err());
+    assert_eq!((line, column), (Some(2), Some(1)));
+}
