@@ -232,3 +232,17 @@ async fn a_refused_connection_is_a_transport_error() {
     assert!(matches!(error, ConfigError::Transport(_)), "{error:?}");
     assert!(error.is_transient());
 }
+
+#[tokio::test]
+async fn a_retry_after_too_long_to_count_is_the_longest_delay() {
+    let server = Routes::new()
+        .at(
+            "/app",
+            Reply::status(503).header("retry-after", "99999999999999999999999"),
+        )
+        .start()
+        .await;
+    let source = HttpSource::builder(server.url()).build().unwrap();
+    let error = load(&source, ConfigRequest::new("app")).await.unwrap_err();
+    assert_eq!(error.retry_after(), Some(Duration::from_secs(u64::MAX)));
+}

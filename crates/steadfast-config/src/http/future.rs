@@ -396,12 +396,13 @@ fn is_generic(content_type: &str) -> bool {
         || essence.eq_ignore_ascii_case("application/octet-stream")
 }
 
-/// The delay of a `Retry-After` header: whole seconds, or an HTTP date
-/// (measured against the wall clock `now`; a date in the past is zero).
+/// The delay of a `Retry-After` header: whole seconds (a number too large to
+/// count is `u64::MAX` seconds), or an HTTP date (measured against the wall
+/// clock `now`; a date in the past is zero).
 pub(crate) fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
     let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
     if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
-        return value.parse().ok().map(Duration::from_secs);
+        return Some(Duration::from_secs(value.parse().unwrap_or(u64::MAX)));
     }
     let at = httpdate::parse_http_date(value).ok()?;
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
