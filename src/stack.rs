@@ -141,6 +141,7 @@ struct DefaultsInner {
     by_name: HashMap<Arc<str>, ConfigResponse>,
     any: Option<ConfigResponse>,
     function: Option<FallbackFn>,
+    listener: Option<AlertListener>,
 }
 
 impl Defaults {
@@ -189,12 +190,15 @@ impl Answer<ConfigRequest, ConfigError> for Defaults {
     }
 
     fn answer((defaults, request): Self::Pending, error: &ConfigError) -> Self::Future {
-        ready(
-            defaults
-                .inner
-                .find(&request, error)
-                .ok_or_else(|| error.clone()),
-        )
+        let found = defaults.inner.find(&request, error);
+        if found.is_some()
+            && let Some(listener) = &defaults.inner.listener
+        {
+            listener(&Alert::FallbackUsed {
+                error: error.clone(),
+            });
+        }
+        ready(found.ok_or_else(|| error.clone()))
     }
 }
 
@@ -399,7 +403,9 @@ impl<St> StackBuilder<St> {
         if matches!(self.startup, StartupPolicy::Wait(d) if d.is_zero()) {
             return Err(StackError::ZeroStartupWait);
         }
+        let listener = self.listener;
         let mut defaults = self.defaults;
+        defaults.listener = listener.clone();
         let stamp = |value: &mut ConfigResponse| value.set_source(Source::Fallback);
         defaults.by_name.values_mut().for_each(stamp);
         defaults.any.iter_mut().for_each(stamp);
@@ -411,7 +417,6 @@ impl<St> StackBuilder<St> {
                 check(value).map_err(StackError::InvalidFallback)?;
             }
         }
-        let listener = self.listener;
 
         let counters = Arc::new(OriginCounters::default());
         let origin = Origin::new(source, self.check, counters.clone());
@@ -467,20 +472,8 @@ impl<St> StackBuilder<St> {
         let (full, fallback_handle): (Full<S, St::Store>, _) = match &defaults {
             None => (Either::Right(cached.clone()), None),
             Some(defaults) => {
-                let mut layer =
-                    FallbackLayer::<_, ConfigResponse, ConfigError>::new(defaults.clone())
-                        .provenance();
-                if let Some(listener) = listener.clone() {
-                    layer = layer.on_event(
-                        move |event: &steadfast_fallback::Event<'_, ConfigError>| {
-                            if let steadfast_fallback::Event::Used { error } = event {
-                                listener(&Alert::FallbackUsed {
-                                    error: (*error).clone(),
-                                });
-                            }
-                        },
-                    );
-                }
+                let layer = FallbackLayer::<_, ConfigResponse, ConfigError>::new(defaults.clone())
+                    .provenance();
                 let handle = layer.handle();
                 (Either::Left(layer.layer(cached.clone())), Some(handle))
             }
@@ -795,7 +788,10 @@ impl<S, St> Loader<S, St> {
             m.circuit_breaker_rejections = c.rejected;
         }
         if let Some(fallback) = &self.parts.fallback {
-            m.fallback_uses = fallback.used() + self.parts.startup_fallbacks.load(Relaxed);
+            // A load the defaults have nothing for is counted as used and
+            // as failed: it was not answered.
+            m.fallback_uses = fallback.used().saturating_sub(fallback.failed())
+                + self.parts.startup_fallbacks.load(Relaxed);
         }
         m
     }
