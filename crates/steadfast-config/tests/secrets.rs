@@ -111,3 +111,21 @@ async fn user_info_in_the_url_becomes_basic_auth() {
         "Basic b3BzOnBhOnNz"
     );
 }
+
+#[test]
+fn credential_headers_given_as_plain_headers_are_never_shown() {
+    let builder = HttpSource::builder("http://127.0.0.1:1")
+        .header("Authorization", format!("Bearer {TOKEN}"))
+        .header("Proxy-Authorization", "Basic cHJveHk6cHc=")
+        .header("Cookie", "session=c00k1e")
+        .header("x-team", "platform");
+    let builder_debug = format!("{builder:?}");
+    let source = builder.build().unwrap();
+    let source_debug = format!("{source:?}");
+    for shown in [&builder_debug, &source_debug] {
+        assert!(!shown.contains(TOKEN), "{shown}");
+        assert!(!shown.contains("cHJveHk6cHc="), "{shown}");
+        assert!(!shown.contains("c00k1e"), "{shown}");
+        assert!(shown.contains("platform"), "{shown}");
+    }
+}

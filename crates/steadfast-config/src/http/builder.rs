@@ -96,7 +96,8 @@ impl HttpSourceBuilder {
         self.auth_header(format!("Basic {}", base64::encode(pair.as_bytes())))
     }
 
-    /// Sends a header with every request.
+    /// Sends a header with every request; `Authorization`,
+    /// `Proxy-Authorization` and `Cookie` are marked sensitive.
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.headers.push((name.into(), value.into(), false));
         self
@@ -187,7 +188,7 @@ impl HttpSourceBuilder {
             };
             let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| invalid())?;
             let mut value = HeaderValue::from_str(value).map_err(|_| invalid())?;
-            value.set_sensitive(*sensitive);
+            value.set_sensitive(*sensitive || is_credential(name.as_str()));
             headers.append(name, value);
         }
         let auth = match (self.auth, user_info) {
@@ -235,13 +236,25 @@ impl HttpSourceBuilder {
     }
 }
 
+/// Whether a header of this name carries credentials whatever way it was
+/// given, so its value is marked sensitive.
+fn is_credential(name: &str) -> bool {
+    ["authorization", "proxy-authorization", "cookie"]
+        .iter()
+        .any(|credential| name.eq_ignore_ascii_case(credential))
+}
+
 impl fmt::Debug for HttpSourceBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let headers: Vec<(&str, &dyn fmt::Debug)> = self
             .headers
             .iter()
             .map(|(name, value, sensitive)| {
-                let shown: &dyn fmt::Debug = if *sensitive { &"<redacted>" } else { value };
+                let shown: &dyn fmt::Debug = if *sensitive || is_credential(name) {
+                    &"<redacted>"
+                } else {
+                    value
+                };
                 (name.as_str(), shown)
             })
             .collect();
