@@ -154,3 +154,41 @@ async fn an_unexpected_not_modified_is_a_status_error() {
         }
     ));
 }
+
+#[tokio::test]
+async fn not_modified_answers_with_the_body_it_validated_even_if_evicted_meanwhile() {
+    let server = Routes::new()
+        .with("/app", |seen| match seen.headers.get("if-none-match") {
+            Some(tag) if tag == "\"v1\"" => Reply::status(304)
+                .header("etag", "\"v1\"")
+                .delay(std::time::Duration::from_millis(300)),
+            _ => Reply::json(BODY).header("etag", "\"v1\""),
+        })
+        .at("/other", Reply::json("{}").header("etag", "\"o1\""))
+        .start()
+        .await;
+    let source = HttpSource::builder(server.url())
+        .remember(1)
+        .build()
+        .unwrap();
+    source
+        .clone()
+        .oneshot(ConfigRequest::new("app"))
+        .await
+        .unwrap();
+
+    let revalidating = tokio::spawn(source.clone().oneshot(ConfigRequest::new("app")));
+    while server.seen().len() < 2 {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    source
+        .clone()
+        .oneshot(ConfigRequest::new("other"))
+        .await
+        .unwrap();
+    assert_eq!(source.remembered(), 1);
+
+    let second = revalidating.await.unwrap().unwrap();
+    assert_eq!(&second.body()[..], BODY.as_bytes());
+    assert_eq!(second.version(), Some("\"v1\""));
+}

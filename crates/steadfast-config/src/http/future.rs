@@ -44,6 +44,7 @@ pin_project! {
         deadline: Sleep,
         shared: Arc<HttpShared>,
         request: ConfigRequest,
+        validated: Option<Entry>,
         started: Instant,
         status: Option<StatusCode>,
         span: Span,
@@ -71,6 +72,7 @@ impl<F, B> HttpFuture<F, B> {
         call: F,
         shared: Arc<HttpShared>,
         request: ConfigRequest,
+        validated: Option<Entry>,
         span: Span,
     ) -> Self {
         let started = Instant::now();
@@ -79,6 +81,7 @@ impl<F, B> HttpFuture<F, B> {
             state: State::Sending { call },
             shared,
             request,
+            validated,
             started,
             status: None,
             span,
@@ -96,6 +99,7 @@ impl<F, B> HttpFuture<F, B> {
             state: State::Failed { error: Some(error) },
             shared,
             request,
+            validated: None,
             started,
             status: None,
             span: Span::none(),
@@ -153,7 +157,7 @@ where
                     };
                     this.span.record("status", response.status().as_u16());
                     *this.status = Some(response.status());
-                    match head(this.shared, this.request, response) {
+                    match head(this.shared, this.request, this.validated.take(), response) {
                         Head::Done(result) => break result,
                         Head::Read {
                             body,
@@ -298,6 +302,7 @@ where
 fn head<B: Body>(
     shared: &HttpShared,
     request: &ConfigRequest,
+    validated: Option<Entry>,
     response: http::Response<B>,
 ) -> Head<B> {
     let status = response.status();
@@ -305,7 +310,7 @@ fn head<B: Body>(
     match status {
         StatusCode::OK | StatusCode::NON_AUTHORITATIVE_INFORMATION => {}
         StatusCode::NOT_MODIFIED => {
-            return match shared.remembered.get(request.key()) {
+            return match validated {
                 Some(entry) => Head::Done(Ok(
                     ConfigResponse::new(entry.body, entry.format).with_version(entry.version)
                 )),

@@ -27,7 +27,7 @@ pub use self::future::HttpFuture;
 #[cfg(feature = "reqwest")]
 pub use self::reqwest::{ReqwestClient, ReqwestFuture};
 
-use self::remembered::Remembered;
+use self::remembered::{Entry, Remembered};
 use self::target::Target;
 use crate::event::{HttpCounters, HttpStats, Listener};
 use crate::{BuildError, ConfigError, ConfigRequest, ConfigResponse, Format};
@@ -173,16 +173,24 @@ impl<C> HttpSource<C> {
         self.inner
     }
 
-    fn request(&self, req: &ConfigRequest) -> Result<http::Request<RequestBody>, ConfigError> {
+    /// The request for `req`, and the remembered body its `If-None-Match`
+    /// names, which a `304` answers with.
+    fn request(
+        &self,
+        req: &ConfigRequest,
+    ) -> Result<(http::Request<RequestBody>, Option<Entry>), ConfigError> {
         let uri = self.url(req)?;
         let mut request = http::Request::new(Empty::new());
         *request.method_mut() = Method::GET;
         *request.uri_mut() = uri;
         *request.headers_mut() = self.shared.headers.clone();
-        if let Some(etag) = self.shared.remembered.etag(req.key()) {
-            request.headers_mut().insert(IF_NONE_MATCH, etag);
+        let validated = self.shared.remembered.get(req.key());
+        if let Some(entry) = &validated {
+            request
+                .headers_mut()
+                .insert(IF_NONE_MATCH, entry.etag.clone());
         }
-        Ok(request)
+        Ok((request, validated))
     }
 }
 
@@ -246,13 +254,13 @@ where
 
     fn call(&mut self, req: ConfigRequest) -> Self::Future {
         match self.request(&req) {
-            Ok(request) => {
+            Ok((request, validated)) => {
                 let span = future::span(&req, request.uri());
                 let call = {
                     let _entered = span.enter();
                     self.inner.call(request)
                 };
-                HttpFuture::sending(call, self.shared.clone(), req, span)
+                HttpFuture::sending(call, self.shared.clone(), req, validated, span)
             }
             Err(error) => HttpFuture::failed(error, self.shared.clone(), req),
         }

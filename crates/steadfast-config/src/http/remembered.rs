@@ -58,6 +58,7 @@ impl Remembered {
     }
 
     /// The remembered `ETag` of `key`.
+    #[cfg(test)]
     pub(crate) fn etag(&self, key: &str) -> Option<HeaderValue> {
         if self.capacity == 0 {
             return None;
