@@ -6,8 +6,9 @@ use steadfast_core::CacheKey;
 /// What configuration to load: a name, plus an optional profile and labels.
 ///
 /// The request carries a precomputed, stable [key](ConfigRequest::key)
-/// (`name`, `name@profile`, `name@profile[k=v,…]` with labels sorted), so
-/// keying a cache on it costs a reference-count increment, not a format.
+/// (`name`, `name@profile`, `name@profile[k=v,…]` with labels sorted, and
+/// `@ [ ] , = \` inside a part escaped with `\`), so keying a cache on
+/// it costs a reference-count increment, not a format.
 ///
 /// ```
 /// use steadfast_config::ConfigRequest;
@@ -36,8 +37,15 @@ impl ConfigRequest {
     /// [`ConfigError::InvalidRequest`](crate::ConfigError::InvalidRequest)).
     pub fn new(name: impl Into<Arc<str>>) -> Self {
         let name = name.into();
+        let key = if name.contains(SPECIAL) {
+            let mut key = String::with_capacity(name.len() + 1);
+            push_escaped(&mut key, &name);
+            key.into()
+        } else {
+            name.clone()
+        };
         Self {
-            key: name.clone(),
+            key,
             name,
             profile: None,
             labels: Arc::new([]),
@@ -94,10 +102,11 @@ impl ConfigRequest {
     }
 
     fn rekey(&mut self) {
-        let mut key = String::from(&*self.name);
+        let mut key = String::with_capacity(self.name.len());
+        push_escaped(&mut key, &self.name);
         if let Some(profile) = &self.profile {
             key.push('@');
-            key.push_str(profile);
+            push_escaped(&mut key, profile);
         }
         if !self.labels.is_empty() {
             if self.profile.is_none() {
@@ -108,13 +117,27 @@ impl ConfigRequest {
                 if i > 0 {
                     key.push(',');
                 }
-                key.push_str(n);
+                push_escaped(&mut key, n);
                 key.push('=');
-                key.push_str(v);
+                push_escaped(&mut key, v);
             }
             key.push(']');
         }
         self.key = key.into();
+    }
+}
+
+/// The characters that separate the parts of a key.
+const SPECIAL: [char; 6] = ['@', '[', ']', ',', '=', '\\'];
+
+/// Appends `part` to a key with its separators escaped, so that requests
+/// that differ never share a key.
+fn push_escaped(key: &mut String, part: &str) {
+    for c in part.chars() {
+        if SPECIAL.contains(&c) {
+            key.push('\\');
+        }
+        key.push(c);
     }
 }
 

@@ -192,3 +192,40 @@ async fn not_modified_answers_with_the_body_it_validated_even_if_evicted_meanwhi
     assert_eq!(&second.body()[..], BODY.as_bytes());
     assert_eq!(second.version(), Some("\"v1\""));
 }
+
+#[tokio::test]
+async fn requests_that_differ_never_share_a_key_or_a_remembered_body() {
+    let pairs = [
+        (
+            ConfigRequest::new("app").with_label("a", "1,b=2"),
+            ConfigRequest::new("app")
+                .with_label("a", "1")
+                .with_label("b", "2"),
+        ),
+        (
+            ConfigRequest::new("app@prod"),
+            ConfigRequest::new("app").with_profile("prod"),
+        ),
+        (
+            ConfigRequest::new("app").with_profile("p[x=1]"),
+            ConfigRequest::new("app")
+                .with_profile("p")
+                .with_label("x", "1"),
+        ),
+    ];
+    for (one, other) in &pairs {
+        assert_ne!(one.key(), other.key());
+    }
+
+    let server = Routes::new()
+        .at("/app", Reply::json(BODY).header("etag", "\"1\""))
+        .start()
+        .await;
+    let source = HttpSource::builder(server.url()).build().unwrap();
+    let (one, other) = &pairs[0];
+    source.clone().oneshot(other.clone()).await.unwrap();
+    source.clone().oneshot(one.clone()).await.unwrap();
+    let seen = server.seen();
+    assert_eq!(seen[1].path_and_query, "/app?a=1%2Cb%3D2");
+    assert!(!seen[1].headers.contains_key("if-none-match"));
+}
