@@ -713,6 +713,9 @@ where
                     let wait = error.retry_after().unwrap_or(pause).max(pause);
                     tracing::warn!(%error, ?wait, "config source not available at startup; waiting");
                     tokio::time::sleep_until(deadline.min(now + wait)).await;
+                    if Instant::now() >= deadline {
+                        break error;
+                    }
                     pause = (pause * 2).min(Duration::from_secs(5));
                 }
                 Err(_) => break ConfigError::Timeout(max),
