@@ -22,8 +22,8 @@ pub const DEFAULT_MAX_FILE_SIZE: u64 = 4 * 1024 * 1024;
 ///
 /// Without a configured format it tries `json`, then `toml` and `yaml`/`yml`
 /// when those features are on; the first file that exists wins. Labels are
-/// ignored. The version is the file's length and modification time, so a
-/// rewritten file gets a new one.
+/// ignored. The version is the file's length, modification time and a hash
+/// of its contents, so a rewritten file gets a new one.
 ///
 /// A name (or profile) that is empty or holds a path separator, `..` or a
 /// drive colon is a [`ConfigError::InvalidRequest`]; a missing file is
@@ -206,7 +206,7 @@ fn read(shared: &FileShared, stem: &str, req: &ConfigRequest) -> Result<Loaded, 
             .ok()
             .and_then(|at| at.duration_since(UNIX_EPOCH).ok())
             .map_or(0, |d| d.as_nanos());
-        let version = format!("{:x}-{modified:x}", body.len());
+        let version = format!("{:x}-{modified:x}-{:x}", body.len(), fnv1a(&body));
         tracing::debug!(path = %path.display(), bytes = body.len(), %version, "config file read");
         return Ok(Loaded {
             body,
@@ -216,6 +216,14 @@ fn read(shared: &FileShared, stem: &str, req: &ConfigRequest) -> Result<Loaded, 
     }
     Err(ConfigError::NotFound {
         name: Arc::from(req.name()),
+    })
+}
+
+/// The 64-bit FNV-1a hash of `bytes`, so that a rewrite keeping the length
+/// and the modification time still gets a new version.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| {
+        (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
     })
 }
 

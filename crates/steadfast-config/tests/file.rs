@@ -203,3 +203,24 @@ fn the_builder_rejects_nonsense() {
         }
     ));
 }
+
+#[tokio::test]
+async fn a_rewrite_with_the_same_length_and_time_gets_a_new_version() {
+    let dir = Dir::new("same-stamp");
+    let path = dir.0.join("app.json");
+    dir.write("app.json", br#"{"port": 8080}"#);
+    let stamp = std::fs::metadata(&path).unwrap().modified().unwrap();
+    let source = FileSource::builder(&dir.0).build().unwrap();
+    let first = load(&source, ConfigRequest::new("app")).await.unwrap();
+
+    dir.write("app.json", br#"{"port": 9090}"#);
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(stamp)
+        .unwrap();
+    let second = load(&source, ConfigRequest::new("app")).await.unwrap();
+    assert_eq!(&second.body()[..], br#"{"port": 9090}"#);
+    assert_ne!(second.version(), first.version());
+}
