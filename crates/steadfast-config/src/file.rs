@@ -183,6 +183,14 @@ fn candidates(format: Option<Format>) -> &'static [(Format, &'static str)] {
 fn read(shared: &FileShared, stem: &str, req: &ConfigRequest) -> Result<Loaded, ConfigError> {
     for &(format, extension) in candidates(shared.format) {
         let path = shared.dir.join(format!("{stem}.{extension}"));
+        // Only regular files are opened: opening a named pipe would block
+        // until something writes to it.
+        match std::fs::metadata(&path) {
+            Ok(meta) if !meta.is_file() => continue,
+            Ok(_) => {}
+            Err(error) if error.kind() == io::ErrorKind::NotFound => continue,
+            Err(error) => return Err(error.into()),
+        }
         let file = match File::open(&path) {
             Ok(file) => file,
             Err(error) if error.kind() == io::ErrorKind::NotFound => continue,

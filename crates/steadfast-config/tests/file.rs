@@ -224,3 +224,31 @@ async fn a_rewrite_with_the_same_length_and_time_gets_a_new_version() {
     assert_eq!(&second.body()[..], br#"{"port": 9090}"#);
     assert_ne!(second.version(), first.version());
 }
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_named_pipe_is_not_read_and_does_not_hang() {
+    let dir = Dir::new("fifo");
+    let status = std::process::Command::new("mkfifo")
+        .arg(dir.0.join("app.json"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let source = FileSource::builder(&dir.0).build().unwrap();
+    let result = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        load(&source, ConfigRequest::new("app")),
+    )
+    .await;
+    let Ok(result) = result else {
+        // Opening the writing end frees the reader stuck in `open`.
+        let _ = std::fs::OpenOptions::new()
+            .write(true)
+            .open(dir.0.join("app.json"));
+        panic!("reading a named pipe hung");
+    };
+    assert!(
+        matches!(result, Err(ConfigError::NotFound { .. })),
+        "{result:?}"
+    );
+}
