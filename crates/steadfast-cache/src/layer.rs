@@ -14,7 +14,10 @@ use crate::handle::CacheHandle;
 use crate::key::DefaultKey;
 use crate::memory::MemoryStore;
 use crate::service::Cache;
-use crate::state::{LeaseSettings, MAX_WINDOW, Policy, Shared, never_not_found, no_mark};
+use crate::state::{
+    LeaseSettings, MAX_WINDOW, Policy, Shared, is_fallback, never_fallback, never_not_found,
+    no_mark,
+};
 use crate::store::Store;
 
 /// Caches the responses of the service it wraps: fresh for a TTL, then
@@ -147,6 +150,7 @@ impl<V, E> CacheLayerBuilder<V, E> {
                 negative_ttl: None,
                 lease: None,
                 mark: no_mark::<V>,
+                is_fallback: never_fallback::<V>,
                 not_found: never_not_found::<E>,
             },
             negative_capacity: 1024,
@@ -230,12 +234,15 @@ impl<V, E, F, S> CacheLayerBuilder<V, E, F, S> {
 
     /// Marks what the cache serves as [`Source::Cache`](steadfast_core::Source::Cache) (fresh) or
     /// [`Source::Stale`](steadfast_core::Source::Stale) through [`Provenance`]; values loaded by the
-    /// inner service are handed out as they came.
+    /// inner service are handed out as they came. A value the inner service
+    /// marked [`Source::Fallback`](steadfast_core::Source::Fallback) is handed
+    /// to its callers but never stored: a fallback answer is not a real value.
     pub fn provenance(mut self) -> Self
     where
         V: Provenance,
     {
         self.policy.mark = <V as Provenance>::set_source;
+        self.policy.is_fallback = is_fallback::<V>;
         self
     }
 

@@ -225,8 +225,9 @@ pub(crate) async fn run<Svc, Req, K, V, E, S>(
             tracing::debug!(key = %key, ?elapsed, "cache loaded");
             shared.notify(&Event::Loaded { key: &key, elapsed });
             let entry = shared.entry(&policy, value.clone(), Instant::now());
+            let storable = !(policy.is_fallback)(&value);
             lead.publish(Outcome::Value(value, Served::Origin));
-            if !lead.is_cancelled() {
+            if storable && !lead.is_cancelled() {
                 if let Some(negative) = &shared.negative {
                     negative.remove(&key);
                 }
@@ -260,6 +261,9 @@ pub(crate) async fn run<Svc, Req, K, V, E, S>(
                                 error: error.clone(),
                             },
                         );
+                        if lead.is_cancelled() {
+                            negative.remove(&key);
+                        }
                         if stale.is_some()
                             && let Err(e) = shared.store.remove(&key).await
                         {

@@ -37,6 +37,8 @@ pub(crate) struct Policy<V, E> {
     pub(crate) negative_ttl: Option<Duration>,
     pub(crate) lease: Option<LeaseSettings>,
     pub(crate) mark: fn(&mut V, Source),
+    /// Whether a loaded value is a fallback answer, never to be stored.
+    pub(crate) is_fallback: fn(&V) -> bool,
     pub(crate) not_found: fn(&E) -> bool,
 }
 
@@ -62,6 +64,14 @@ impl<V, E> fmt::Debug for Policy<V, E> {
 }
 
 pub(crate) fn no_mark<V>(_: &mut V, _: Source) {}
+
+pub(crate) fn never_fallback<V>(_: &V) -> bool {
+    false
+}
+
+pub(crate) fn is_fallback<V: steadfast_core::Provenance>(value: &V) -> bool {
+    value.source() == Source::Fallback
+}
 
 pub(crate) fn never_not_found<E>(_: &E) -> bool {
     false
