@@ -1,10 +1,12 @@
 //! Alerts: what an operator wants to hear about, from every layer of the
 //! stack, through one listener.
 
+use std::collections::HashSet;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use steadfast_breaker as breaker;
 use steadfast_cache::{StaleReason, StoreErrorKind, StoreOp};
 use steadfast_config::ConfigError;
 
@@ -74,3 +76,58 @@ impl fmt::Display for Alert {
 
 /// A listener for [`Alert`]s.
 pub type AlertListener = Arc<dyn Fn(&Alert) + Send + Sync>;
+
+pub(crate) fn breaker_alert(event: &breaker::Event) -> Option<Alert> {
+    match event {
+        breaker::Event::StateChanged { to, open_for, .. } => match to {
+            breaker::State::Open | breaker::State::ForcedOpen => Some(Alert::CircuitOpened {
+                open_for: *open_for,
+            }),
+            breaker::State::HalfOpen => Some(Alert::CircuitHalfOpen),
+            breaker::State::Closed => Some(Alert::CircuitClosed),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Turns cache events into alerts. A key served stale is reported once,
+/// when it turns stale, not on every stale load: it is reported again only
+/// after a fresh load of it.
+#[derive(Default)]
+pub(crate) struct CacheAlerts {
+    stale: Mutex<HashSet<Arc<str>>>,
+}
+
+impl CacheAlerts {
+    pub(crate) fn alert(&self, event: &steadfast_cache::Event<'_>) -> Option<Alert> {
+        match event {
+            steadfast_cache::Event::StaleServed { key, reason } => {
+                let key: Arc<str> = key.to_string().into();
+                let first = lock(&self.stale).insert(key.clone());
+                first.then_some(Alert::StaleServed {
+                    key,
+                    reason: *reason,
+                })
+            }
+            steadfast_cache::Event::Loaded { key, .. } => {
+                let mut stale = lock(&self.stale);
+                if !stale.is_empty() {
+                    stale.remove(key.to_string().as_str());
+                }
+                None
+            }
+            steadfast_cache::Event::StoreFailed { op, error, .. } => Some(Alert::StoreFailed {
+                op: *op,
+                kind: error.kind(),
+            }),
+            _ => None,
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}

@@ -59,16 +59,25 @@
 #![forbid(unsafe_code)]
 
 mod alert;
+mod builder;
+mod defaults;
+mod layers;
+mod loader;
+mod metrics;
 pub mod origin;
-mod stack;
+mod startup;
 pub mod timeout;
 
 pub use alert::{Alert, AlertListener};
-pub use stack::{
-    Cached, Checked, DEFAULT_ATTEMPTS, DEFAULT_FAILURE_THRESHOLD, DEFAULT_INITIAL_DELAY,
-    DEFAULT_RECOVERY, DEFAULT_TIMEOUT, DEFAULT_TTL, Defaults, FallbackFn, Full, Guarded, Key,
-    Loader, Metrics, Retried, StackBuilder, StackError, StartupPolicy, Timed, json_fallback,
+pub use builder::{
+    DEFAULT_ATTEMPTS, DEFAULT_FAILURE_THRESHOLD, DEFAULT_INITIAL_DELAY, DEFAULT_RECOVERY,
+    DEFAULT_TIMEOUT, DEFAULT_TTL, StackBuilder, StackError,
 };
+pub use defaults::{Defaults, FallbackFn, json_fallback};
+pub use layers::{Cached, Checked, Full, Guarded, Key, Retried, Timed};
+pub use loader::Loader;
+pub use metrics::Metrics;
+pub use startup::StartupPolicy;
 
 pub use steadfast_breaker as breaker;
 pub use steadfast_cache as cache;

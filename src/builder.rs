@@ -1,0 +1,387 @@
+//! [`StackBuilder`]: the settings of the preset stack, and its assembly.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use steadfast_breaker as breaker;
+use steadfast_cache::{CacheLayerBuilder, DefaultKey, DefaultStore, IntoStore, Store};
+use steadfast_config::{ConfigError, ConfigRequest, ConfigResponse};
+use steadfast_core::{Provenance, Source};
+use steadfast_fallback::FallbackLayer;
+use steadfast_retry::{Backoff, Jitter, RetryLayer, RetryLayerBuilder};
+use tower::util::Either;
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::alert::{Alert, AlertListener, CacheAlerts, breaker_alert};
+use crate::defaults::{Defaults, DefaultsInner};
+use crate::layers::{Cached, Full, Guarded, Key, Retried, Timed};
+use crate::loader::{Loader, Parts};
+use crate::origin::{Check, Origin, OriginCounters};
+use crate::startup::StartupPolicy;
+use crate::timeout::TimeoutLayer;
+
+/// The cache's time to live unless set: 300 s.
+pub const DEFAULT_TTL: Duration = Duration::from_secs(300);
+/// The number of attempts unless set: 3.
+pub const DEFAULT_ATTEMPTS: u32 = 3;
+/// The first retry delay unless set: 1 s (exponential, doubling, full jitter).
+pub const DEFAULT_INITIAL_DELAY: Duration = Duration::from_secs(1);
+/// The consecutive failures that open the circuit unless set: 5.
+pub const DEFAULT_FAILURE_THRESHOLD: u32 = 5;
+/// How long the circuit stays open unless set: 60 s.
+pub const DEFAULT_RECOVERY: Duration = Duration::from_secs(60);
+/// The per-attempt time limit unless set: 10 s.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Why a stack could not be built.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum StackError {
+    /// The cache's settings are invalid.
+    Cache(steadfast_cache::BuildError),
+    /// The retry settings are invalid.
+    Retry(steadfast_retry::BuildError),
+    /// The circuit breaker's settings are invalid.
+    Breaker(steadfast_breaker::BuildError),
+    /// A zero time limit.
+    ZeroTimeout,
+    /// A zero startup wait.
+    ZeroStartupWait,
+    /// A fallback value fails the stack's own check.
+    InvalidFallback(ConfigError),
+}
+
+impl fmt::Display for StackError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StackError::Cache(_) => f.pad("invalid cache settings"),
+            StackError::Retry(_) => f.pad("invalid retry settings"),
+            StackError::Breaker(_) => f.pad("invalid circuit breaker settings"),
+            StackError::ZeroTimeout => f.pad("the time limit must be greater than zero"),
+            StackError::ZeroStartupWait => f.pad("the startup wait must be greater than zero"),
+            StackError::InvalidFallback(_) => f.pad("a fallback value fails the stack's check"),
+        }
+    }
+}
+
+impl std::error::Error for StackError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StackError::Cache(e) => Some(e),
+            StackError::Retry(e) => Some(e),
+            StackError::Breaker(e) => Some(e),
+            StackError::InvalidFallback(e) => Some(e),
+            StackError::ZeroTimeout | StackError::ZeroStartupWait => None,
+        }
+    }
+}
+/// Builds a [`Loader`]: the whole resilient stack over a source.
+///
+/// Every part is on by default with the defaults above; each can be
+/// replaced by its own builder (`cache`, `retry`, `breaker`) or turned off
+/// (`without_*`). The fallback is off until a value or a function is given.
+pub struct StackBuilder<St = DefaultStore> {
+    cache: Option<CacheLayerBuilder<ConfigResponse, ConfigError, DefaultKey, St>>,
+    retry: Option<RetryLayerBuilder>,
+    breaker: Option<breaker::Builder>,
+    timeout: Option<Duration>,
+    defaults: DefaultsInner,
+    check: Option<Check>,
+    listener: Option<AlertListener>,
+    startup: StartupPolicy,
+}
+
+impl Default for StackBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl StackBuilder {
+    /// A stack with the defaults: cache TTL 300 s, 3 attempts from 1 s,
+    /// circuit opening after 5 consecutive failures for 60 s, a 10 s time
+    /// limit per attempt, no fallback, and a check that the body parses in
+    /// its format.
+    pub fn new() -> Self {
+        Self {
+            cache: Some(CacheLayerBuilder::new().ttl(DEFAULT_TTL)),
+            retry: Some(
+                RetryLayer::builder()
+                    .max_attempts(DEFAULT_ATTEMPTS)
+                    .backoff(
+                        Backoff::exponential(DEFAULT_INITIAL_DELAY, 2.0).with_jitter(Jitter::Full),
+                    ),
+            ),
+            breaker: Some(
+                breaker::CircuitBreakerLayer::builder()
+                    .consecutive_failures(DEFAULT_FAILURE_THRESHOLD)
+                    .open_duration(DEFAULT_RECOVERY),
+            ),
+            timeout: Some(DEFAULT_TIMEOUT),
+            defaults: DefaultsInner::default(),
+            check: Some(Arc::new(|response: &ConfigResponse| {
+                response.decode::<serde::de::IgnoredAny>().map(drop)
+            })),
+            listener: None,
+            startup: StartupPolicy::default(),
+        }
+    }
+}
+
+impl<St> StackBuilder<St> {
+    /// Replaces the cache's settings (and store) with `cache`'s.
+    pub fn cache<St2>(
+        self,
+        cache: CacheLayerBuilder<ConfigResponse, ConfigError, DefaultKey, St2>,
+    ) -> StackBuilder<St2> {
+        StackBuilder {
+            cache: Some(cache),
+            retry: self.retry,
+            breaker: self.breaker,
+            timeout: self.timeout,
+            defaults: self.defaults,
+            check: self.check,
+            listener: self.listener,
+            startup: self.startup,
+        }
+    }
+
+    /// Turns the cache off.
+    pub fn without_cache(mut self) -> Self {
+        self.cache = None;
+        self
+    }
+
+    /// Replaces the retry settings.
+    pub fn retry(mut self, retry: RetryLayerBuilder) -> Self {
+        self.retry = Some(retry);
+        self
+    }
+
+    /// Turns retries off.
+    pub fn without_retry(mut self) -> Self {
+        self.retry = None;
+        self
+    }
+
+    /// Replaces the circuit breaker's settings.
+    pub fn breaker(mut self, breaker: breaker::Builder) -> Self {
+        self.breaker = Some(breaker);
+        self
+    }
+
+    /// Turns the circuit breaker off.
+    pub fn without_breaker(mut self) -> Self {
+        self.breaker = None;
+        self
+    }
+
+    /// Sets the time limit of each attempt.
+    pub fn timeout(mut self, limit: Duration) -> Self {
+        self.timeout = Some(limit);
+        self
+    }
+
+    /// Turns the per-attempt time limit off (the source may have its own).
+    pub fn without_timeout(mut self) -> Self {
+        self.timeout = None;
+        self
+    }
+
+    /// Answers any failed load with `value` (marked [`Source::Fallback`]).
+    pub fn fallback(mut self, value: ConfigResponse) -> Self {
+        self.defaults.any = Some(value);
+        self
+    }
+
+    /// Answers a failed load of the configuration called `name` with
+    /// `value`.
+    pub fn fallback_for(mut self, name: impl Into<Arc<str>>, value: ConfigResponse) -> Self {
+        self.defaults.by_name.insert(name.into(), value);
+        self
+    }
+
+    /// Answers a failed load with what `f` returns for it; `None` lets the
+    /// error through (or the value of [`fallback`](Self::fallback)).
+    pub fn fallback_fn<F>(mut self, f: F) -> Self
+    where
+        F: Fn(&ConfigRequest, &ConfigError) -> Option<ConfigResponse> + Send + Sync + 'static,
+    {
+        self.defaults.function = Some(Arc::new(f));
+        self
+    }
+
+    /// Checks every response of the source with `check`; an `Err` is a
+    /// failure of the source: counted by the breaker, retried if transient,
+    /// never cached. Replaces the default check (the body parses).
+    pub fn check<F>(mut self, check: F) -> Self
+    where
+        F: Fn(&ConfigResponse) -> Result<(), ConfigError> + Send + Sync + 'static,
+    {
+        self.check = Some(Arc::new(check));
+        self
+    }
+
+    /// Checks every response of the source by decoding it as `T` and, with
+    /// [`validate_as`](Self::validate_as), validating it.
+    pub fn decode_as<T: DeserializeOwned + 'static>(self) -> Self {
+        self.check(|response| response.decode::<T>().map(drop))
+    }
+
+    /// Checks every response of the source by decoding it as `T` and
+    /// running `T`'s [`Validate`](steadfast_config::Validate) impl.
+    pub fn validate_as<T>(self) -> Self
+    where
+        T: DeserializeOwned + steadfast_config::Validate + 'static,
+    {
+        self.check(|response| response.decode_validated::<T>().map(drop))
+    }
+
+    /// Accepts whatever the source answers.
+    pub fn without_check(mut self) -> Self {
+        self.check = None;
+        self
+    }
+
+    /// Reports [`Alert`]s from every layer to `listener`. It replaces any
+    /// listener set on the layers' own builders.
+    pub fn on_alert<F>(mut self, listener: F) -> Self
+    where
+        F: Fn(&Alert) + Send + Sync + 'static,
+    {
+        self.listener = Some(Arc::new(listener));
+        self
+    }
+
+    /// What [`Loader::start`] does when the source is down.
+    pub fn startup(mut self, policy: StartupPolicy) -> Self {
+        self.startup = policy;
+        self
+    }
+
+    /// Builds the stack over `source`.
+    pub fn build<S>(self, source: S) -> Result<Loader<S, St::Store>, StackError>
+    where
+        St: IntoStore<Key, ConfigResponse>,
+        St::Store: Store<Key, ConfigResponse>,
+        S: Service<ConfigRequest, Response = ConfigResponse, Error = ConfigError>
+            + Clone
+            + Send
+            + 'static,
+        S::Future: Send + 'static,
+    {
+        if self.timeout.is_some_and(|t| t.is_zero()) {
+            return Err(StackError::ZeroTimeout);
+        }
+        if matches!(self.startup, StartupPolicy::Wait(d) if d.is_zero()) {
+            return Err(StackError::ZeroStartupWait);
+        }
+        let listener = self.listener;
+        let mut defaults = self.defaults;
+        defaults.listener = listener.clone();
+        let stamp = |value: &mut ConfigResponse| value.set_source(Source::Fallback);
+        defaults.by_name.values_mut().for_each(stamp);
+        defaults.any.iter_mut().for_each(stamp);
+        let defaults = Defaults {
+            inner: Arc::new(defaults),
+        };
+        if let Some(check) = &self.check {
+            for value in defaults.values() {
+                check(value).map_err(StackError::InvalidFallback)?;
+            }
+        }
+
+        let counters = Arc::new(OriginCounters::default());
+        let origin = Origin::new(source, self.check, counters.clone());
+        let timed: Timed<S> = match self.timeout {
+            Some(limit) => Either::Left(TimeoutLayer::new(limit).layer(origin)),
+            None => Either::Right(origin),
+        };
+
+        let (guarded, breaker_handle): (Guarded<S>, _) = match self.breaker {
+            Some(mut builder) => {
+                if let Some(listener) = listener.clone() {
+                    builder = builder.on_event(move |event| {
+                        if let Some(alert) = breaker_alert(event) {
+                            listener(&alert);
+                        }
+                    });
+                }
+                let layer = builder.build().map_err(StackError::Breaker)?;
+                let handle = layer.handle();
+                (Either::Left(layer.layer(timed)), Some(handle))
+            }
+            None => (Either::Right(timed), None),
+        };
+
+        let (retried, retry_handle): (Retried<S>, _) = match self.retry {
+            Some(builder) => {
+                let layer = builder.build().map_err(StackError::Retry)?;
+                let handle = layer.handle();
+                (Either::Left(layer.layer(guarded)), Some(handle))
+            }
+            None => (Either::Right(guarded), None),
+        };
+
+        let (cached, cache_handle): (Cached<S, St::Store>, _) = match self.cache {
+            Some(mut builder) => {
+                builder = builder.provenance();
+                if let Some(listener) = listener.clone() {
+                    let alerts = CacheAlerts::default();
+                    builder = builder.on_event(move |event| {
+                        if let Some(alert) = alerts.alert(event) {
+                            listener(&alert);
+                        }
+                    });
+                }
+                let layer = builder.build::<Key>().map_err(StackError::Cache)?;
+                let handle = layer.handle();
+                (Either::Left(layer.layer(retried)), Some(handle))
+            }
+            None => (Either::Right(retried), None),
+        };
+
+        let defaults = (!defaults.is_empty()).then_some(defaults);
+        let (full, fallback_handle): (Full<S, St::Store>, _) = match &defaults {
+            None => (Either::Right(cached.clone()), None),
+            Some(defaults) => {
+                let layer = FallbackLayer::<_, ConfigResponse, ConfigError>::new(defaults.clone())
+                    .provenance();
+                let handle = layer.handle();
+                (Either::Left(layer.layer(cached.clone())), Some(handle))
+            }
+        };
+
+        Ok(Loader {
+            service: full,
+            primary: cached,
+            parts: Arc::new(Parts {
+                cache: cache_handle,
+                retry: retry_handle,
+                breaker: breaker_handle,
+                fallback: fallback_handle,
+                defaults,
+                listener,
+                startup_fallbacks: AtomicU64::new(0),
+                origin: counters,
+                startup: self.startup,
+            }),
+        })
+    }
+}
+
+impl<St: fmt::Debug> fmt::Debug for StackBuilder<St> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StackBuilder")
+            .field("cache", &self.cache)
+            .field("retry", &self.retry)
+            .field("breaker", &self.breaker)
+            .field("timeout", &self.timeout)
+            .field("checked", &self.check.is_some())
+            .field("startup", &self.startup)
+            .finish_non_exhaustive()
+    }
+}

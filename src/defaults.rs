@@ -1,0 +1,97 @@
+//! The fallback answers of a stack: per configuration name, for every name,
+//! or from a function.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::{Ready, ready};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use steadfast_config::{ConfigError, ConfigRequest, ConfigResponse, Format};
+use steadfast_core::Source;
+use steadfast_fallback::Answer;
+
+use crate::alert::{Alert, AlertListener};
+
+/// A fallback function: a response for a request whose load failed, or
+/// `None` to let the error through.
+pub type FallbackFn =
+    Arc<dyn Fn(&ConfigRequest, &ConfigError) -> Option<ConfigResponse> + Send + Sync>;
+
+/// The fallback answers of a stack: per configuration name, for every
+/// name, or from a function.
+#[derive(Clone, Default)]
+pub struct Defaults {
+    pub(crate) inner: Arc<DefaultsInner>,
+}
+
+#[derive(Default)]
+pub(crate) struct DefaultsInner {
+    pub(crate) by_name: HashMap<Arc<str>, ConfigResponse>,
+    pub(crate) any: Option<ConfigResponse>,
+    pub(crate) function: Option<FallbackFn>,
+    pub(crate) listener: Option<AlertListener>,
+}
+
+impl Defaults {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.inner.by_name.is_empty() && self.inner.any.is_none() && self.inner.function.is_none()
+    }
+
+    pub(crate) fn values(&self) -> impl Iterator<Item = &ConfigResponse> {
+        self.inner.by_name.values().chain(self.inner.any.as_ref())
+    }
+}
+
+impl DefaultsInner {
+    pub(crate) fn find(&self, req: &ConfigRequest, error: &ConfigError) -> Option<ConfigResponse> {
+        if let Some(value) = self.by_name.get(req.name()) {
+            return Some(value.clone());
+        }
+        self.function
+            .as_ref()
+            .and_then(|function| function(req, error))
+            .or_else(|| self.any.clone())
+    }
+}
+
+impl fmt::Debug for Defaults {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Defaults")
+            .field("names", &self.inner.by_name.keys().collect::<Vec<_>>())
+            .field("any", &self.inner.any.is_some())
+            .field("function", &self.inner.function.is_some())
+            .finish()
+    }
+}
+
+impl Answer<ConfigRequest, ConfigError> for Defaults {
+    type Response = ConfigResponse;
+    type Pending = (Defaults, ConfigRequest);
+    type Future = Ready<Result<ConfigResponse, ConfigError>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), ConfigError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn prepare(&mut self, request: &ConfigRequest) -> Self::Pending {
+        (self.clone(), request.clone())
+    }
+
+    fn answer((defaults, request): Self::Pending, error: &ConfigError) -> Self::Future {
+        let found = defaults.inner.find(&request, error);
+        if found.is_some()
+            && let Some(listener) = &defaults.inner.listener
+        {
+            listener(&Alert::FallbackUsed {
+                error: error.clone(),
+            });
+        }
+        ready(found.ok_or_else(|| error.clone()))
+    }
+}
+
+/// A JSON fallback body, for [`StackBuilder::fallback`].
+pub fn json_fallback(body: impl Into<bytes::Bytes>) -> ConfigResponse {
+    ConfigResponse::new(body, Format::Json).with_source(Source::Fallback)
+}
