@@ -3,19 +3,20 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
 use serde::de::DeserializeOwned;
 use steadfast_breaker as breaker;
 use steadfast_cache::CacheHandle;
 use steadfast_config::{ConfigError, ConfigRequest, ConfigResponse};
+use steadfast_core::{Provenance, Source};
 use steadfast_fallback::FallbackHandle;
 use steadfast_retry::RetryHandle;
 use tower::ServiceExt;
 use tower_service::Service;
 
-use crate::alert::AlertListener;
+use crate::alert::{Alert, AlertListener};
 use crate::builder::StackBuilder;
 use crate::defaults::Defaults;
 use crate::layers::{Cached, Full, Key};
@@ -133,5 +134,28 @@ impl<S, St> Loader<S, St> {
     /// The fallback's handle: counters.
     pub fn fallback(&self) -> Option<&FallbackHandle> {
         self.parts.fallback.as_ref()
+    }
+}
+
+impl<St> Parts<St> {
+    /// Answers a startup wait that ran out from the fallback, counted and
+    /// reported as any fallback answer is; the error when there is none.
+    pub(crate) fn startup_fallback(
+        &self,
+        req: &ConfigRequest,
+        error: ConfigError,
+    ) -> Result<ConfigResponse, ConfigError> {
+        let Some(defaults) = &self.defaults else {
+            return Err(error);
+        };
+        let mut response = defaults.inner.find(req, &error).ok_or(error.clone())?;
+        response.set_source(Source::Fallback);
+        self.startup_fallbacks.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("steadfast_fallback_used_total").increment(1);
+        tracing::warn!(%error, "config source not available at startup; serving the fallback");
+        if let Some(listener) = &self.listener {
+            listener(&Alert::FallbackUsed { error });
+        }
+        Ok(response)
     }
 }

@@ -1,17 +1,15 @@
 //! What happens at startup: [`StartupPolicy`] and [`Loader::start`].
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use steadfast_config::{ConfigError, ConfigRequest, ConfigResponse};
-use steadfast_core::{Failure, Provenance, Source};
+use steadfast_core::Failure;
 use tokio::time::Instant;
 use tower::ServiceExt;
 use tower_service::Service;
 
-use crate::alert::Alert;
 use crate::layers::{Cached, Full};
 use crate::loader::Loader;
 
@@ -84,17 +82,6 @@ where
         };
         // The source had its chance: answer from the fallback directly,
         // without another round through the source.
-        let Some(defaults) = &self.parts.defaults else {
-            return Err(error);
-        };
-        let mut response = defaults.inner.find(&req, &error).ok_or(error.clone())?;
-        response.set_source(Source::Fallback);
-        self.parts.startup_fallbacks.fetch_add(1, Ordering::Relaxed);
-        metrics::counter!("steadfast_fallback_used_total").increment(1);
-        tracing::warn!(%error, "config source not available at startup; serving the fallback");
-        if let Some(listener) = &self.parts.listener {
-            listener(&Alert::FallbackUsed { error });
-        }
-        Ok(response)
+        self.parts.startup_fallback(&req, error)
     }
 }
