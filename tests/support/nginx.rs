@@ -1,0 +1,291 @@
+//! A private nginx for tests: its own prefix directory, configuration file
+//! and document root, on a free loopback port, started and stopped by the
+//! test (by its pid), never the machine's own nginx.
+//!
+//! The configuration gives the phases an outage needs, each switched by a
+//! file the test writes:
+//!
+//! - `/config/<name>.json` from the document root, with nginx's own `ETag`
+//!   and `304 Not Modified` handling, and gzip for JSON when asked for;
+//! - a maintenance flag: while `<prefix>/maintenance` exists every request
+//!   is answered `503` with `Retry-After: 1`;
+//! - a slow flag: while `<prefix>/slow` exists bodies are sent at
+//!   [`SLOW_RATE`] bytes per second (`limit_rate`), so a body of a few
+//!   hundred bytes takes seconds;
+//! - `/moved/<path>` redirects (`301`) to `/config/<path>`, and
+//!   `/elsewhere/<path>` to the same path on `localhost` (another origin).
+//!
+//! Without an nginx binary the harness skips loudly, unless
+//! `STEADFAST_REQUIRE_NGINX=1`, which makes it fail.
+
+#![allow(dead_code)]
+
+use std::fs;
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The rate of the slow phase, in bytes per second.
+pub const SLOW_RATE: u32 = 64;
+
+/// A private nginx and its files.
+#[derive(Debug)]
+pub struct Nginx {
+    binary: PathBuf,
+    prefix: PathBuf,
+    addr: SocketAddr,
+    child: Option<Child>,
+}
+
+fn binary() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("STEADFAST_NGINX") {
+        return Some(PathBuf::from(path));
+    }
+    ["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/bin/nginx"]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|path| path.is_file())
+}
+
+fn required() -> bool {
+    std::env::var("STEADFAST_REQUIRE_NGINX").is_ok_and(|v| v == "1")
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .expect("a free loopback port")
+}
+
+impl Nginx {
+    /// Starts a private nginx, or `None` (with a loud message) when the
+    /// machine has none and `STEADFAST_REQUIRE_NGINX` is not `1`.
+    pub fn start(test: &str) -> Option<Nginx> {
+        let Some(binary) = binary() else {
+            assert!(
+                !required(),
+                "STEADFAST_REQUIRE_NGINX=1 but no nginx binary was found (apt-get install -y nginx)"
+            );
+            eprintln!(
+                "\n\n*** SKIPPED {test}: no nginx binary (apt-get install -y nginx, or set \
+                 STEADFAST_NGINX); set STEADFAST_REQUIRE_NGINX=1 to make this a failure ***\n"
+            );
+            return None;
+        };
+        let prefix = std::env::temp_dir().join(format!(
+            "steadfast-nginx-{}-{}-{}",
+            test,
+            std::process::id(),
+            fastrand::u64(..)
+        ));
+        for dir in ["logs", "tmp", "html/config"] {
+            fs::create_dir_all(prefix.join(dir)).expect("nginx prefix directories");
+        }
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()));
+        fs::write(prefix.join("nginx.conf"), config(&prefix, addr)).expect("nginx.conf");
+        let mut nginx = Nginx {
+            binary,
+            prefix,
+            addr,
+            child: None,
+        };
+        nginx.resume();
+        Some(nginx)
+    }
+
+    /// The base URL, `http://127.0.0.1:<port>`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The address nginx listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The document root's `config` directory.
+    pub fn config_dir(&self) -> PathBuf {
+        self.prefix.join("html/config")
+    }
+
+    /// Writes `body` as `/config/<file>`, atomically (nginx never serves a
+    /// half-written file).
+    pub fn put_config(&self, file: &str, body: &str) {
+        let dir = self.config_dir();
+        let temp = dir.join(format!(".{file}.tmp"));
+        fs::write(&temp, body).expect("config file");
+        fs::rename(&temp, dir.join(file)).expect("config file rename");
+    }
+
+    /// Removes `/config/<file>`.
+    pub fn remove_config(&self, file: &str) {
+        let _ = fs::remove_file(self.config_dir().join(file));
+    }
+
+    /// Turns the maintenance phase (every answer `503`) on or off.
+    pub fn set_maintenance(&self, on: bool) {
+        self.flag("maintenance", on);
+    }
+
+    /// Turns the slow phase (bodies at [`SLOW_RATE`] bytes/s) on or off.
+    pub fn set_slow(&self, on: bool) {
+        self.flag("slow", on);
+    }
+
+    fn flag(&self, name: &str, on: bool) {
+        let path = self.prefix.join(name);
+        if on {
+            fs::write(path, b"on").expect("flag file");
+        } else {
+            let _ = fs::remove_file(path);
+        }
+    }
+
+    /// The number of requests nginx logged, by status.
+    pub fn requests(&self) -> Vec<(String, u16)> {
+        fs::read_to_string(self.prefix.join("logs/access.log"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|line| {
+                let mut parts = line.split(' ');
+                let uri = parts.next()?.to_owned();
+                let status = parts.next()?.parse().ok()?;
+                Some((uri, status))
+            })
+            .collect()
+    }
+
+    /// Whether nginx runs.
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+
+    /// Stops nginx (its master process, by pid, and with it its worker):
+    /// connections are refused until [`resume`](Self::resume).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // SIGTERM: a fast shutdown of master and worker.
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            // The worker goes with the master; wait until the port is free.
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while TcpStream::connect(self.addr).is_ok() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
+
+    /// Starts nginx again on the same port and files.
+    pub fn resume(&mut self) {
+        if self.child.is_some() {
+            return;
+        }
+        let child = Command::new(&self.binary)
+            .arg("-p")
+            .arg(&self.prefix)
+            .arg("-c")
+            .arg(self.prefix.join("nginx.conf"))
+            .args(["-g", "daemon off;"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("nginx starts");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if TcpStream::connect(self.addr).is_ok() {
+                return;
+            }
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                let log =
+                    fs::read_to_string(self.prefix.join("logs/error.log")).unwrap_or_default();
+                panic!("nginx exited at start ({status}):\n{log}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "nginx did not listen within 10 s"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// The prefix directory (configuration, logs, document root).
+    pub fn prefix(&self) -> &Path {
+        &self.prefix
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = fs::remove_dir_all(&self.prefix);
+    }
+}
+
+fn config(prefix: &Path, addr: SocketAddr) -> String {
+    let prefix = prefix.display();
+    format!(
+        r#"
+worker_processes 1;
+pid {prefix}/nginx.pid;
+error_log {prefix}/logs/error.log warn;
+events {{ worker_connections 256; }}
+http {{
+    default_type application/octet-stream;
+    types {{ application/json json; application/toml toml; application/yaml yaml yml; text/html html; }}
+    log_format steadfast '$uri $status';
+    access_log {prefix}/logs/access.log steadfast;
+    client_body_temp_path {prefix}/tmp/body;
+    proxy_temp_path {prefix}/tmp/proxy;
+    fastcgi_temp_path {prefix}/tmp/fastcgi;
+    uwsgi_temp_path {prefix}/tmp/uwsgi;
+    scgi_temp_path {prefix}/tmp/scgi;
+    sendfile off;
+    keepalive_timeout 30s;
+    gzip on;
+    gzip_min_length 1;
+    gzip_http_version 1.0;
+    gzip_vary on;
+    gzip_types application/json application/toml application/yaml;
+    server {{
+        listen {addr};
+        root {prefix}/html;
+        location /config/ {{
+            if (-f {prefix}/maintenance) {{
+                add_header Retry-After 1 always;
+                return 503;
+            }}
+            set $rate 0;
+            if (-f {prefix}/slow) {{
+                set $rate {SLOW_RATE};
+            }}
+            limit_rate $rate;
+            etag on;
+        }}
+        location /moved/ {{
+            rewrite ^/moved/(.*)$ /config/$1 permanent;
+        }}
+        location /elsewhere/ {{
+            rewrite ^/elsewhere/(.*)$ http://localhost:{port}/config/$1 permanent;
+        }}
+    }}
+}}
+"#,
+        port = addr.port(),
+    )
+}
