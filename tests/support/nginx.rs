@@ -18,7 +18,7 @@
 //! Without an nginx binary the harness skips loudly, unless
 //! `STEADFAST_REQUIRE_NGINX=1`, which makes it fail.
 
-#![allow(dead_code)]
+#![allow(dead_code, unreachable_pub)]
 
 use std::fs;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
