@@ -181,10 +181,6 @@ impl Answer<ConfigRequest, ConfigError> for Defaults {
     type Pending = (Defaults, ConfigRequest);
     type Future = Ready<Result<ConfigResponse, ConfigError>>;
 
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), ConfigError>> {
-        Poll::Ready(Ok(()))
-    }
-
     fn prepare(&mut self, request: &ConfigRequest) -> Self::Pending {
         (self.clone(), request.clone())
     }
