@@ -69,8 +69,11 @@ impl HttpSourceBuilder {
     /// Default `/{name}`.
     ///
     /// Values are percent-encoded. Labels, and a profile the template does
-    /// not place, are sent as the query. An extension at the end names the
-    /// format when the server sends no content type.
+    /// not place, are sent as the query; with such a template a label named
+    /// `profile` would read as the profile, so a request carrying one is
+    /// [`ConfigError::InvalidRequest`](crate::ConfigError::InvalidRequest).
+    /// An extension at the end names the format when the server sends no
+    /// content type.
     pub fn path(mut self, template: impl Into<String>) -> Self {
         self.template = template.into();
         self

@@ -128,8 +128,16 @@ impl Target {
             path.push('=');
             encode_into(path, value);
         };
-        if let (false, Some(profile)) = (self.has_profile, profile) {
-            pair(&mut path, "profile", profile);
+        if !self.has_profile {
+            if req.labels().any(|(name, _)| name == PROFILE) {
+                return Err(ConfigError::invalid_request(
+                    "a label named \"profile\" would read as the profile, which this path \
+                     template sends as the query parameter \"profile\"",
+                ));
+            }
+            if let Some(profile) = profile {
+                pair(&mut path, PROFILE, profile);
+            }
         }
         for (name, value) in req.labels() {
             pair(&mut path, name, value);
@@ -142,6 +150,9 @@ impl Target {
             .map_err(|e| ConfigError::invalid_request(format!("no valid URL: {e}")))
     }
 }
+
+/// The query parameter of a profile the template does not place.
+const PROFILE: &str = "profile";
 
 fn check_segment(what: &str, value: &str) -> Result<(), ConfigError> {
     match value {
