@@ -311,18 +311,30 @@ fn percent_decode(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-/// `url` with any user-info replaced by `***`, for display.
+/// `url` with anything that may be user-info replaced by `***`, for
+/// display.
+///
+/// This does not parse the URL: a password may hold a raw `/`, `?`, `#` or
+/// `://`, which a parser would take for the end of the authority. All from
+/// after the scheme (when `url` starts with one) to the last `@` is hidden,
+/// so a URL with `@` in its path shows less than it could, never more.
 pub(crate) fn redact(url: &str) -> String {
-    let Some(start) = url.find("://").map(|i| i + 3) else {
-        return url.to_owned();
-    };
-    let end = url[start..]
-        .find(['/', '?', '#'])
-        .map_or(url.len(), |i| start + i);
-    match url[start..end].rfind('@') {
+    let start = url
+        .split_once("://")
+        .filter(|(scheme, _)| is_scheme(scheme))
+        .map_or(0, |(scheme, _)| scheme.len() + 3);
+    match url[start..].rfind('@') {
         Some(at) => format!("{}***{}", &url[..start], &url[start + at..]),
         None => url.to_owned(),
     }
+}
+
+/// RFC 3986: `ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )`.
+fn is_scheme(scheme: &str) -> bool {
+    scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
 }
 
 #[cfg(test)]
@@ -388,8 +400,21 @@ mod tests {
             ("al@x", Some("p:ss"))
         );
         assert_eq!(t.base(), "http://h:1");
-        assert_eq!(redact("http://u:secret@h:1/x@y"), "http://***@h:1/x@y");
-        assert_eq!(redact("http://h/x@y"), "http://h/x@y");
+        assert_eq!(redact("http://u:secret@h:1/x"), "http://***@h:1/x");
+        assert_eq!(redact("http://h/x"), "http://h/x");
+    }
+
+    #[test]
+    fn redaction_hides_all_up_to_the_last_at_sign() {
+        assert_eq!(redact("http://u:s3/cr?e#t@h/x"), "http://***@h/x");
+        // An `@` in the path cannot be told from one in a password holding
+        // a raw `/`: both are hidden.
+        assert_eq!(redact("http://u:secret@h:1/x@y"), "http://***@y");
+        assert_eq!(redact("http://h/x@y"), "http://***@y");
+        assert_eq!(redact("u:s3cr3t@h/x"), "***@h/x");
+        assert_eq!(redact("u:s3cr3t@h/x://y"), "***@h/x://y");
+        assert_eq!(redact("h t://u:p@h"), "***@h");
+        assert_eq!(redact("HTTPS://u:p@h"), "HTTPS://***@h");
     }
 
     #[test]
