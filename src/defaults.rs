@@ -5,7 +5,6 @@ use std::collections::HashMap;
 use std::fmt;
 use std::future::{Ready, ready};
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use steadfast_config::{ConfigError, ConfigRequest, ConfigResponse, Format};
 use steadfast_core::Source;
@@ -69,10 +68,6 @@ impl Answer<ConfigRequest, ConfigError> for Defaults {
     type Response = ConfigResponse;
     type Pending = (Defaults, ConfigRequest);
     type Future = Ready<Result<ConfigResponse, ConfigError>>;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), ConfigError>> {
-        Poll::Ready(Ok(()))
-    }
 
     fn prepare(&mut self, request: &ConfigRequest) -> Self::Pending {
         (self.clone(), request.clone())

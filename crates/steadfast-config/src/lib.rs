@@ -93,8 +93,8 @@ pub use file::{DEFAULT_MAX_FILE_SIZE, FileSource, FileSourceBuilder};
 #[cfg(feature = "reqwest")]
 pub use http::ReqwestClient;
 pub use http::{
-    DEFAULT_MAX_BODY_SIZE, DEFAULT_REMEMBERED, DEFAULT_TIMEOUT, DefaultClient, HttpSource,
-    HttpSourceBuilder, RequestBody,
+    DEFAULT_MAX_BODY_SIZE, DEFAULT_REMEMBERED, DEFAULT_REMEMBERED_BYTES, DEFAULT_TIMEOUT,
+    DefaultClient, HttpSource, HttpSourceBuilder, RequestBody,
 };
 pub use request::ConfigRequest;
 pub use response::{ConfigResponse, Format};

@@ -8,7 +8,8 @@ use steadfast_core::CacheKey;
 /// The request carries a precomputed, stable [key](ConfigRequest::key)
 /// (`name`, `name@profile`, `name@profile[k=v,…]` with labels sorted, and
 /// `@ [ ] , = \` inside a part escaped with `\`), so keying a cache on
-/// it costs a reference-count increment, not a format.
+/// it costs a reference-count increment, not a format. Requests that differ
+/// never share a key, and equal keys mean equal requests.
 ///
 /// ```
 /// use steadfast_config::ConfigRequest;
@@ -52,9 +53,12 @@ impl ConfigRequest {
         }
     }
 
-    /// Sets the profile (`dev`, `prod`, …).
+    /// Sets the profile (`dev`, `prod`, …). An empty profile is no profile:
+    /// the request is the same as one without [`with_profile`](Self::with_profile),
+    /// with the same key, and a source gives it its default profile.
     pub fn with_profile(mut self, profile: impl Into<Arc<str>>) -> Self {
-        self.profile = Some(profile.into());
+        let profile = profile.into();
+        self.profile = (!profile.is_empty()).then_some(profile);
         self.rekey();
         self
     }
@@ -206,9 +210,16 @@ mod tests {
             .with_label("x", "1");
         assert_eq!(a, b);
         assert_eq!(a.cache_key(), b.cache_key());
-        assert_ne!(
-            ConfigRequest::new("app").key(),
-            ConfigRequest::new("app").with_profile("").key()
+        assert_eq!(
+            ConfigRequest::new("app").with_profile("").key(),
+            ConfigRequest::new("app").key()
+        );
+        assert_eq!(
+            ConfigRequest::new("app")
+                .with_profile("dev")
+                .with_profile("")
+                .key(),
+            "app"
         );
     }
 }

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use http::StatusCode;
-use steadfast_config::{ConfigError, ConfigRequest, HttpSource};
+use steadfast_config::{
+    BuildError, ConfigError, ConfigRequest, DEFAULT_REMEMBERED_BYTES, HttpSource,
+};
 use support::{Reply, Routes};
 use tower::ServiceExt;
 
@@ -228,4 +230,105 @@ async fn requests_that_differ_never_share_a_key_or_a_remembered_body() {
     let seen = server.seen();
     assert_eq!(seen[1].path_and_query, "/app?a=1%2Cb%3D2");
     assert!(!seen[1].headers.contains_key("if-none-match"));
+}
+
+/// `n` bytes of JSON: a string of `x`.
+fn json_of(n: usize) -> String {
+    format!("\"{}\"", "x".repeat(n - 2))
+}
+
+#[tokio::test]
+async fn remembered_bodies_are_bounded_in_bytes_by_default() {
+    const MIB: usize = 1024 * 1024;
+    let body = json_of(5 * MIB);
+    let mut routes = Routes::new();
+    for name in ["a", "b", "c", "d"] {
+        routes = routes.at(
+            &format!("/{name}"),
+            Reply::json(&body).header("etag", "\"1\""),
+        );
+    }
+    let server = routes.start().await;
+    let source = HttpSource::builder(server.url())
+        .max_body_size(6 * MIB)
+        .build()
+        .unwrap();
+    for name in ["a", "b", "c", "d"] {
+        source
+            .clone()
+            .oneshot(ConfigRequest::new(name))
+            .await
+            .unwrap();
+    }
+    // 16 MiB hold three bodies of 5 MiB; the least recently used went.
+    assert_eq!(source.remembered(), 3);
+    source
+        .clone()
+        .oneshot(ConfigRequest::new("a"))
+        .await
+        .unwrap();
+    source
+        .clone()
+        .oneshot(ConfigRequest::new("d"))
+        .await
+        .unwrap();
+    let seen = server.seen();
+    assert!(!seen[4].headers.contains_key("if-none-match"));
+    assert_eq!(seen[5].headers["if-none-match"], "\"1\"");
+}
+
+#[tokio::test]
+async fn the_byte_bound_is_set_on_the_builder() {
+    let server = Routes::new()
+        .at("/a", Reply::json(&json_of(100)).header("etag", "\"1\""))
+        .at("/b", Reply::json(&json_of(100)).header("etag", "\"1\""))
+        .at("/big", Reply::json(&json_of(300)).header("etag", "\"1\""))
+        .start()
+        .await;
+    // Each small entry holds 1 (key) + 3 (tag) + 3 (version) + 100 bytes.
+    let source = HttpSource::builder(server.url())
+        .remember_bytes(250)
+        .build()
+        .unwrap();
+    for name in ["a", "b"] {
+        source
+            .clone()
+            .oneshot(ConfigRequest::new(name))
+            .await
+            .unwrap();
+    }
+    assert_eq!((source.remembered(), source.remembered_bytes()), (2, 214));
+
+    // A body larger than the whole bound is served but not remembered.
+    let big = source
+        .clone()
+        .oneshot(ConfigRequest::new("big"))
+        .await
+        .unwrap();
+    assert_eq!(big.body().len(), 300);
+    assert_eq!((source.remembered(), source.remembered_bytes()), (2, 214));
+    assert!(format!("{source:?}").contains("remembered_bytes: 214"));
+}
+
+#[test]
+fn a_byte_bound_of_zero_is_refused() {
+    let error = HttpSource::builder("http://127.0.0.1:1")
+        .remember_bytes(0)
+        .build()
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            BuildError::InvalidSetting {
+                setting: "remember_bytes",
+                ..
+            }
+        ),
+        "{error}"
+    );
+    assert_eq!(
+        error.to_string(),
+        "invalid remember_bytes: must be at least 1 byte; remember(0) turns conditional GETs off"
+    );
+    assert_eq!(DEFAULT_REMEMBERED_BYTES, 16 * 1024 * 1024);
 }

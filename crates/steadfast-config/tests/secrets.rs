@@ -129,3 +129,28 @@ fn credential_headers_given_as_plain_headers_are_never_shown() {
         assert!(shown.contains("platform"), "{shown}");
     }
 }
+
+#[test]
+fn a_password_holding_url_delimiters_is_never_shown() {
+    for url in [
+        "http://user:s3cr3t/pw@host/base",
+        "http://user:s3cr3t?pw@host/base",
+        "http://user:s3cr3t#pw@host/base",
+        "http://user:s3cr3t/pw@host/base/x@y",
+        "https://user:s3://cr3t@host",
+        "user:s3cr3t/pw@host/base",
+    ] {
+        let builder = HttpSource::builder(url);
+        let shown = format!("{builder:?}");
+        assert!(!shown.contains("s3cr3t"), "{shown}");
+        assert!(!shown.contains("cr3t"), "{shown}");
+        assert!(!shown.contains("user"), "{shown}");
+        assert!(shown.contains("***@"), "{shown}");
+        if let Err(error) = builder.build() {
+            let shown = format!("{error} {error:?}");
+            assert!(!shown.contains("cr3t"), "{shown}");
+        }
+    }
+    let shown = format!("{:?}", HttpSource::builder("http://host/base"));
+    assert!(shown.contains("\"http://host/base\""), "{shown}");
+}

@@ -1,10 +1,10 @@
 use std::fmt;
 use std::future::{Ready, ready};
-use std::mem;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use tower_service::Service;
+
+use crate::future::ServiceAnswer;
 
 /// How a [`FallbackService`](crate::FallbackService) answers in place of a
 /// failed call: with a [`Value`], a function of the error ([`FromError`]) or
@@ -12,10 +12,14 @@ use tower_service::Service;
 ///
 /// A call goes through three steps. Before the inner service is called,
 /// [`prepare`](Answer::prepare) keeps what a fallback answer would need
-/// (the ready fallback service and its request, a reference to the value);
-/// when the inner service fails with an error the layer answers,
+/// (a copy of the fallback service and its request, a reference to the
+/// value); when the inner service fails with an error the layer answers,
 /// [`answer`](Answer::answer) turns it into the fallback's future; otherwise
 /// it is dropped unused.
+///
+/// The layer's readiness is the inner service's alone: whatever a fallback
+/// must wait for (a fallback service's readiness) is waited for inside the
+/// answer's future, only when an answer is needed.
 pub trait Answer<Req, E> {
     /// The response of a fallback answer.
     type Response;
@@ -23,10 +27,6 @@ pub trait Answer<Req, E> {
     type Pending;
     /// The future of a fallback answer.
     type Future: Future<Output = Result<Self::Response, E>>;
-
-    /// Whether the fallback can answer a call made now; polled by the
-    /// service's own `poll_ready`, after the inner service is ready.
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), E>>;
 
     /// Keeps what a fallback answer for `request` would need.
     fn prepare(&mut self, request: &Req) -> Self::Pending;
@@ -79,10 +79,6 @@ where
     type Pending = Arc<T>;
     type Future = Ready<Result<T, E>>;
 
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), E>> {
-        Poll::Ready(Ok(()))
-    }
-
     fn prepare(&mut self, _request: &Req) -> Arc<T> {
         self.value.clone()
     }
@@ -130,10 +126,6 @@ where
     type Pending = Arc<F>;
     type Future = Ready<Result<Res, E>>;
 
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), E>> {
-        Poll::Ready(Ok(()))
-    }
-
     fn prepare(&mut self, _request: &Req) -> Arc<F> {
         self.f.clone()
     }
@@ -145,12 +137,16 @@ where
 
 /// Answers by calling another service with the same request.
 ///
-/// The fallback service is polled ready together with the inner service; a
-/// call takes the ready instance and leaves a clone in its place, so the
-/// future calls exactly the instance that was polled ready (see
-/// tower-service's "Be careful when cloning inner services"). Its request is
-/// made from the original before the inner service consumes it, by a
-/// [`MakeRequest`] ([`CloneRequest`] by default).
+/// The fallback service never gates the inner one: the layer is ready when
+/// the inner service is, and a call that succeeds never polls the fallback
+/// nor holds any of its capacity (a concurrency limit's permit, a pool
+/// slot). Each call keeps a clone of the fallback service; only when the
+/// inner service failed with an error the layer answers does the answer's
+/// future drive that clone ready and call it (see tower-service's "Be
+/// careful when cloning inner services"). A fallback service that fails to
+/// get ready fails that answer with its error. Its request is made from the
+/// original before the inner service consumes it, by a [`MakeRequest`]
+/// ([`CloneRequest`] by default).
 pub struct ServiceFallback<S, M = CloneRequest> {
     service: S,
     make_request: M,
@@ -195,20 +191,17 @@ where
 {
     type Response = S::Response;
     type Pending = (S, Req);
-    type Future = S::Future;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), E>> {
-        self.service.poll_ready(cx)
-    }
+    type Future = ServiceAnswer<S, Req, S::Future>;
 
     fn prepare(&mut self, request: &Req) -> (S, Req) {
-        let clone = self.service.clone();
-        let ready = mem::replace(&mut self.service, clone);
-        (ready, self.make_request.make_request(request))
+        (
+            self.service.clone(),
+            self.make_request.make_request(request),
+        )
     }
 
-    fn answer((mut service, request): (S, Req), _error: &E) -> S::Future {
-        service.call(request)
+    fn answer((service, request): (S, Req), _error: &E) -> Self::Future {
+        ServiceAnswer::new(service, request)
     }
 }
 

@@ -62,8 +62,9 @@ impl<F, Res, E> FallbackLayer<FromError<F>, Res, E> {
 impl<S, Res, E> FallbackLayer<ServiceFallback<S>, Res, E> {
     /// Answers failed calls by calling `service` with a clone of the request.
     ///
-    /// `service` must have the inner service's response and error types; it
-    /// is polled ready together with the inner service.
+    /// `service` must have the inner service's response and error types. It
+    /// is made ready only for a call whose inner service failed, inside that
+    /// call's future (see [`ServiceFallback`]).
     pub fn service(service: S) -> Self {
         Self::new(ServiceFallback::new(service, CloneRequest))
     }

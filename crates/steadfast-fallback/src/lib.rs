@@ -9,8 +9,9 @@
 //! - [`FallbackLayer::value`] answers with a clone of one value.
 //! - [`FallbackLayer::from_error`] answers with `f(&error)`.
 //! - [`FallbackLayer::service`] calls another service (a local file, a
-//!   secondary server) with a clone of the request; it is polled ready with
-//!   the inner service, and a call takes the ready instance.
+//!   secondary server) with a clone of the request. It never gates the
+//!   inner service: only a call whose inner service failed drives its copy
+//!   of the fallback ready, inside its own future, then calls that copy.
 //! - [`FallbackLayer::new`] takes any other [`Answer`], for answers that
 //!   depend on the request as well as the error.
 //!

@@ -1,6 +1,6 @@
 use std::fmt;
 use std::sync::Arc;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll};
 
 use tower_service::Service;
 
@@ -76,11 +76,10 @@ where
     type Error = E;
     type Future = ResponseFuture<S::Future, K::Pending, K::Future, P, Res, E>;
 
-    /// Ready when the inner service is ready and the fallback can answer (for
-    /// a fallback service: when it is ready too).
+    /// Ready when the inner service is: a fallback is made ready only for a
+    /// call that needs its answer, inside that call's future.
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), E>> {
-        ready!(self.inner.poll_ready(cx))?;
-        self.kind.poll_ready(cx)
+        self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, request: Req) -> Self::Future {

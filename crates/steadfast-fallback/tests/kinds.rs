@@ -5,7 +5,6 @@ mod support;
 use std::future::{Ready, ready};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use steadfast_config::{ConfigError, ConfigRequest, ConfigResponse, Format};
@@ -135,10 +134,6 @@ impl Answer<ConfigRequest, ConfigError> for AppOnly {
     type Response = ConfigResponse;
     type Pending = ConfigRequest;
     type Future = Ready<Result<ConfigResponse, ConfigError>>;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), ConfigError>> {
-        Poll::Ready(Ok(()))
-    }
 
     fn prepare(&mut self, request: &ConfigRequest) -> ConfigRequest {
         request.clone()

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::arrivals::{Arrivals, SLOTS, index};
 use crate::error::BuildError;
 
 /// How many retries a layer may make, shared by every service it builds and
@@ -13,9 +14,16 @@ use crate::error::BuildError;
 ///
 /// This is Finagle's retry budget (and the model of tower's `TpsBudget`),
 /// counted in fixed point so that a fractional share is exact: at 60 %, ten
-/// requests allow six retries, never ten. Requests and retries count for
-/// `ttl`; a retry spends a token, and the token comes back when that retry
-/// leaves the window.
+/// requests allow six retries, never ten. A request is credited by the time
+/// it arrived, whatever the traffic before or after it: ten requests after
+/// a quiet hour fund ten retries at 100 %, and requests older than `ttl`
+/// fund none. A retry spends a token, and the token comes back when that
+/// retry leaves the window.
+///
+/// The window moves in steps of a tenth of `ttl`, counted from the moment
+/// the layer was built: a request or a retry counts until `ttl` after the
+/// start of the tenth it happened in, so for between 0.9 × `ttl` and `ttl`,
+/// and all that happened in one tenth leaves the window together.
 ///
 /// The default allows 20 % of requests plus 10 retries per second over 10 s.
 ///
@@ -83,152 +91,103 @@ impl Default for RetryBudget {
 
 /// Fixed-point units in one retry token.
 const UNIT: i64 = 1_000_000;
-const SLOTS: usize = 10;
 
-/// The balance of a budget: a ring of slots, each `ttl / SLOTS` long.
+/// The balance of a budget. Time is cut into slots of `ttl / SLOTS`; a
+/// request or a retry counts while its slot is one of the last `SLOTS`.
 ///
-/// Requests are counted by the service with one relaxed atomic increment and
-/// brought in here, under a lock, only when a retry asks for a token. The
-/// requests seen since the last look are spread evenly over the time since
-/// then, so those older than the window are not credited.
+/// Requests are counted by the service in [`Arrivals`], by the slot they
+/// arrived in, with no lock and no shared write. The retries spent are
+/// kept here, by slot too, under a lock that only a retry takes.
 #[derive(Debug)]
 pub(crate) struct Ledger {
     deposit: i64,
     reserve: i64,
-    slot: Duration,
-    book: Mutex<Book>,
+    origin: Instant,
+    slot_nanos: u64,
+    spent: Mutex<[Spent; SLOTS]>,
 }
 
-#[derive(Debug)]
-struct Book {
-    slots: [i64; SLOTS],
-    index: usize,
-    slot_start: Instant,
-    synced_requests: u64,
-    synced_at: Instant,
+/// The retries spent in one slot.
+#[derive(Debug, Clone, Copy)]
+struct Spent {
+    slot: u64,
+    retries: u64,
 }
 
 impl Ledger {
     pub(crate) fn new(budget: &RetryBudget) -> Self {
-        let now = Instant::now();
         let per_token = UNIT as f64;
         Self {
             deposit: (budget.percent / 100.0 * per_token).round() as i64,
             reserve: (f64::from(budget.min_per_second) * budget.ttl.as_secs_f64() * per_token)
                 .round() as i64,
-            slot: budget.ttl / SLOTS as u32,
-            book: Mutex::new(Book {
-                slots: [0; SLOTS],
-                index: 0,
-                slot_start: now,
-                synced_requests: 0,
-                synced_at: now,
-            }),
+            origin: Instant::now(),
+            slot_nanos: u64::try_from((budget.ttl / SLOTS as u32).as_nanos())
+                .unwrap_or(u64::MAX)
+                .max(1),
+            spent: Mutex::new(
+                [Spent {
+                    slot: 0,
+                    retries: 0,
+                }; SLOTS],
+            ),
         }
     }
 
-    /// Takes one retry token, given the number of requests so far.
-    pub(crate) fn withdraw(&self, requests: u64) -> bool {
-        let mut book = self.book.lock().unwrap_or_else(|e| e.into_inner());
-        self.sync(&mut book, requests);
-        if self.sum(&book) >= UNIT {
-            let index = book.index;
-            book.slots[index] -= UNIT;
-            true
-        } else {
-            false
-        }
+    /// Whether requests earn credit, so that their arrival must be timed.
+    #[inline]
+    pub(crate) fn credits_requests(&self) -> bool {
+        self.deposit > 0
     }
 
-    /// The retry tokens available now, given the number of requests so far.
-    pub(crate) fn balance(&self, requests: u64) -> f64 {
-        let mut book = self.book.lock().unwrap_or_else(|e| e.into_inner());
-        self.sync(&mut book, requests);
-        self.sum(&book) as f64 / UNIT as f64
+    /// The slot that `at` falls in.
+    #[inline]
+    pub(crate) fn slot(&self, at: Instant) -> u64 {
+        let elapsed = at.saturating_duration_since(self.origin);
+        // In u64 nanoseconds (584 years), since u128 division is slow.
+        let nanos = elapsed
+            .as_secs()
+            .saturating_mul(1_000_000_000)
+            .saturating_add(u64::from(elapsed.subsec_nanos()));
+        nanos / self.slot_nanos
     }
 
-    fn sum(&self, book: &Book) -> i64 {
-        book.slots
-            .iter()
-            .fold(self.reserve, |sum, slot| sum.saturating_add(*slot))
-    }
-
-    fn sync(&self, book: &mut Book, requests: u64) {
-        let now = Instant::now();
-        let passed =
-            now.saturating_duration_since(book.slot_start).as_nanos() / self.slot.as_nanos();
-        if passed > 0 {
-            for _ in 0..passed.min(SLOTS as u128) {
-                book.index = (book.index + 1) % SLOTS;
-                book.slots[book.index] = 0;
-            }
-            let passed = u32::try_from(passed).unwrap_or(u32::MAX);
-            book.slot_start += self.slot.saturating_mul(passed);
+    /// Takes one retry token, if the requests in `arrivals` and the floor
+    /// leave one.
+    pub(crate) fn withdraw(&self, arrivals: &Arrivals) -> bool {
+        let mut spent = self.spent.lock().unwrap_or_else(|e| e.into_inner());
+        // The clock is read under the lock, so the slots spend in order.
+        let current = self.slot(Instant::now());
+        if self.units(arrivals, &spent, current) < i128::from(UNIT) {
+            return false;
         }
-
-        // Callers read the count before taking the lock, so an older count
-        // may come in after a newer one; it adds nothing and moves nothing
-        // back.
-        let pending = requests.saturating_sub(book.synced_requests);
-        book.synced_requests = book.synced_requests.max(requests);
-        let since = book.synced_at;
-        book.synced_at = now;
-        if pending == 0 || self.deposit == 0 {
-            return;
-        }
-        let units = i128::from(pending) * i128::from(self.deposit);
-        let span = now.saturating_duration_since(since).as_nanos();
-        if span == 0 {
-            let index = book.index;
-            book.slots[index] = book.slots[index].saturating_add(clamp(units));
-            return;
-        }
-        // Slot `age` covers [slot_start - age * slot, +slot), the current one
-        // ends now. Each slot gets the credit of the span covered so far less
-        // what the newer slots got, so rounding loses nothing.
-        let mut covered = 0u128;
-        let mut credited = 0i128;
-        for age in 0..SLOTS {
-            let Some(start) = book
-                .slot_start
-                .checked_sub(self.slot.saturating_mul(age as u32))
-            else {
-                break;
+        let entry = &mut spent[index(current)];
+        if entry.slot != current {
+            *entry = Spent {
+                slot: current,
+                retries: 0,
             };
-            let end = if age == 0 { now } else { start + self.slot };
-            let overlap = end
-                .min(now)
-                .saturating_duration_since(start.max(since))
-                .as_nanos();
-            if overlap == 0 {
-                continue;
-            }
-            covered += overlap;
-            let total = units * covered as i128 / span as i128;
-            let share = total - credited;
-            credited = total;
-            let index = (book.index + SLOTS - age) % SLOTS;
-            book.slots[index] = book.slots[index].saturating_add(clamp(share));
         }
+        entry.retries += 1;
+        true
     }
-}
 
-fn clamp(units: i128) -> i64 {
-    i64::try_from(units).unwrap_or(i64::MAX)
-}
+    /// The retry tokens available now.
+    pub(crate) fn balance(&self, arrivals: &Arrivals) -> f64 {
+        let spent = self.spent.lock().unwrap_or_else(|e| e.into_inner());
+        let current = self.slot(Instant::now());
+        self.units(arrivals, &spent, current) as f64 / UNIT as f64
+    }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Two callers read the request count, then take the lock in the other
-    /// order: the older count must not move the book back, or the requests
-    /// in between are credited twice.
-    #[tokio::test(start_paused = true)]
-    async fn a_stale_request_count_is_not_credited_again() {
-        let ledger = Ledger::new(&RetryBudget::new(Duration::from_secs(1), 0, 100.0));
-        assert_eq!(ledger.balance(11), 11.0);
-        assert_eq!(ledger.balance(10), 11.0);
-        assert_eq!(ledger.balance(11), 11.0);
+    /// The units available in the window ending with slot `current`.
+    fn units(&self, arrivals: &Arrivals, spent: &[Spent; SLOTS], current: u64) -> i128 {
+        let retries: u64 = spent
+            .iter()
+            .filter(|entry| current.wrapping_sub(entry.slot) < SLOTS as u64)
+            .map(|entry| entry.retries)
+            .sum();
+        i128::from(self.reserve)
+            + i128::from(self.deposit) * i128::from(arrivals.in_window(current))
+            - i128::from(UNIT) * i128::from(retries)
     }
 }

@@ -5,8 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use steadfast_core::counter::ThreadCounter;
-
+use crate::arrivals::Arrivals;
 use crate::backoff::Backoff;
 use crate::budget::Ledger;
 
@@ -109,7 +108,8 @@ pub(crate) struct Config {
 /// What every service made by one layer value, and every clone, shares.
 pub(crate) struct Shared {
     pub(crate) config: Config,
-    pub(crate) requests: ThreadCounter,
+    /// Requests received, by the budget slot they arrived in.
+    pub(crate) requests: Arrivals,
     /// Requests that have failed once, numbering their jitter streams.
     pub(crate) failed: AtomicU64,
     pub(crate) retries: AtomicU64,
@@ -128,7 +128,7 @@ impl Shared {
     }
 
     pub(crate) fn stats(&self) -> RetryStats {
-        let requests = self.requests.sum();
+        let requests = self.requests.total();
         let retries = self.retries.load(Ordering::Relaxed);
         RetryStats {
             requests,
@@ -168,10 +168,9 @@ impl RetryHandle {
 
     /// The retry tokens left in the budget now, or `None` without a budget.
     pub fn budget_balance(&self) -> Option<f64> {
-        let requests = self.shared.requests.sum();
         self.shared
             .budget
             .as_ref()
-            .map(|ledger| ledger.balance(requests))
+            .map(|ledger| ledger.balance(&self.shared.requests))
     }
 }

@@ -208,7 +208,7 @@ fn admit(
         return Err(Limit::Deadline);
     }
     if let Some(ledger) = &shared.budget
-        && !ledger.withdraw(shared.requests.sum())
+        && !ledger.withdraw(&shared.requests)
     {
         return Err(Limit::Budget);
     }

@@ -5,9 +5,9 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
-use steadfast_core::counter::ThreadCounter;
 use tower_layer::Layer;
 
+use crate::arrivals::Arrivals;
 use crate::backoff::Backoff;
 use crate::budget::{Ledger, RetryBudget};
 use crate::error::BuildError;
@@ -197,7 +197,7 @@ impl<P, C> RetryLayerBuilder<P, C> {
         let listener = self.listener;
         let shared = Arc::new(Shared {
             config,
-            requests: ThreadCounter::new(),
+            requests: Arrivals::new(),
             failed: AtomicU64::new(0),
             retries: AtomicU64::new(0),
             budget_refusals: AtomicU64::new(0),

@@ -16,7 +16,9 @@
 //! that cannot be copied is sent once.
 //!
 //! The first attempt that succeeds allocates nothing and takes no lock: the
-//! request is counted in a cell of the current thread, and its future holds
+//! request is counted in a cell that only the current thread writes, by the
+//! tenth of the budget window it arrived in (one clock read, shared with the
+//! deadline), and its future holds
 //! the layer's shared state, so a request keeps its retries even when every
 //! service and layer it came from is gone (a one-shot call).
 //!
@@ -82,6 +84,7 @@
     unreachable_pub
 )]
 
+mod arrivals;
 mod backoff;
 mod budget;
 mod error;

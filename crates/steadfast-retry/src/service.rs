@@ -77,8 +77,16 @@ where
     #[inline]
     fn call(&mut self, request: Req) -> Self::Future {
         let shared: &Shared = &self.shared;
-        shared.requests.increment();
-        let start = shared.config.deadline.map(|_| Instant::now());
+        // One clock read serves the budget and the deadline.
+        let timed = shared
+            .budget
+            .as_ref()
+            .filter(|ledger| ledger.credits_requests());
+        let now = (timed.is_some() || shared.config.deadline.is_some()).then(Instant::now);
+        shared
+            .requests
+            .record(timed.zip(now).map(|(ledger, now)| ledger.slot(now)));
+        let start = shared.config.deadline.and(now);
         let next = self.copier.copy(&request);
         let clone = self.inner.clone();
         let mut service = std::mem::replace(&mut self.inner, clone);

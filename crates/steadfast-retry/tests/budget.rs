@@ -190,3 +190,56 @@ async fn requests_spread_over_several_slots_are_credited_in_full() {
         (10, 6, 1)
     );
 }
+
+/// 100 %, no floor, a 10 s window.
+fn everyone_retries_once() -> RetryBudget {
+    RetryBudget::new(secs(10), 0, 100.0)
+}
+
+#[tokio::test(start_paused = true)]
+async fn requests_arriving_together_after_a_quiet_spell_are_credited_in_full() {
+    let layer = builder(everyone_retries_once()).build().unwrap();
+    tokio::time::advance(secs(100)).await;
+
+    // Ten requests are in flight at once, then all fail once.
+    let script = Script::failing(10).with_latency(Duration::from_millis(1));
+    let service = layer.layer(script.clone());
+    let mut calls = tokio::task::JoinSet::new();
+    for _ in 0..10 {
+        calls.spawn(service.clone().oneshot("config"));
+    }
+    let results = calls.join_all().await;
+    assert_eq!(results, vec![Ok("ok"); 10]);
+    assert_eq!(script.count(), 20);
+    let stats = layer.handle().stats();
+    assert_eq!(
+        (stats.requests, stats.retries, stats.budget_refusals),
+        (10, 10, 0)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn requests_older_than_the_window_fund_no_retry() {
+    let layer = RetryLayer::builder()
+        .max_attempts(100)
+        .backoff(Backoff::constant(Duration::ZERO).with_jitter(Jitter::None))
+        .budget(everyone_retries_once())
+        .build()
+        .unwrap();
+    let ok = layer.layer(Script::new([]));
+    for _ in 0..100 {
+        ok.clone().oneshot("warm").await.unwrap();
+    }
+    tokio::time::advance(secs(100)).await;
+    assert_eq!(layer.handle().budget_balance(), Some(0.0));
+
+    // The new request funds its own retry, and nothing else does.
+    let script = Script::failing(100);
+    let result = layer.layer(script.clone()).oneshot("config").await;
+    assert_eq!(result, Err(TestError::Transient(2)));
+    let stats = layer.handle().stats();
+    assert_eq!(
+        (stats.requests, stats.retries, stats.budget_refusals),
+        (101, 1, 1)
+    );
+}

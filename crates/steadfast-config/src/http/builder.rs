@@ -18,6 +18,9 @@ pub const DEFAULT_MAX_BODY_SIZE: usize = 4 * 1024 * 1024;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How many keys' `ETag`s and bodies are remembered by default.
 pub const DEFAULT_REMEMBERED: usize = 256;
+/// How many bytes the remembered bodies (with their keys and tags) may hold
+/// by default: 16 MiB.
+pub const DEFAULT_REMEMBERED_BYTES: usize = 16 * 1024 * 1024;
 
 const ACCEPTED: &str = concat!(
     "application/json",
@@ -45,6 +48,7 @@ pub struct HttpSourceBuilder {
     default_format: Option<Format>,
     default_profile: Option<String>,
     remembered: usize,
+    remembered_bytes: usize,
     listener: Option<Listener>,
 }
 
@@ -60,6 +64,7 @@ impl HttpSourceBuilder {
             default_format: None,
             default_profile: None,
             remembered: DEFAULT_REMEMBERED,
+            remembered_bytes: DEFAULT_REMEMBERED_BYTES,
             listener: None,
         }
     }
@@ -69,8 +74,11 @@ impl HttpSourceBuilder {
     /// Default `/{name}`.
     ///
     /// Values are percent-encoded. Labels, and a profile the template does
-    /// not place, are sent as the query. An extension at the end names the
-    /// format when the server sends no content type.
+    /// not place, are sent as the query; with such a template a label named
+    /// `profile` would read as the profile, so a request carrying one is
+    /// [`ConfigError::InvalidRequest`](crate::ConfigError::InvalidRequest).
+    /// An extension at the end names the format when the server sends no
+    /// content type.
     pub fn path(mut self, template: impl Into<String>) -> Self {
         self.template = template.into();
         self
@@ -142,9 +150,20 @@ impl HttpSourceBuilder {
 
     /// How many keys' last `ETag` and body are remembered for conditional
     /// GETs (default 256, shared by all clones); zero turns conditional
-    /// GETs off.
+    /// GETs off. The least recently used go first, when this many are
+    /// remembered or when their bytes reach
+    /// [`remember_bytes`](Self::remember_bytes).
     pub fn remember(mut self, keys: usize) -> Self {
         self.remembered = keys;
+        self
+    }
+
+    /// How many bytes the remembered bodies may hold, counting each body
+    /// with its key and tag (default 16 MiB, shared by all clones). A body
+    /// larger than this alone is not remembered. Zero is refused by the
+    /// builder: turn conditional GETs off with [`remember(0)`](Self::remember).
+    pub fn remember_bytes(mut self, bytes: usize) -> Self {
+        self.remembered_bytes = bytes;
         self
     }
 
@@ -178,6 +197,12 @@ impl HttpSourceBuilder {
             return Err(BuildError::setting(
                 "max_body_size",
                 "must be at least 1 byte",
+            ));
+        }
+        if self.remembered_bytes == 0 {
+            return Err(BuildError::setting(
+                "remember_bytes",
+                "must be at least 1 byte; remember(0) turns conditional GETs off",
             ));
         }
         let (target, user_info) = Target::parse(&self.base_url, &self.template)?;
@@ -228,7 +253,7 @@ impl HttpSourceBuilder {
                 max_body_size: self.max_body_size,
                 default_format: self.default_format,
                 default_profile: self.default_profile.map(Arc::from),
-                remembered: Remembered::new(self.remembered),
+                remembered: Remembered::new(self.remembered, self.remembered_bytes),
                 listener: self.listener,
                 counters: HttpCounters::default(),
             }),
@@ -268,6 +293,7 @@ impl fmt::Debug for HttpSourceBuilder {
             .field("default_format", &self.default_format)
             .field("default_profile", &self.default_profile)
             .field("remember", &self.remembered)
+            .field("remember_bytes", &self.remembered_bytes)
             .field("listener", &self.listener.is_some())
             .finish()
     }

@@ -21,7 +21,8 @@ use steadfast_core::BoxError;
 use tower_service::Service;
 
 pub use self::builder::{
-    DEFAULT_MAX_BODY_SIZE, DEFAULT_REMEMBERED, DEFAULT_TIMEOUT, HttpSourceBuilder,
+    DEFAULT_MAX_BODY_SIZE, DEFAULT_REMEMBERED, DEFAULT_REMEMBERED_BYTES, DEFAULT_TIMEOUT,
+    HttpSourceBuilder,
 };
 pub use self::future::HttpFuture;
 #[cfg(feature = "reqwest")]
@@ -88,8 +89,9 @@ fn default_client() -> Result<DefaultClient, BuildError> {
 ///   comes from `Content-Type`, else from the URL's extension, else from the
 ///   [default format](HttpSourceBuilder::default_format). Another content
 ///   type (`text/html`) is [`ConfigError::UnsupportedFormat`].
-/// - With an `ETag`, the body is remembered (a bounded map shared by all
-///   clones) and the next request for the same key sends `If-None-Match`;
+/// - With an `ETag`, the body is remembered (a map shared by all clones,
+///   bounded in [keys](HttpSourceBuilder::remember) and
+///   [bytes](HttpSourceBuilder::remember_bytes)) and the next request for the same key sends `If-None-Match`;
 ///   `304 Not Modified` then answers with the remembered body, same version,
 ///   fresh `fetched_at`.
 /// - `404` is [`ConfigError::NotFound`]; `429` and `5xx` are
@@ -151,6 +153,11 @@ impl<C> HttpSource<C> {
     /// How many keys' `ETag` and body are remembered now.
     pub fn remembered(&self) -> usize {
         self.shared.remembered.len()
+    }
+
+    /// How many bytes the remembered bodies, keys and tags hold now.
+    pub fn remembered_bytes(&self) -> usize {
+        self.shared.remembered.bytes()
     }
 
     /// Forgets the `ETag` and body of `req`, so its next load is a plain GET.
@@ -231,6 +238,7 @@ impl fmt::Debug for HttpShared {
             .field("default_format", &self.default_format)
             .field("default_profile", &self.default_profile)
             .field("remembered", &self.remembered.len())
+            .field("remembered_bytes", &self.remembered.bytes())
             .field("listener", &self.listener.is_some())
             .field("stats", &self.counters.snapshot())
             .finish()

@@ -128,8 +128,16 @@ impl Target {
             path.push('=');
             encode_into(path, value);
         };
-        if let (false, Some(profile)) = (self.has_profile, profile) {
-            pair(&mut path, "profile", profile);
+        if !self.has_profile {
+            if req.labels().any(|(name, _)| name == PROFILE) {
+                return Err(ConfigError::invalid_request(
+                    "a label named \"profile\" would read as the profile, which this path \
+                     template sends as the query parameter \"profile\"",
+                ));
+            }
+            if let Some(profile) = profile {
+                pair(&mut path, PROFILE, profile);
+            }
         }
         for (name, value) in req.labels() {
             pair(&mut path, name, value);
@@ -142,6 +150,9 @@ impl Target {
             .map_err(|e| ConfigError::invalid_request(format!("no valid URL: {e}")))
     }
 }
+
+/// The query parameter of a profile the template does not place.
+const PROFILE: &str = "profile";
 
 fn check_segment(what: &str, value: &str) -> Result<(), ConfigError> {
     match value {
@@ -300,18 +311,30 @@ fn percent_decode(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-/// `url` with any user-info replaced by `***`, for display.
+/// `url` with anything that may be user-info replaced by `***`, for
+/// display.
+///
+/// This does not parse the URL: a password may hold a raw `/`, `?`, `#` or
+/// `://`, which a parser would take for the end of the authority. All from
+/// after the scheme (when `url` starts with one) to the last `@` is hidden,
+/// so a URL with `@` in its path shows less than it could, never more.
 pub(crate) fn redact(url: &str) -> String {
-    let Some(start) = url.find("://").map(|i| i + 3) else {
-        return url.to_owned();
-    };
-    let end = url[start..]
-        .find(['/', '?', '#'])
-        .map_or(url.len(), |i| start + i);
-    match url[start..end].rfind('@') {
+    let start = url
+        .split_once("://")
+        .filter(|(scheme, _)| is_scheme(scheme))
+        .map_or(0, |(scheme, _)| scheme.len() + 3);
+    match url[start..].rfind('@') {
         Some(at) => format!("{}***{}", &url[..start], &url[start + at..]),
         None => url.to_owned(),
     }
+}
+
+/// RFC 3986: `ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )`.
+fn is_scheme(scheme: &str) -> bool {
+    scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
 }
 
 #[cfg(test)]
@@ -377,8 +400,21 @@ mod tests {
             ("al@x", Some("p:ss"))
         );
         assert_eq!(t.base(), "http://h:1");
-        assert_eq!(redact("http://u:secret@h:1/x@y"), "http://***@h:1/x@y");
-        assert_eq!(redact("http://h/x@y"), "http://h/x@y");
+        assert_eq!(redact("http://u:secret@h:1/x"), "http://***@h:1/x");
+        assert_eq!(redact("http://h/x"), "http://h/x");
+    }
+
+    #[test]
+    fn redaction_hides_all_up_to_the_last_at_sign() {
+        assert_eq!(redact("http://u:s3/cr?e#t@h/x"), "http://***@h/x");
+        // An `@` in the path cannot be told from one in a password holding
+        // a raw `/`: both are hidden.
+        assert_eq!(redact("http://u:secret@h:1/x@y"), "http://***@y");
+        assert_eq!(redact("http://h/x@y"), "http://***@y");
+        assert_eq!(redact("u:s3cr3t@h/x"), "***@h/x");
+        assert_eq!(redact("u:s3cr3t@h/x://y"), "***@h/x://y");
+        assert_eq!(redact("h t://u:p@h"), "***@h");
+        assert_eq!(redact("HTTPS://u:p@h"), "HTTPS://***@h");
     }
 
     #[test]
