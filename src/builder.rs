@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 use steadfast_breaker as breaker;
 use steadfast_cache::{CacheLayerBuilder, DefaultKey, DefaultStore, IntoStore, Store};
 use steadfast_config::{ConfigError, ConfigRequest, ConfigResponse};
-use steadfast_core::{Provenance, Source};
+use steadfast_core::{Causes, Provenance, Source};
 use steadfast_fallback::FallbackLayer;
 use steadfast_retry::{Backoff, Jitter, RetryLayer, RetryLayerBuilder};
 use tower::util::Either;
@@ -56,14 +56,15 @@ pub enum StackError {
 
 impl fmt::Display for StackError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            StackError::Cache(_) => f.pad("invalid cache settings"),
-            StackError::Retry(_) => f.pad("invalid retry settings"),
-            StackError::Breaker(_) => f.pad("invalid circuit breaker settings"),
-            StackError::ZeroTimeout => f.pad("the time limit must be greater than zero"),
-            StackError::ZeroStartupWait => f.pad("the startup wait must be greater than zero"),
-            StackError::InvalidFallback(_) => f.pad("a fallback value fails the stack's check"),
-        }
+        let head = match self {
+            StackError::Cache(_) => "invalid cache settings",
+            StackError::Retry(_) => "invalid retry settings",
+            StackError::Breaker(_) => "invalid circuit breaker settings",
+            StackError::ZeroTimeout => "the time limit must be greater than zero",
+            StackError::ZeroStartupWait => "the startup wait must be greater than zero",
+            StackError::InvalidFallback(_) => "a fallback value fails the stack's check",
+        };
+        write!(f, "{head}{}", Causes::new(head, std::error::Error::source(self)))
     }
 }
 
@@ -167,7 +168,11 @@ impl<St> StackBuilder<St> {
         self
     }
 
-    /// Replaces the circuit breaker's settings.
+    /// Replaces the circuit breaker's settings. The stack classifies results
+    /// with [`FailureKindClassifier`](breaker::FailureKindClassifier): only
+    /// transient failures count against the circuit; a permanent failure
+    /// (4xx, a rejected certificate) is ignored and invalid content (a body
+    /// that fails the check) is a success, since the source answered.
     pub fn breaker(mut self, breaker: breaker::Builder) -> Self {
         self.breaker = Some(breaker);
         self
@@ -310,9 +315,12 @@ impl<St> StackBuilder<St> {
                         }
                     });
                 }
-                let layer = builder.build().map_err(StackError::Breaker)?;
+                let layer = builder
+                    .classifier(breaker::FailureKindClassifier)
+                    .build()
+                    .map_err(StackError::Breaker)?;
                 let handle = layer.handle();
-                (Either::Left(layer.layer(timed)), Some(handle))
+                (Either::Left(layer.layer(timed.clone())), Some(handle))
             }
             None => (Either::Right(timed), None),
         };

@@ -98,6 +98,8 @@ pub use http::{
 };
 pub use request::ConfigRequest;
 pub use response::{ConfigResponse, Format};
-pub use steadfast_core::{CacheKey, CircuitOpen, Failure, Provenance, SharedError, Source};
+pub use steadfast_core::{
+    CacheKey, CircuitOpen, Failure, FailureKind, Provenance, SharedError, Source,
+};
 pub use typed::{Decode, DecodeLayer, Typed};
 pub use watch::{WatchHandle, WatchStats, Watcher};
