@@ -220,8 +220,10 @@ impl<St> StackBuilder<St> {
     }
 
     /// Checks every response of the source with `check`; an `Err` is a
-    /// failure of the source: counted by the breaker, retried if transient,
-    /// never cached. Replaces the default check (the body parses).
+    /// failure of the source, never cached, retried and counted by the
+    /// breaker only if [transient](steadfast_core::FailureKind::Transient)
+    /// (a decode or validation error is invalid content: the last good
+    /// value stays served). Replaces the default check (the body parses).
     pub fn check<F>(mut self, check: F) -> Self
     where
         F: Fn(&ConfigResponse) -> Result<(), ConfigError> + Send + Sync + 'static,

@@ -1,6 +1,7 @@
 //! The innermost part of the stack: counts the calls that reach the source
-//! and checks what it answers, so an invalid body is a failure of the source
-//! (counted by the breaker, never cached).
+//! and checks what it answers, so an invalid body is a failure of the source:
+//! invalid content, never cached, never retried, and not held against the
+//! source by the breaker (it answered).
 
 use std::fmt;
 use std::future::Future;
@@ -114,7 +115,7 @@ where
         if let Some(Err(error)) = this.check.as_ref().map(|check| check(&response)) {
             this.counters.rejected.fetch_add(1, Ordering::Relaxed);
             metrics::counter!("steadfast_origin_rejected_total").increment(1);
-            tracing::warn!(%error, "the source answered with an invalid config");
+            tracing::debug!(%error, "the source answered with an invalid config");
             return Poll::Ready(Err(error));
         }
         Poll::Ready(Ok(response))
