@@ -21,7 +21,7 @@ use crate::defaults::{Defaults, DefaultsInner};
 use crate::layers::{Cached, Full, Guarded, Key, Retried, Timed};
 use crate::loader::{Loader, Parts};
 use crate::origin::{Check, Origin, OriginCounters};
-use crate::startup::StartupPolicy;
+use crate::startup::{Probe, StartupPolicy};
 use crate::timeout::TimeoutLayer;
 
 /// The cache's time to live unless set: 300 s.
@@ -308,7 +308,7 @@ impl<St> StackBuilder<St> {
             None => Either::Right(origin),
         };
 
-        let (guarded, breaker_handle): (Guarded<S>, _) = match self.breaker {
+        let (guarded, breaker_handle, probe): (Guarded<S>, _, _) = match self.breaker {
             Some(mut builder) => {
                 if let Some(listener) = listener.clone() {
                     builder = builder.on_event(move |event| {
@@ -322,9 +322,10 @@ impl<St> StackBuilder<St> {
                     .build()
                     .map_err(StackError::Breaker)?;
                 let handle = layer.handle();
-                (Either::Left(layer.layer(timed.clone())), Some(handle))
+                let probe = Probe::new(timed.clone());
+                (Either::Left(layer.layer(timed)), Some(handle), Some(probe))
             }
-            None => (Either::Right(timed), None),
+            None => (Either::Right(timed), None, None),
         };
 
         let (retried, retry_handle): (Retried<S>, _) = match self.retry {
@@ -378,6 +379,7 @@ impl<St> StackBuilder<St> {
                 startup_fallbacks: AtomicU64::new(0),
                 origin: counters,
                 startup: self.startup,
+                probe,
             }),
         })
     }
