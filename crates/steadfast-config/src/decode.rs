@@ -1,8 +1,15 @@
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, ready};
 
+use pin_project_lite::pin_project;
 use serde::de::DeserializeOwned;
+use steadfast_core::SharedError;
+use tokio::task::JoinHandle;
 
-use crate::{ConfigError, Format};
+use crate::{ConfigError, ConfigResponse, Format};
 
 /// A configuration that can check itself after decoding.
 ///
@@ -38,6 +45,106 @@ use crate::{ConfigError, Format};
 pub trait Validate {
     /// `Ok(())` when the configuration is usable, else what is wrong with it.
     fn validate(&self) -> Result<(), String>;
+}
+
+/// Bodies of at least this many bytes are decoded (and checked) on tokio's
+/// blocking pool rather than on the thread that polls the load: 64 KiB.
+///
+/// Decoding a body takes time in proportion to its size; past a few tens
+/// of kilobytes that is long enough to hold up every other task of a
+/// runtime thread. A smaller body is decoded where it arrives, which costs
+/// no hand-over.
+pub const BLOCKING_DECODE_SIZE: usize = 64 * 1024;
+
+/// Runs `work` (a decode, a check) on `response`: at once for a body
+/// smaller than [`BLOCKING_DECODE_SIZE`] or outside a Tokio runtime, else
+/// on the runtime's blocking pool. The future gives the response back with
+/// what `work` returned.
+///
+/// A panic in `work` is resumed in the caller, as it would be inline; a
+/// blocking task cancelled by a runtime shutting down is a
+/// [`ConfigError::Other`].
+///
+/// ```
+/// use steadfast_config::{ConfigResponse, Format, decode_blocking};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), steadfast_config::ConfigError> {
+/// let large = format!(r#"{{"pad": "{}"}}"#, "x".repeat(100_000));
+/// let response = ConfigResponse::new(large, Format::Json);
+/// let (response, value) =
+///     decode_blocking(response, |r| r.decode::<serde_json::Value>()).await?;
+/// assert_eq!(value?["pad"].as_str().map(str::len), Some(100_000));
+/// assert_eq!(response.body().len(), 100_011);
+/// # Ok(())
+/// # }
+/// ```
+pub fn decode_blocking<R, F>(response: ConfigResponse, work: F) -> DecodeTask<R>
+where
+    F: FnOnce(&ConfigResponse) -> R + Send + 'static,
+    R: Send + 'static,
+{
+    let state = match tokio::runtime::Handle::try_current() {
+        Ok(runtime) if response.body().len() >= BLOCKING_DECODE_SIZE => TaskState::Blocking {
+            handle: runtime.spawn_blocking(move || {
+                let output = work(&response);
+                (response, output)
+            }),
+        },
+        _ => {
+            let output = work(&response);
+            TaskState::Done {
+                output: Some((response, output)),
+            }
+        }
+    };
+    DecodeTask { state }
+}
+
+pin_project! {
+    /// The future of [`decode_blocking`]: the response, and what the work
+    /// on it returned.
+    pub struct DecodeTask<R> {
+        #[pin]
+        state: TaskState<R>,
+    }
+}
+
+pin_project! {
+    #[project = TaskStateProj]
+    enum TaskState<R> {
+        Done { output: Option<(ConfigResponse, R)> },
+        Blocking { #[pin] handle: JoinHandle<(ConfigResponse, R)> },
+    }
+}
+
+impl<R> fmt::Debug for DecodeTask<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match &self.state {
+            TaskState::Done { .. } => "done",
+            TaskState::Blocking { .. } => "blocking",
+        };
+        f.debug_struct("DecodeTask").field("state", &state).finish()
+    }
+}
+
+impl<R> Future for DecodeTask<R> {
+    type Output = Result<(ConfigResponse, R), ConfigError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().state.project() {
+            TaskStateProj::Done { output } => Poll::Ready(
+                output
+                    .take()
+                    .ok_or_else(|| ConfigError::invalid_request("decode polled again")),
+            ),
+            TaskStateProj::Blocking { handle } => match ready!(handle.poll(cx)) {
+                Ok(output) => Poll::Ready(Ok(output)),
+                Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+                Err(error) => Poll::Ready(Err(ConfigError::Other(SharedError::new(error)))),
+            },
+        }
+    }
 }
 
 /// Decodes `bytes` as `format` into a `T`.
@@ -161,7 +268,6 @@ fn yaml_nesting(text: &str) -> Result<(), ConfigError> {
             In::Property => {
                 if c == ' ' || c == '\t' {
                     state = In::Plain;
-                    after_space = true;
                 }
             }
             In::Plain => {

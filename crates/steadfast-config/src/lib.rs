@@ -79,6 +79,7 @@ mod wire;
 pub mod future {
     //! The response futures of the services in this crate.
 
+    pub use crate::decode::DecodeTask;
     pub use crate::file::FileFuture;
     pub use crate::http::HttpFuture;
     #[cfg(feature = "reqwest")]
@@ -86,7 +87,7 @@ pub mod future {
     pub use crate::typed::DecodeFuture;
 }
 
-pub use decode::Validate;
+pub use decode::{BLOCKING_DECODE_SIZE, Validate, decode_blocking};
 pub use error::{BuildError, ConfigError};
 pub use event::{DecodeStats, Event, HttpStats};
 pub use file::{DEFAULT_MAX_FILE_SIZE, FileSource, FileSourceBuilder};

@@ -157,3 +157,38 @@ fn deep_json_and_toml_stop_at_their_parsers_limits() {
         "invalid toml config at line 1, column 85: cannot recurse further; max recursion depth met"
     );
 }
+
+/// Decodes a body of `len` bytes through a `DecodeLayer` whose check
+/// records the thread it ran on.
+async fn decoded_on(len: usize) -> std::thread::ThreadId {
+    use std::sync::{Arc, Mutex};
+    use steadfast_config::DecodeLayer;
+    use tower::{ServiceBuilder, service_fn};
+
+    let seen = Arc::new(Mutex::new(None));
+    let record = seen.clone();
+    let body = format!(r#"{{"pad": "{}"}}"#, "x".repeat(len - 11));
+    let source = service_fn(move |_: ConfigRequest| {
+        let body = body.clone();
+        async move { Ok::<_, ConfigError>(ConfigResponse::new(body, Format::Json)) }
+    });
+    let service = ServiceBuilder::new()
+        .layer(
+            DecodeLayer::<serde_json::Value>::new().validate_with(move |_| {
+                *record.lock().unwrap() = Some(std::thread::current().id());
+                Ok(())
+            }),
+        )
+        .service(source);
+    let value = service.oneshot(ConfigRequest::new("app")).await.unwrap();
+    assert_eq!(value["pad"].as_str().map(str::len), Some(len - 11));
+    seen.lock().unwrap().unwrap()
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_large_body_is_decoded_off_the_runtime_thread() {
+    use steadfast_config::BLOCKING_DECODE_SIZE;
+    let runtime = std::thread::current().id();
+    assert_eq!(decoded_on(BLOCKING_DECODE_SIZE - 1).await, runtime);
+    assert_ne!(decoded_on(BLOCKING_DECODE_SIZE).await, runtime);
+}
