@@ -64,7 +64,11 @@ impl fmt::Display for StackError {
             StackError::ZeroStartupWait => "the startup wait must be greater than zero",
             StackError::InvalidFallback(_) => "a fallback value fails the stack's check",
         };
-        write!(f, "{head}{}", Causes::new(head, std::error::Error::source(self)))
+        write!(
+            f,
+            "{head}{}",
+            Causes::new(head, std::error::Error::source(self))
+        )
     }
 }
 

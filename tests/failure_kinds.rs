@@ -26,9 +26,9 @@ use tower::service_fn;
 fn readme_stack() -> StackBuilder {
     StackBuilder::new()
         .retry(
-            RetryLayer::builder()
-                .max_attempts(3)
-                .backoff(Backoff::exponential(Duration::from_secs(1), 2.0).with_jitter(Jitter::Full)),
+            RetryLayer::builder().max_attempts(3).backoff(
+                Backoff::exponential(Duration::from_secs(1), 2.0).with_jitter(Jitter::Full),
+            ),
         )
         .breaker(
             CircuitBreakerLayer::builder()
@@ -194,10 +194,7 @@ async fn the_startup_wait_ends_at_once_on_invalid_content() {
         .build(script.source())
         .unwrap();
     let started = Instant::now();
-    let error = loader
-        .start::<serde_json::Value>("app")
-        .await
-        .unwrap_err();
+    let error = loader.start::<serde_json::Value>("app").await.unwrap_err();
     assert_eq!(error.kind(), FailureKind::InvalidContent);
     assert_eq!(
         error.to_string(),

@@ -114,7 +114,10 @@ async fn the_real_value_arrives_soon_after_the_source_returns_under_an_open_circ
     assert_eq!(breaker.state(), State::Closed);
     assert_eq!(
         *alerts.lock().unwrap(),
-        ["circuit opened for 60s", "circuit closed: the source answers again"]
+        [
+            "circuit opened for 60s",
+            "circuit closed: the source answers again"
+        ]
     );
     let again = loader.load_response("app").await.unwrap();
     assert_eq!(again.source(), Source::Cache);
@@ -141,8 +144,17 @@ async fn the_readme_settings_recover_within_a_second_of_the_source() {
     assert!(answered <= Duration::from_secs(5), "{calls:?}");
     // Every call but the last failed, and none waited more than the
     // retry's own backoff or the wait's 1 s.
-    assert!(calls[..calls.len() - 1].iter().all(|at| *at < Duration::from_secs(4)));
-    assert!(calls.windows(2).all(|w| w[1] - w[0] <= Duration::from_secs(2)), "{calls:?}");
+    assert!(
+        calls[..calls.len() - 1]
+            .iter()
+            .all(|at| *at < Duration::from_secs(4))
+    );
+    assert!(
+        calls
+            .windows(2)
+            .all(|w| w[1] - w[0] <= Duration::from_secs(2)),
+        "{calls:?}"
+    );
     assert_eq!(loader.breaker().unwrap().state(), State::Closed);
     assert_eq!(loader.metrics().fallback_uses, 0);
 }
@@ -160,7 +172,9 @@ async fn the_fallback_comes_only_when_the_whole_wait_ran_out() {
     assert_eq!(started.elapsed(), Duration::from_secs(10));
     assert_eq!(
         outage.calls(),
-        ms(&[0, 1_000, 3_000, 3_100, 4_100, 6_300, 6_700, 7_500, 8_500, 9_500])
+        ms(&[
+            0, 1_000, 3_000, 3_100, 4_100, 6_300, 6_700, 7_500, 8_500, 9_500
+        ])
     );
     // The fallback names the source's last real error, not the circuit.
     assert_eq!(
@@ -208,7 +222,10 @@ async fn an_attempt_running_at_the_deadline_ends_with_the_last_real_error() {
     let error = loader.start::<serde_json::Value>("app").await.unwrap_err();
 
     assert_eq!(started.elapsed(), Duration::from_secs(1));
-    assert_eq!(error.to_string(), "config server answered 503 Service Unavailable");
+    assert_eq!(
+        error.to_string(),
+        "config server answered 503 Service Unavailable"
+    );
     assert_eq!(*calls.lock().unwrap(), 2);
 }
 
@@ -226,7 +243,10 @@ async fn a_first_attempt_running_at_the_deadline_is_a_timeout_of_the_wait() {
     let started = Instant::now();
     let error = loader.start::<serde_json::Value>("app").await.unwrap_err();
     assert_eq!(started.elapsed(), Duration::from_secs(3));
-    assert!(matches!(error, ConfigError::Timeout(d) if d == Duration::from_secs(3)), "{error}");
+    assert!(
+        matches!(error, ConfigError::Timeout(d) if d == Duration::from_secs(3)),
+        "{error}"
+    );
 }
 
 #[tokio::test(start_paused = true)]

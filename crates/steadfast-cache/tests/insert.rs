@@ -42,7 +42,10 @@ async fn an_inserted_value_is_fresh_then_stale_by_the_caches_windows() {
     );
     let handle = cache.handle();
     handle
-        .insert(Arc::from("app"), ConfigResponse::new("inserted", Format::Json))
+        .insert(
+            Arc::from("app"),
+            ConfigResponse::new("inserted", Format::Json),
+        )
         .await
         .unwrap();
     assert_eq!(*events.lock().unwrap(), ["app"]);

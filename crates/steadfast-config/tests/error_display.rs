@@ -49,7 +49,10 @@ fn a_transport_error_shows_its_cause() {
         "transport error: Connection refused (os error 111)"
     );
     let text = ConfigError::transport("connection reset by peer");
-    assert_eq!(text.to_string(), "transport error: connection reset by peer");
+    assert_eq!(
+        text.to_string(),
+        "transport error: connection reset by peer"
+    );
 }
 
 #[test]
@@ -135,5 +138,14 @@ async fn a_refused_connection_names_the_refusal() {
         error.to_string(),
         "transport error: client error (Connect): tcp connect error: \
          Connection refused (os error 111)"
+    );
+}
+
+#[test]
+fn a_watcher_that_could_not_start_names_why() {
+    let error = steadfast_config::watch::StartError::Load(ConfigError::transport(refused()));
+    assert_eq!(
+        error.to_string(),
+        "first config load failed: transport error: Connection refused (os error 111)"
     );
 }

@@ -88,7 +88,12 @@ fn deep_yaml_is_refused_before_it_is_parsed() {
     );
     assert!(matches!(
         error,
-        ConfigError::Decode { format: Format::Yaml, line: Some(1), column: Some(513), .. }
+        ConfigError::Decode {
+            format: Format::Yaml,
+            line: Some(1),
+            column: Some(513),
+            ..
+        }
     ));
 }
 
@@ -122,7 +127,10 @@ fn brackets_in_strings_comments_and_block_scalars_are_not_nesting() {
         .unwrap();
     assert_eq!(value["pattern"].as_str().unwrap().len(), 401);
     assert_eq!(value["text"].as_str().unwrap(), format!("{deep}\n{deep}\n"));
-    assert_eq!(value["list"], serde_json::json!([1, "x]", "y]", [2, {"b": 3}]]));
+    assert_eq!(
+        value["list"],
+        serde_json::json!([1, "x]", "y]", [2, {"b": 3}]])
+    );
     assert_eq!(value["after"], 4);
 }
 

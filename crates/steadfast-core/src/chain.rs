@@ -139,7 +139,10 @@ mod tests {
             }),
         };
         assert_eq!(
-            format!("transport error{}", Causes::new("transport error", Some(&error))),
+            format!(
+                "transport error{}",
+                Causes::new("transport error", Some(&error))
+            ),
             "transport error: client error (Connect): tcp connect error: \
              Connection refused (os error 111)"
         );

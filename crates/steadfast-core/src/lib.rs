@@ -40,7 +40,7 @@ mod error;
 mod failure;
 mod source;
 
-pub use error::{CircuitOpen, SharedError, TimedOut};
 pub use chain::{Causes, chain};
+pub use error::{CircuitOpen, SharedError, TimedOut};
 pub use failure::{BoxError, Failure, FailureKind};
 pub use source::{CacheKey, Provenance, Source};

@@ -41,9 +41,10 @@ impl Drop for TlsServer {
 impl TlsServer {
     /// Starts a server answering every request with `body` as JSON.
     pub async fn start(body: &'static str) -> Self {
-        let certificates: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(CERTIFICATE)
-            .collect::<Result<_, _>>()
-            .unwrap();
+        let certificates: Vec<CertificateDer<'static>> =
+            CertificateDer::pem_slice_iter(CERTIFICATE)
+                .collect::<Result<_, _>>()
+                .unwrap();
         let key = PrivateKeyDer::from_pem_slice(KEY).unwrap();
         let config = rustls::ServerConfig::builder_with_provider(Arc::new(
             rustls::crypto::ring::default_provider(),
@@ -75,9 +76,8 @@ impl TlsServer {
                         };
                         handshakes.fetch_add(1, Ordering::SeqCst);
                         let service = service_fn(move |_: Request<Incoming>| async move {
-                            let mut response = Response::new(Full::new(Bytes::from_static(
-                                body.as_bytes(),
-                            )));
+                            let mut response =
+                                Response::new(Full::new(Bytes::from_static(body.as_bytes())));
                             response.headers_mut().insert(
                                 http::header::CONTENT_TYPE,
                                 http::HeaderValue::from_static("application/json"),
