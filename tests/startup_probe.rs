@@ -206,8 +206,7 @@ async fn an_attempt_running_at_the_deadline_ends_with_the_last_real_error() {
                     retry_after: None,
                 });
             }
-            std::future::pending::<()>().await;
-            unreachable!()
+            std::future::pending().await
         }
     });
     let loader = StackBuilder::new()
@@ -231,9 +230,8 @@ async fn an_attempt_running_at_the_deadline_ends_with_the_last_real_error() {
 
 #[tokio::test(start_paused = true)]
 async fn a_first_attempt_running_at_the_deadline_is_a_timeout_of_the_wait() {
-    let source = service_fn(|_: ConfigRequest| async {
-        std::future::pending::<()>().await;
-        Ok::<ConfigResponse, ConfigError>(unreachable!())
+    let source = service_fn(|_: ConfigRequest| {
+        std::future::pending::<Result<ConfigResponse, ConfigError>>()
     });
     let loader = StackBuilder::new()
         .without_timeout()
