@@ -33,7 +33,12 @@ fn deep_yaml(c: &mut Criterion) {
     let mut group = c.benchmark_group("deep_yaml_20kb");
     group.sample_size(10);
     group.bench_function("serde_yaml_ng", |b| {
-        b.iter(|| black_box(serde_yaml_ng::from_str::<serde_json::Value>(black_box(&body))).ok())
+        b.iter(|| {
+            black_box(serde_yaml_ng::from_str::<serde_json::Value>(black_box(
+                &body,
+            )))
+            .ok()
+        })
     });
     group.bench_function("steadfast", |b| {
         b.iter(|| black_box(response.decode::<serde_json::Value>()).ok())
@@ -46,7 +51,12 @@ fn ordinary_yaml(c: &mut Criterion) {
     let response = ConfigResponse::new(body.clone(), Format::Yaml);
     let mut group = c.benchmark_group("ordinary_yaml_16kb");
     group.bench_function("serde_yaml_ng", |b| {
-        b.iter(|| black_box(serde_yaml_ng::from_str::<serde_json::Value>(black_box(&body))).unwrap())
+        b.iter(|| {
+            black_box(serde_yaml_ng::from_str::<serde_json::Value>(black_box(
+                &body,
+            )))
+            .unwrap()
+        })
     });
     group.bench_function("steadfast", |b| {
         b.iter(|| black_box(response.decode::<serde_json::Value>()).unwrap())
