@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 use steadfast_breaker as breaker;
 use steadfast_cache::{CacheLayerBuilder, DefaultKey, DefaultStore, IntoStore, Store};
 use steadfast_config::{ConfigError, ConfigRequest, ConfigResponse};
-use steadfast_core::{Provenance, Source};
+use steadfast_core::{Causes, Provenance, Source};
 use steadfast_fallback::FallbackLayer;
 use steadfast_retry::{Backoff, Jitter, RetryLayer, RetryLayerBuilder};
 use tower::util::Either;
@@ -21,7 +21,7 @@ use crate::defaults::{Defaults, DefaultsInner};
 use crate::layers::{Cached, Full, Guarded, Key, Retried, Timed};
 use crate::loader::{Loader, Parts};
 use crate::origin::{Check, Origin, OriginCounters};
-use crate::startup::StartupPolicy;
+use crate::startup::{Probe, StartupPolicy};
 use crate::timeout::TimeoutLayer;
 
 /// The cache's time to live unless set: 300 s.
@@ -56,14 +56,19 @@ pub enum StackError {
 
 impl fmt::Display for StackError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            StackError::Cache(_) => f.pad("invalid cache settings"),
-            StackError::Retry(_) => f.pad("invalid retry settings"),
-            StackError::Breaker(_) => f.pad("invalid circuit breaker settings"),
-            StackError::ZeroTimeout => f.pad("the time limit must be greater than zero"),
-            StackError::ZeroStartupWait => f.pad("the startup wait must be greater than zero"),
-            StackError::InvalidFallback(_) => f.pad("a fallback value fails the stack's check"),
-        }
+        let head = match self {
+            StackError::Cache(_) => "invalid cache settings",
+            StackError::Retry(_) => "invalid retry settings",
+            StackError::Breaker(_) => "invalid circuit breaker settings",
+            StackError::ZeroTimeout => "the time limit must be greater than zero",
+            StackError::ZeroStartupWait => "the startup wait must be greater than zero",
+            StackError::InvalidFallback(_) => "a fallback value fails the stack's check",
+        };
+        write!(
+            f,
+            "{head}{}",
+            Causes::new(head, std::error::Error::source(self))
+        )
     }
 }
 
@@ -167,7 +172,11 @@ impl<St> StackBuilder<St> {
         self
     }
 
-    /// Replaces the circuit breaker's settings.
+    /// Replaces the circuit breaker's settings. The stack classifies results
+    /// with [`FailureKindClassifier`](breaker::FailureKindClassifier): only
+    /// transient failures count against the circuit; a permanent failure
+    /// (4xx, a rejected certificate) is ignored and invalid content (a body
+    /// that fails the check) is a success, since the source answered.
     pub fn breaker(mut self, breaker: breaker::Builder) -> Self {
         self.breaker = Some(breaker);
         self
@@ -215,8 +224,10 @@ impl<St> StackBuilder<St> {
     }
 
     /// Checks every response of the source with `check`; an `Err` is a
-    /// failure of the source: counted by the breaker, retried if transient,
-    /// never cached. Replaces the default check (the body parses).
+    /// failure of the source, never cached, retried and counted by the
+    /// breaker only if [transient](steadfast_core::FailureKind::Transient)
+    /// (a decode or validation error is invalid content: the last good
+    /// value stays served). Replaces the default check (the body parses).
     pub fn check<F>(mut self, check: F) -> Self
     where
         F: Fn(&ConfigResponse) -> Result<(), ConfigError> + Send + Sync + 'static,
@@ -301,7 +312,7 @@ impl<St> StackBuilder<St> {
             None => Either::Right(origin),
         };
 
-        let (guarded, breaker_handle): (Guarded<S>, _) = match self.breaker {
+        let (guarded, breaker_handle, probe): (Guarded<S>, _, _) = match self.breaker {
             Some(mut builder) => {
                 if let Some(listener) = listener.clone() {
                     builder = builder.on_event(move |event| {
@@ -310,11 +321,15 @@ impl<St> StackBuilder<St> {
                         }
                     });
                 }
-                let layer = builder.build().map_err(StackError::Breaker)?;
+                let layer = builder
+                    .classifier(breaker::FailureKindClassifier)
+                    .build()
+                    .map_err(StackError::Breaker)?;
                 let handle = layer.handle();
-                (Either::Left(layer.layer(timed)), Some(handle))
+                let probe = Probe::new(timed.clone());
+                (Either::Left(layer.layer(timed)), Some(handle), Some(probe))
             }
-            None => (Either::Right(timed), None),
+            None => (Either::Right(timed), None, None),
         };
 
         let (retried, retry_handle): (Retried<S>, _) = match self.retry {
@@ -368,6 +383,7 @@ impl<St> StackBuilder<St> {
                 startup_fallbacks: AtomicU64::new(0),
                 origin: counters,
                 startup: self.startup,
+                probe,
             }),
         })
     }

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use steadfast_breaker::{CircuitBreaker, DefaultClassifier};
+use steadfast_breaker::{CircuitBreaker, FailureKindClassifier};
 use steadfast_cache::{Cache, DefaultKey};
 use steadfast_config::{ConfigError, ConfigResponse};
 use steadfast_fallback::{AnyError, FallbackService};
@@ -14,15 +14,16 @@ use crate::defaults::Defaults;
 use crate::origin::Origin;
 use crate::timeout::Timeout;
 
-/// The cache key of a [`ConfigRequest`].
+/// The cache key of a [`ConfigRequest`](steadfast_config::ConfigRequest).
 pub type Key = Arc<str>;
 
 /// The source with its call counter and response check.
 pub type Checked<S> = Origin<S>;
 /// … under an optional time limit.
 pub type Timed<S> = Either<Timeout<Checked<S>>, Checked<S>>;
-/// … under an optional circuit breaker.
-pub type Guarded<S> = Either<CircuitBreaker<Timed<S>, DefaultClassifier>, Timed<S>>;
+/// … under an optional circuit breaker, which counts only transient
+/// failures ([`FailureKindClassifier`]).
+pub type Guarded<S> = Either<CircuitBreaker<Timed<S>, FailureKindClassifier>, Timed<S>>;
 /// … under optional retries.
 pub type Retried<S> = Either<Retry<Guarded<S>, DefaultPolicy, CloneRequest>, Guarded<S>>;
 /// … under an optional cache with store `St`.

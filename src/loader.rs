@@ -33,6 +33,7 @@ pub(crate) struct Parts<St> {
     pub(crate) fallback: Option<FallbackHandle>,
     pub(crate) origin: Arc<OriginCounters>,
     pub(crate) startup: StartupPolicy,
+    pub(crate) probe: Option<crate::startup::Probe>,
 }
 
 /// The whole resilient stack over a source, as one

@@ -1,6 +1,7 @@
 //! The innermost part of the stack: counts the calls that reach the source
-//! and checks what it answers, so an invalid body is a failure of the source
-//! (counted by the breaker, never cached).
+//! and checks what it answers, so an invalid body is a failure of the source:
+//! invalid content, never cached, never retried, and not held against the
+//! source by the breaker (it answered).
 
 use std::fmt;
 use std::future::Future;
@@ -10,10 +11,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll, ready};
 
 use pin_project_lite::pin_project;
-use steadfast_config::{ConfigError, ConfigRequest, ConfigResponse};
+use steadfast_config::future::DecodeTask;
+use steadfast_config::{ConfigError, ConfigRequest, ConfigResponse, decode_blocking};
 use tower_service::Service;
 
-/// A check of a response: `Err` makes it a failure of the source.
+/// A check of a response: `Err` makes it a failure of the source. A body of
+/// at least [`BLOCKING_DECODE_SIZE`](steadfast_config::BLOCKING_DECODE_SIZE)
+/// bytes is checked on tokio's blocking pool.
 pub type Check = Arc<dyn Fn(&ConfigResponse) -> Result<(), ConfigError> + Send + Sync>;
 
 #[derive(Debug, Default)]
@@ -79,7 +83,9 @@ where
         self.counters.loads.fetch_add(1, Ordering::Relaxed);
         metrics::counter!("steadfast_origin_loads_total").increment(1);
         OriginFuture {
-            inner: self.inner.call(req),
+            state: OriginState::Calling {
+                inner: self.inner.call(req),
+            },
             check: self.check.clone(),
             counters: self.counters.clone(),
         }
@@ -90,9 +96,20 @@ pin_project! {
     /// The response future of [`Origin`].
     pub struct OriginFuture<F> {
         #[pin]
-        inner: F,
+        state: OriginState<F>,
         check: Option<Check>,
         counters: Arc<OriginCounters>,
+    }
+}
+
+pin_project! {
+    #[project = OriginStateProj]
+    enum OriginState<F> {
+        Calling { #[pin] inner: F },
+        /// The check of a response, on the blocking pool for a large body
+        /// ([`decode_blocking`]).
+        Checking { #[pin] task: DecodeTask<Result<(), ConfigError>> },
+        Done,
     }
 }
 
@@ -109,14 +126,40 @@ where
     type Output = Result<ConfigResponse, ConfigError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let response = ready!(this.inner.poll(cx))?;
-        if let Some(Err(error)) = this.check.as_ref().map(|check| check(&response)) {
-            this.counters.rejected.fetch_add(1, Ordering::Relaxed);
-            metrics::counter!("steadfast_origin_rejected_total").increment(1);
-            tracing::warn!(%error, "the source answered with an invalid config");
-            return Poll::Ready(Err(error));
+        let mut this = self.project();
+        loop {
+            match this.state.as_mut().project() {
+                OriginStateProj::Calling { inner } => {
+                    let response = match ready!(inner.poll(cx)) {
+                        Ok(response) => response,
+                        Err(error) => {
+                            this.state.set(OriginState::Done);
+                            return Poll::Ready(Err(error));
+                        }
+                    };
+                    let Some(check) = this.check.take() else {
+                        this.state.set(OriginState::Done);
+                        return Poll::Ready(Ok(response));
+                    };
+                    let task = decode_blocking(response, move |response| check(response));
+                    this.state.set(OriginState::Checking { task });
+                }
+                OriginStateProj::Checking { task } => {
+                    let checked = ready!(task.poll(cx));
+                    this.state.set(OriginState::Done);
+                    let (response, outcome) = checked?;
+                    if let Err(error) = outcome {
+                        this.counters.rejected.fetch_add(1, Ordering::Relaxed);
+                        metrics::counter!("steadfast_origin_rejected_total").increment(1);
+                        tracing::debug!(%error, "the source answered with an invalid config");
+                        return Poll::Ready(Err(error));
+                    }
+                    return Poll::Ready(Ok(response));
+                }
+                OriginStateProj::Done => {
+                    return Poll::Ready(Err(ConfigError::invalid_request("polled again")));
+                }
+            }
         }
-        Poll::Ready(Ok(response))
     }
 }

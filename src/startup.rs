@@ -1,17 +1,39 @@
 //! What happens at startup: [`StartupPolicy`] and [`Loader::start`].
+//!
+//! With [`StartupPolicy::Wait`], the first load keeps trying the source
+//! until it answers or the wait runs out. Each round goes through the
+//! stack (cache, retry, breaker) while the circuit lets calls through. Once
+//! the circuit is open, the rounds probe the source beneath it, through the
+//! time limit and the response check only: the circuit's open duration
+//! (60 s by default) is far longer than a startup wait, and waiting it out
+//! would serve the fallback although the source came back. A probe that
+//! answers stores its value in the cache, closes the circuit (the source
+//! answers again) and ends the wait.
+//!
+//! Rounds are [`FIRST_PAUSE`] apart, doubling up to [`MAX_PAUSE`], or as
+//! long as the server asked for (`Retry-After`), never past the deadline.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
+use steadfast_breaker as breaker;
+use steadfast_cache::Store;
 use steadfast_config::{ConfigError, ConfigRequest, ConfigResponse};
-use steadfast_core::Failure;
+use steadfast_core::{CacheKey, Failure};
 use tokio::time::Instant;
 use tower::ServiceExt;
+use tower::util::BoxCloneService;
 use tower_service::Service;
 
-use crate::layers::{Cached, Full};
-use crate::loader::Loader;
+use crate::layers::{Cached, Full, Key};
+use crate::loader::{Loader, Parts};
+
+/// The pause after the first failed round of a startup wait.
+const FIRST_PAUSE: Duration = Duration::from_millis(100);
+/// The longest pause between two rounds of a startup wait, unless the
+/// server asks for a longer one.
+const MAX_PAUSE: Duration = Duration::from_secs(1);
 
 /// What the stack does when the source is down the first time a
 /// configuration is needed ([`Loader::start`]).
@@ -25,16 +47,48 @@ pub enum StartupPolicy {
     #[default]
     UseFallback,
     /// Keep trying the source for up to this long, then serve the fallback
-    /// (or the error, without one). A failure that would repeat (not
-    /// [transient](steadfast_core::Failure::is_transient): a 4xx, an
-    /// invalid body) ends the wait at once.
+    /// (or the source's last error, without one). Rounds are 100 ms apart,
+    /// doubling up to 1 s (or the server's `Retry-After`); an open circuit
+    /// does not stop them: the source is probed beneath it. A failure that
+    /// would repeat (not [transient](steadfast_core::Failure::is_transient):
+    /// a 4xx, a rejected certificate, an invalid body) ends the wait at
+    /// once. `Duration::MAX` waits until the source answers.
     Wait(Duration),
+}
+
+/// The source beneath the circuit breaker (time limit and check included),
+/// for the rounds of a startup wait the open circuit would refuse.
+pub(crate) struct Probe {
+    service: Mutex<BoxCloneService<ConfigRequest, ConfigResponse, ConfigError>>,
+}
+
+impl Probe {
+    pub(crate) fn new<S>(service: S) -> Self
+    where
+        S: Service<ConfigRequest, Response = ConfigResponse, Error = ConfigError>
+            + Clone
+            + Send
+            + 'static,
+        S::Future: Send + 'static,
+    {
+        Self {
+            service: Mutex::new(BoxCloneService::new(service)),
+        }
+    }
+
+    fn service(&self) -> BoxCloneService<ConfigRequest, ConfigResponse, ConfigError> {
+        self.service
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
 }
 
 impl<S, St> Loader<S, St>
 where
     Full<S, St>: Service<ConfigRequest, Response = ConfigResponse, Error = ConfigError> + Clone,
     Cached<S, St>: Service<ConfigRequest, Response = ConfigResponse, Error = ConfigError> + Clone,
+    St: Store<Key, ConfigResponse>,
 {
     /// The first load of a configuration, under the
     /// [`StartupPolicy`]: fail fast, serve the fallback, or keep trying the
@@ -57,31 +111,121 @@ where
         req: ConfigRequest,
         max: Duration,
     ) -> Result<ConfigResponse, ConfigError> {
-        let deadline = Instant::now() + max;
-        let mut pause = Duration::from_millis(100);
+        let started = Instant::now();
+        // `None`: a wait too long to have an end.
+        let deadline = started.checked_add(max);
+        let mut pause = FIRST_PAUSE;
+        let mut last: Option<ConfigError> = None;
+        let mut rounds = 0u32;
         let error = loop {
-            let attempt =
-                tokio::time::timeout_at(deadline, self.primary.clone().oneshot(req.clone()));
-            match attempt.await {
-                Ok(Ok(response)) => return Ok(response),
-                Ok(Err(error)) => {
-                    let now = Instant::now();
-                    if now >= deadline || !error.is_transient() {
-                        break error;
-                    }
-                    let wait = error.retry_after().unwrap_or(pause).max(pause);
-                    tracing::warn!(%error, ?wait, "config source not available at startup; waiting");
-                    tokio::time::sleep_until(deadline.min(now + wait)).await;
-                    if Instant::now() >= deadline {
-                        break error;
-                    }
-                    pause = (pause * 2).min(Duration::from_secs(5));
+            let probe = self.probe_beneath_the_circuit();
+            let round = async {
+                match probe {
+                    Some(probe) => self.parts.probe_once(probe, &req).await,
+                    None => self.primary.clone().oneshot(req.clone()).await,
                 }
-                Err(_) => break ConfigError::Timeout(max),
+            };
+            let result = match deadline {
+                Some(deadline) => tokio::time::timeout_at(deadline, round).await,
+                None => Ok(round.await),
+            };
+            rounds = rounds.saturating_add(1);
+            let error = match result {
+                Ok(Ok(response)) => {
+                    if last.is_some() {
+                        tracing::info!(
+                            elapsed = ?started.elapsed(),
+                            rounds,
+                            "config source answered at startup"
+                        );
+                    }
+                    return Ok(response);
+                }
+                Ok(Err(error)) => error,
+                // Cut off at the deadline: what the source said last is
+                // the better answer, if it said anything.
+                Err(_) => break last.unwrap_or(ConfigError::Timeout(max)),
+            };
+            let open = error.circuit_open().is_some();
+            if !error.is_transient() {
+                break error;
             }
+            let now = Instant::now();
+            // The remaining open time is no reason to wait where the
+            // source can be probed beneath the circuit.
+            let asked = if open && self.parts.probe.is_some() {
+                None
+            } else {
+                error.retry_after()
+            };
+            let wait = asked.unwrap_or(pause).max(pause);
+            if last.is_none() {
+                tracing::warn!(%error, ?wait, "config source not available at startup; waiting");
+            } else {
+                tracing::debug!(%error, ?wait, "config source still not available at startup");
+            }
+            // An open circuit's rejection says nothing new about the
+            // source: the error it last gave is kept.
+            if !open || last.is_none() {
+                last = Some(error);
+            }
+            let wake = match (now.checked_add(wait), deadline) {
+                (Some(wake), Some(deadline)) => Some(wake.min(deadline)),
+                (wake, None) => wake,
+                (None, deadline) => deadline,
+            };
+            match wake {
+                Some(wake) => tokio::time::sleep_until(wake).await,
+                None => std::future::pending::<()>().await,
+            }
+            if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+                break last.unwrap_or(ConfigError::Timeout(max));
+            }
+            pause = pause.saturating_mul(2).min(MAX_PAUSE);
         };
         // The source had its chance: answer from the fallback directly,
         // without another round through the source.
         self.parts.startup_fallback(&req, error)
+    }
+
+    /// The probe beneath the circuit, when the circuit is open (by its own
+    /// decision: a circuit forced open is left alone).
+    fn probe_beneath_the_circuit(&self) -> Option<&Probe> {
+        let breaker = self.parts.breaker.as_ref()?;
+        match breaker.state() {
+            breaker::State::Open => self.parts.probe.as_ref(),
+            _ => None,
+        }
+    }
+}
+
+impl<St> Parts<St>
+where
+    St: Store<Key, ConfigResponse>,
+{
+    /// One call of the source beneath the circuit. An answer is stored in
+    /// the cache, as a load through it would be, and closes the circuit:
+    /// the source answers again.
+    async fn probe_once(
+        &self,
+        probe: &Probe,
+        req: &ConfigRequest,
+    ) -> Result<ConfigResponse, ConfigError> {
+        let response = probe.service().oneshot(req.clone()).await?;
+        if let Some(cache) = &self.cache {
+            // A store failure is counted and logged by the cache; the
+            // answer is good all the same.
+            let _ = cache.insert(req.cache_key(), response.clone()).await;
+        }
+        if let Some(breaker) = &self.breaker
+            && matches!(
+                breaker.state(),
+                breaker::State::Open | breaker::State::HalfOpen
+            )
+        {
+            tracing::info!("config source answered a startup probe; closing the circuit");
+            breaker.reset();
+        }
+        Ok(response)
     }
 }

@@ -10,7 +10,8 @@
 //!   that slide); slow-call rate. Rates apply after a minimum number of
 //!   calls.
 //! - **Classifier**: each result is a success, a failure or ignored; an
-//!   `Ok` can be a failure ([`Classifier`]).
+//!   `Ok` can be a failure ([`Classifier`]). [`FailureKindClassifier`]
+//!   counts only transient errors as failures.
 //! - **Open**: calls are rejected at once with [`CircuitOpen`] (through
 //!   `E: From<CircuitOpen>`), without touching the inner service, for an
 //!   open duration that can back off with jitter on repeated trips.
@@ -113,6 +114,6 @@ pub use error::BuildError;
 pub use event::{Cause, Event, State};
 pub use handle::{Counters, Handle, WindowTotals};
 pub use layer::{Builder, CircuitBreakerLayer};
-pub use policy::{Classifier, DefaultClassifier, Outcome};
+pub use policy::{Classifier, DefaultClassifier, FailureKindClassifier, Outcome};
 pub use service::CircuitBreaker;
 pub use steadfast_core::CircuitOpen;

@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use steadfast_core::{Failure, FailureKind};
+
 /// What one call's result means for the circuit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Outcome {
@@ -74,5 +76,67 @@ impl<T, E> Classifier<T, E> for DefaultClassifier {
 impl fmt::Debug for DefaultClassifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.pad("DefaultClassifier")
+    }
+}
+
+/// A classifier for errors that know their [`FailureKind`]: only a
+/// transient failure counts against the circuit.
+///
+/// | result | outcome |
+/// | --- | --- |
+/// | `Ok` | [`Success`](Outcome::Success) |
+/// | [transient](FailureKind::Transient) error (refused, timeout, 5xx, 429) | [`Failure`](Outcome::Failure) |
+/// | [invalid content](FailureKind::InvalidContent) (a body that does not decode or validate) | [`Success`](Outcome::Success) |
+/// | [permanent](FailureKind::Permanent) error (4xx, not found, a rejected certificate) | [`Ignored`](Outcome::Ignored) |
+///
+/// Invalid content is a success because the source answered: it is up, and
+/// only what it serves is wrong. Counting it as a success ends a failure
+/// streak and lets a half-open probe that reaches the source close the
+/// circuit, so the next loads reach the source as soon as a fixed
+/// configuration is pushed; an ignored probe would hand its permit back and
+/// leave the circuit half-open while the source answers every call.
+///
+/// A permanent failure is ignored because it says nothing about whether the
+/// source is healthy: a 404 for one missing name must not hide an outage
+/// of every other one (as a success would, by ending the failure streak),
+/// and a certificate rejected by this client, perhaps presented by
+/// something in front of the source, proves neither that the source is up
+/// nor that it is down. Ignored, it neither opens nor closes the circuit.
+///
+/// ```
+/// use std::io;
+/// use std::time::Duration;
+/// use steadfast_breaker::{Classifier, FailureKindClassifier, Outcome};
+/// use steadfast_core::CircuitOpen;
+///
+/// let refused = io::Error::from(io::ErrorKind::ConnectionRefused);
+/// let denied = io::Error::from(io::ErrorKind::PermissionDenied);
+/// let classify = |result: Result<&(), &io::Error>| FailureKindClassifier.classify(result);
+/// assert_eq!(classify(Ok(&())), Outcome::Success);
+/// assert_eq!(classify(Err(&refused)), Outcome::Failure);
+/// assert_eq!(classify(Err(&denied)), Outcome::Ignored);
+/// let open = CircuitOpen::new(Duration::from_secs(1));
+/// assert_eq!(FailureKindClassifier.classify(Err::<&(), _>(&open)), Outcome::Failure);
+/// ```
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+pub struct FailureKindClassifier;
+
+impl<T, E: Failure> Classifier<T, E> for FailureKindClassifier {
+    #[inline]
+    fn classify(&self, result: Result<&T, &E>) -> Outcome {
+        match result {
+            Ok(_) => Outcome::Success,
+            Err(error) => match error.kind() {
+                FailureKind::InvalidContent => Outcome::Success,
+                FailureKind::Permanent => Outcome::Ignored,
+                _ => Outcome::Failure,
+            },
+        }
+    }
+}
+
+impl fmt::Debug for FailureKindClassifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad("FailureKindClassifier")
     }
 }

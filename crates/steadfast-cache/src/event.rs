@@ -90,6 +90,12 @@ pub enum Event<'a> {
     },
     /// The cache was cleared through the handle.
     Cleared,
+    /// A value was stored through the handle
+    /// ([`CacheHandle::insert`](crate::CacheHandle::insert)).
+    Inserted {
+        /// The key.
+        key: &'a dyn fmt::Display,
+    },
 }
 
 /// Why a stale value was served.
@@ -176,6 +182,7 @@ impl fmt::Debug for Event<'_> {
                 .field("error", error)
                 .finish(),
             Event::Cleared => f.write_str("Cleared"),
+            Event::Inserted { key } => keyed("Inserted", key, f),
         }
     }
 }

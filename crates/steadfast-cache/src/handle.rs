@@ -4,8 +4,10 @@ use std::fmt;
 use std::hash::Hash;
 use std::sync::Arc;
 
+use tokio::time::Instant;
+
 use crate::event::{Event, StoreOp};
-use crate::state::Shared;
+use crate::state::{Shared, Windows};
 use crate::store::{Store, StoreError};
 
 /// A handle on a cache shared by a layer and every service it made:
@@ -15,6 +17,7 @@ use crate::store::{Store, StoreError};
 /// [`Cache::handle`](crate::Cache::handle); cloning is cheap.
 pub struct CacheHandle<K, V, S> {
     shared: Arc<Shared<K, V, S>>,
+    windows: Windows<V>,
 }
 
 /// A snapshot of a cache's counters, from [`CacheHandle::stats`].
@@ -47,8 +50,8 @@ pub struct CacheStats {
 }
 
 impl<K, V, S> CacheHandle<K, V, S> {
-    pub(crate) fn new(shared: Arc<Shared<K, V, S>>) -> Self {
-        Self { shared }
+    pub(crate) fn new(shared: Arc<Shared<K, V, S>>, windows: Windows<V>) -> Self {
+        Self { shared, windows }
     }
 }
 
@@ -110,12 +113,42 @@ where
     pub fn store(&self) -> &S {
         &self.shared.store
     }
+
+    /// Stores `value` under `key` as a value the source just answered with,
+    /// in an entry made by the cache's own settings (TTL with its jitter,
+    /// stale-while-revalidate and stale-if-error windows from now), and
+    /// drops a cached "not found" for `key`. For a value that reached the
+    /// source by another way than through the cache: a probe, a watcher.
+    ///
+    /// A value marked as a fallback answer (with
+    /// [`provenance`](crate::CacheLayerBuilder::provenance) on) is not
+    /// stored. A load running for `key` is left alone: it stores its own
+    /// answer when it ends. Listeners hear [`Event::Inserted`]. A store
+    /// failure is counted, logged and returned.
+    pub async fn insert(&self, key: K, value: V) -> Result<(), StoreError> {
+        let shared = &*self.shared;
+        if (self.windows.is_fallback)(&value) {
+            return Ok(());
+        }
+        if let Some(negative) = &shared.negative {
+            negative.remove(&key);
+        }
+        let entry = shared.entry_in(&self.windows, value, Instant::now());
+        tracing::debug!(key = %key, "cache entry inserted");
+        shared.notify(&Event::Inserted { key: &key });
+        let stored = shared.store.put(key.clone(), entry).await;
+        if let Err(error) = &stored {
+            shared.store_failed(Some(&key), StoreOp::Put, error);
+        }
+        stored
+    }
 }
 
 impl<K, V, S> Clone for CacheHandle<K, V, S> {
     fn clone(&self) -> Self {
         Self {
             shared: Arc::clone(&self.shared),
+            windows: self.windows,
         }
     }
 }

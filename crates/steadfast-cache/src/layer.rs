@@ -50,7 +50,7 @@ impl CacheLayer<(), (), ()> {
 impl<K, V, E, F, S> CacheLayer<K, V, E, F, S> {
     /// A handle on the shared cache: invalidation and counters.
     pub fn handle(&self) -> CacheHandle<K, V, S> {
-        CacheHandle::new(Arc::clone(&self.shared))
+        CacheHandle::new(Arc::clone(&self.shared), self.policy.windows())
     }
 }
 

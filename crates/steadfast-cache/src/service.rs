@@ -93,7 +93,7 @@ impl<Svc, K, V, E, F, S> Cache<Svc, K, V, E, F, S> {
 
     /// A handle on the shared cache: invalidation and counters.
     pub fn handle(&self) -> CacheHandle<K, V, S> {
-        CacheHandle::new(Arc::clone(&self.shared))
+        CacheHandle::new(Arc::clone(&self.shared), self.policy.windows())
     }
 }
 

@@ -48,6 +48,38 @@ impl<V, E> Clone for Policy<V, E> {
     }
 }
 
+impl<V, E> Policy<V, E> {
+    /// The part of the policy that makes an entry of a value.
+    pub(crate) fn windows(&self) -> Windows<V> {
+        Windows {
+            ttl: self.ttl,
+            jitter: self.jitter,
+            stale_while_revalidate: self.stale_while_revalidate,
+            stale_if_error: self.stale_if_error,
+            is_fallback: self.is_fallback,
+        }
+    }
+}
+
+/// How an entry is made of a value: its windows, and whether the value may
+/// be stored at all.
+pub(crate) struct Windows<V> {
+    pub(crate) ttl: Duration,
+    pub(crate) jitter: f64,
+    pub(crate) stale_while_revalidate: Duration,
+    pub(crate) stale_if_error: Duration,
+    /// Whether a value is a fallback answer, never to be stored.
+    pub(crate) is_fallback: fn(&V) -> bool,
+}
+
+impl<V> Clone for Windows<V> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<V> Copy for Windows<V> {}
+
 impl<V, E> Copy for Policy<V, E> {}
 
 impl<V, E> fmt::Debug for Policy<V, E> {
@@ -242,22 +274,27 @@ where
     /// A new entry for `value`, loaded at `now`, with a jittered fresh
     /// window.
     pub(crate) fn entry<E>(&self, policy: &Policy<V, E>, value: V, now: Instant) -> Entry<V> {
-        let mut ttl = policy.ttl;
-        if policy.jitter > 0.0 {
+        self.entry_in(&policy.windows(), value, now)
+    }
+
+    /// A new entry for `value`, loaded at `now`, in `windows`.
+    pub(crate) fn entry_in(&self, windows: &Windows<V>, value: V, now: Instant) -> Entry<V> {
+        let mut ttl = windows.ttl;
+        if windows.jitter > 0.0 {
             let draw = self
                 .rng
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .f64();
-            ttl = ttl.saturating_sub(ttl.mul_f64(policy.jitter * draw));
+            ttl = ttl.saturating_sub(ttl.mul_f64(windows.jitter * draw));
         }
         let fresh_until = now + ttl;
-        let revalidate_until = fresh_until + policy.stale_while_revalidate;
+        let revalidate_until = fresh_until + windows.stale_while_revalidate;
         Entry {
             value,
             fresh_until,
             revalidate_until,
-            expires_at: revalidate_until + policy.stale_if_error,
+            expires_at: revalidate_until + windows.stale_if_error,
         }
     }
 }

@@ -1,8 +1,15 @@
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, ready};
 
+use pin_project_lite::pin_project;
 use serde::de::DeserializeOwned;
+use steadfast_core::SharedError;
+use tokio::task::JoinHandle;
 
-use crate::{ConfigError, Format};
+use crate::{ConfigError, ConfigResponse, Format};
 
 /// A configuration that can check itself after decoding.
 ///
@@ -40,6 +47,106 @@ pub trait Validate {
     fn validate(&self) -> Result<(), String>;
 }
 
+/// Bodies of at least this many bytes are decoded (and checked) on tokio's
+/// blocking pool rather than on the thread that polls the load: 64 KiB.
+///
+/// Decoding a body takes time in proportion to its size; past a few tens
+/// of kilobytes that is long enough to hold up every other task of a
+/// runtime thread. A smaller body is decoded where it arrives, which costs
+/// no hand-over.
+pub const BLOCKING_DECODE_SIZE: usize = 64 * 1024;
+
+/// Runs `work` (a decode, a check) on `response`: at once for a body
+/// smaller than [`BLOCKING_DECODE_SIZE`] or outside a Tokio runtime, else
+/// on the runtime's blocking pool. The future gives the response back with
+/// what `work` returned.
+///
+/// A panic in `work` is resumed in the caller, as it would be inline; a
+/// blocking task cancelled by a runtime shutting down is a
+/// [`ConfigError::Other`].
+///
+/// ```
+/// use steadfast_config::{ConfigResponse, Format, decode_blocking};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), steadfast_config::ConfigError> {
+/// let large = format!(r#"{{"pad": "{}"}}"#, "x".repeat(100_000));
+/// let response = ConfigResponse::new(large, Format::Json);
+/// let (response, value) =
+///     decode_blocking(response, |r| r.decode::<serde_json::Value>()).await?;
+/// assert_eq!(value?["pad"].as_str().map(str::len), Some(100_000));
+/// assert_eq!(response.body().len(), 100_011);
+/// # Ok(())
+/// # }
+/// ```
+pub fn decode_blocking<R, F>(response: ConfigResponse, work: F) -> DecodeTask<R>
+where
+    F: FnOnce(&ConfigResponse) -> R + Send + 'static,
+    R: Send + 'static,
+{
+    let state = match tokio::runtime::Handle::try_current() {
+        Ok(runtime) if response.body().len() >= BLOCKING_DECODE_SIZE => TaskState::Blocking {
+            handle: runtime.spawn_blocking(move || {
+                let output = work(&response);
+                (response, output)
+            }),
+        },
+        _ => {
+            let output = work(&response);
+            TaskState::Done {
+                output: Some((response, output)),
+            }
+        }
+    };
+    DecodeTask { state }
+}
+
+pin_project! {
+    /// The future of [`decode_blocking`]: the response, and what the work
+    /// on it returned.
+    pub struct DecodeTask<R> {
+        #[pin]
+        state: TaskState<R>,
+    }
+}
+
+pin_project! {
+    #[project = TaskStateProj]
+    enum TaskState<R> {
+        Done { output: Option<(ConfigResponse, R)> },
+        Blocking { #[pin] handle: JoinHandle<(ConfigResponse, R)> },
+    }
+}
+
+impl<R> fmt::Debug for DecodeTask<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match &self.state {
+            TaskState::Done { .. } => "done",
+            TaskState::Blocking { .. } => "blocking",
+        };
+        f.debug_struct("DecodeTask").field("state", &state).finish()
+    }
+}
+
+impl<R> Future for DecodeTask<R> {
+    type Output = Result<(ConfigResponse, R), ConfigError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().state.project() {
+            TaskStateProj::Done { output } => Poll::Ready(
+                output
+                    .take()
+                    .ok_or_else(|| ConfigError::invalid_request("decode polled again")),
+            ),
+            TaskStateProj::Blocking { handle } => match ready!(handle.poll(cx)) {
+                Ok(output) => Poll::Ready(Ok(output)),
+                Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+                Err(error) => Poll::Ready(Err(ConfigError::Other(SharedError::new(error)))),
+            },
+        }
+    }
+}
+
 /// Decodes `bytes` as `format` into a `T`.
 pub(crate) fn decode<T: DeserializeOwned>(format: Format, bytes: &[u8]) -> Result<T, ConfigError> {
     let text = utf8(format, bytes)?;
@@ -53,7 +160,193 @@ pub(crate) fn decode<T: DeserializeOwned>(format: Format, bytes: &[u8]) -> Resul
             decode_error(format, line, column, &error.to_string())
         }),
         Format::Toml => toml(text),
-        Format::Yaml => yaml(text),
+        Format::Yaml => {
+            yaml_nesting(text)?;
+            yaml(text)
+        }
+    }
+}
+
+/// The deepest nesting of collections a body may have: serde_yaml_ng's
+/// and serde_json's own limit.
+pub(crate) const MAX_DEPTH: usize = 128;
+
+/// Refuses YAML whose flow collections (`[…]`, `{…}`) nest deeper than
+/// [`MAX_DEPTH`], in one pass over the text, before the parser sees it: the
+/// YAML parser's work grows with the square of that nesting (160 KB of
+/// `{a: ` take seconds), and its own depth limit applies only after it has
+/// read everything.
+///
+/// Brackets inside quoted scalars, comments, block scalars (`|`, `>`) and
+/// plain scalars (`a[b`) are not nesting. Deep block nesting (by
+/// indentation) costs the parser no more than its length and is left to
+/// its limit.
+fn yaml_nesting(text: &str) -> Result<(), ConfigError> {
+    #[derive(PartialEq)]
+    enum In {
+        Plain,
+        Single,
+        Double,
+        Comment,
+        /// A tag or anchor before a node: the node still starts after it.
+        Property,
+        /// The lines of a block scalar below a line indented this much.
+        Block(usize),
+    }
+    let mut state = In::Plain;
+    let mut depth = 0usize;
+    let (mut line, mut column) = (1usize, 0usize);
+    let mut indent = 0usize;
+    let mut line_start = true;
+    // Whether a node may start here (a quote opens a quoted scalar, a
+    // bracket a collection), as after `: `, `- `, `[`, `,`.
+    let mut node_start = true;
+    let mut after_space = true;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        column += 1;
+        if c == '\n' {
+            line += 1;
+            column = 0;
+            indent = 0;
+            line_start = true;
+            after_space = true;
+            match state {
+                In::Comment | In::Property => state = In::Plain,
+                _ => {}
+            }
+            if state == In::Plain && depth == 0 {
+                node_start = true;
+            }
+            continue;
+        }
+        if line_start {
+            if c == ' ' {
+                indent += 1;
+                continue;
+            }
+            line_start = false;
+            if let In::Block(parent) = state {
+                if indent > parent || c == '\r' {
+                    // Content of the block scalar (or a blank line in it).
+                    skip_line(&mut chars);
+                    continue;
+                }
+                state = In::Plain;
+                node_start = true;
+            }
+        }
+        match state {
+            In::Block(_) => {}
+            In::Comment => {}
+            In::Single => {
+                if c == '\'' {
+                    if chars.peek() == Some(&'\'') {
+                        chars.next();
+                        column += 1;
+                    } else {
+                        state = In::Plain;
+                        node_start = false;
+                    }
+                }
+            }
+            In::Double => match c {
+                '\\' => {
+                    if chars.next().is_some_and(|escaped| escaped != '\n') {
+                        column += 1;
+                    } else {
+                        line += 1;
+                        column = 0;
+                    }
+                }
+                '"' => {
+                    state = In::Plain;
+                    node_start = false;
+                }
+                _ => {}
+            },
+            In::Property => {
+                if c == ' ' || c == '\t' {
+                    state = In::Plain;
+                }
+            }
+            In::Plain => {
+                let space = c == ' ' || c == '\t' || c == '\r';
+                let flow = depth > 0;
+                match c {
+                    _ if space => {}
+                    '#' if after_space => state = In::Comment,
+                    '\'' if node_start => state = In::Single,
+                    '"' if node_start => state = In::Double,
+                    '&' | '!' if node_start => state = In::Property,
+                    '[' | '{' if node_start || flow => {
+                        depth += 1;
+                        if depth > MAX_DEPTH {
+                            return Err(ConfigError::Decode {
+                                format: Format::Yaml,
+                                line: Some(line),
+                                column: Some(column),
+                                message: Arc::from(format!(
+                                    "nested deeper than {MAX_DEPTH} levels"
+                                )),
+                            });
+                        }
+                        node_start = true;
+                    }
+                    ']' | '}' if flow => {
+                        depth -= 1;
+                        node_start = false;
+                    }
+                    ',' if flow => node_start = true,
+                    ':' | '-' | '?' if is_blank(chars.peek().copied()) || (c == ':' && flow) => {
+                        node_start = true;
+                    }
+                    '|' | '>' if node_start && !flow && is_block_header(chars.clone()) => {
+                        state = In::Block(indent);
+                        skip_line(&mut chars);
+                        line += 1;
+                        column = 0;
+                        indent = 0;
+                        line_start = true;
+                        after_space = true;
+                        continue;
+                    }
+                    _ => node_start = false,
+                }
+                after_space = space;
+                continue;
+            }
+        }
+        after_space = c == ' ' || c == '\t';
+    }
+    Ok(())
+}
+
+/// Whether `next` ends a YAML indicator (`: `, `- `, `? `).
+fn is_blank(next: Option<char>) -> bool {
+    matches!(next, None | Some(' ' | '\t' | '\r' | '\n'))
+}
+
+/// Whether the rest of a line after `|` or `>` is a block scalar header:
+/// indentation and chomping indicators, then blanks or a comment.
+fn is_block_header(rest: impl Iterator<Item = char>) -> bool {
+    let mut rest = rest.skip_while(|c| c.is_ascii_digit() || *c == '+' || *c == '-');
+    loop {
+        match rest.next() {
+            None | Some('\n') => return true,
+            Some(' ' | '\t' | '\r') => {}
+            Some('#') => return true,
+            Some(_) => return false,
+        }
+    }
+}
+
+/// Skips to the end of the line, its newline included.
+fn skip_line(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) {
+    for c in chars.by_ref() {
+        if c == '\n' {
+            break;
+        }
     }
 }
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::StatusCode;
-use steadfast_core::{CircuitOpen, Failure, SharedError, TimedOut};
+use steadfast_core::{Causes, CircuitOpen, Failure, FailureKind, SharedError, TimedOut};
 
 use crate::Format;
 
@@ -14,7 +14,14 @@ use crate::Format;
 /// Cloning is cheap (sources are reference-counted), so one failure can be
 /// handed to many waiters. [`is_transient`](ConfigError::is_transient) tells
 /// the failures worth retrying (transport, timeout, 5xx, 429, an open
-/// circuit) from those that will repeat (4xx, decode, validation).
+/// circuit) from those that will repeat (4xx, decode, validation), and
+/// [`Failure::kind`] tells a permanent failure from invalid content.
+///
+/// `Display` shows the cause chain on one line, each cause once
+/// ("transport error: client error (Connect): tcp connect error:
+/// Connection refused (os error 111)"), so a log line or an alert names
+/// the real failure; `source()` still gives the cause for code that looks
+/// into it.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum ConfigError {
@@ -101,26 +108,69 @@ impl ConfigError {
 
     /// Whether the same request may succeed if tried again: transport
     /// errors, timeouts, 408, 429, 5xx, transient I/O errors and an open
-    /// circuit. 4xx, not found, too large, decode and validation failures
-    /// are not.
+    /// circuit. 4xx, not found, a rejected TLS certificate, too large,
+    /// decode and validation failures are not. The same as
+    /// `self.kind().is_transient()`.
     pub fn is_transient(&self) -> bool {
+        self.kind().is_transient()
+    }
+
+    /// What kind of failure this is:
+    ///
+    /// - [transient](FailureKind::Transient): a transport failure (refused,
+    ///   reset, DNS), a timeout, 408, 429, 5xx, an I/O error that may pass
+    ///   (interrupted, reset), an open circuit;
+    /// - [permanent](FailureKind::Permanent): an invalid request, not
+    ///   found, another 4xx (or any other unexpected status), a TLS
+    ///   failure no retry can fix (the server's certificate rejected, the
+    ///   peer rejecting this client's, no common protocol), an I/O error
+    ///   that will repeat (permission denied);
+    /// - [invalid content](FailureKind::InvalidContent): the source
+    ///   answered with something that is not a usable configuration (an
+    ///   unsupported format, a body over the size limit, a body that does
+    ///   not decode or validate).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use http::StatusCode;
+    /// use steadfast_config::{ConfigError, FailureKind};
+    ///
+    /// let busy = ConfigError::Status { code: StatusCode::SERVICE_UNAVAILABLE, retry_after: None };
+    /// assert_eq!(busy.kind(), FailureKind::Transient);
+    /// let denied = ConfigError::Status { code: StatusCode::FORBIDDEN, retry_after: None };
+    /// assert_eq!(denied.kind(), FailureKind::Permanent);
+    /// assert_eq!(ConfigError::validation("port is 0").kind(), FailureKind::InvalidContent);
+    /// assert_eq!(ConfigError::Timeout(Duration::from_secs(2)).kind(), FailureKind::Transient);
+    /// ```
+    pub fn kind(&self) -> FailureKind {
         match self {
-            ConfigError::Transport(_) | ConfigError::Timeout(_) | ConfigError::CircuitOpen(_) => {
-                true
+            ConfigError::Transport(error) => {
+                if crate::http::is_certificate_error(&**error) {
+                    FailureKind::Permanent
+                } else {
+                    FailureKind::Transient
+                }
             }
+            ConfigError::Timeout(_) | ConfigError::CircuitOpen(_) => FailureKind::Transient,
             ConfigError::Status { code, .. } => {
-                code.is_server_error()
+                if code.is_server_error()
                     || *code == StatusCode::TOO_MANY_REQUESTS
                     || *code == StatusCode::REQUEST_TIMEOUT
+                {
+                    FailureKind::Transient
+                } else {
+                    FailureKind::Permanent
+                }
             }
-            ConfigError::Io(error) => Failure::is_transient(&**error),
-            ConfigError::Other(shared) => shared.is_transient(),
-            ConfigError::InvalidRequest { .. }
-            | ConfigError::NotFound { .. }
+            ConfigError::Io(error) => Failure::kind(&**error),
+            ConfigError::Other(shared) => shared.kind(),
+            ConfigError::InvalidRequest { .. } | ConfigError::NotFound { .. } => {
+                FailureKind::Permanent
+            }
+            ConfigError::UnsupportedFormat { .. }
             | ConfigError::BodyTooLarge { .. }
-            | ConfigError::UnsupportedFormat { .. }
             | ConfigError::Decode { .. }
-            | ConfigError::Validation { .. } => false,
+            | ConfigError::Validation { .. } => FailureKind::InvalidContent,
         }
     }
 
@@ -138,7 +188,10 @@ impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ConfigError::InvalidRequest { reason } => write!(f, "invalid config request: {reason}"),
-            ConfigError::Transport(_) => f.pad("transport error"),
+            ConfigError::Transport(error) => {
+                let head = "transport error";
+                write!(f, "{head}{}", Causes::new(head, Some(&**error)))
+            }
             ConfigError::Timeout(after) => write!(f, "config request timed out after {after:?}"),
             ConfigError::Status { code, .. } => write!(f, "config server answered {code}"),
             ConfigError::NotFound { name } => write!(f, "config {name:?} not found"),
@@ -167,9 +220,15 @@ impl fmt::Display for ConfigError {
                 _ => write!(f, "invalid {format} config: {message}"),
             },
             ConfigError::Validation { message } => write!(f, "config failed validation: {message}"),
-            ConfigError::Io(_) => f.pad("config file could not be read"),
+            ConfigError::Io(error) => {
+                let head = "config file could not be read";
+                write!(f, "{head}{}", Causes::new(head, Some(&**error)))
+            }
             ConfigError::CircuitOpen(open) => fmt::Display::fmt(open, f),
-            ConfigError::Other(shared) => fmt::Display::fmt(shared, f),
+            ConfigError::Other(shared) => {
+                let head = shared.to_string();
+                write!(f, "{head}{}", Causes::new(&head, shared.source()))
+            }
         }
     }
 }
@@ -189,6 +248,10 @@ impl Error for ConfigError {
 impl Failure for ConfigError {
     fn is_transient(&self) -> bool {
         ConfigError::is_transient(self)
+    }
+
+    fn kind(&self) -> FailureKind {
+        ConfigError::kind(self)
     }
 
     fn retry_after(&self) -> Option<Duration> {

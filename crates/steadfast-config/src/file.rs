@@ -12,6 +12,7 @@ use pin_project_lite::pin_project;
 use tokio::task::JoinHandle;
 use tower_service::Service;
 
+use crate::response::MAX_PREALLOCATED_BODY;
 use crate::{BuildError, ConfigError, ConfigRequest, ConfigResponse, Format};
 
 /// The default size limit of a configuration file: 4 MiB.
@@ -203,7 +204,11 @@ fn read(shared: &FileShared, stem: &str, req: &ConfigRequest) -> Result<Loaded, 
         if meta.len() > shared.max_size {
             return Err(too_large(shared.max_size));
         }
-        let mut body = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+        let mut body = Vec::with_capacity(
+            usize::try_from(meta.len())
+                .unwrap_or(usize::MAX)
+                .min(MAX_PREALLOCATED_BODY),
+        );
         file.take(shared.max_size.saturating_add(1))
             .read_to_end(&mut body)?;
         if body.len() as u64 > shared.max_size {

@@ -79,6 +79,7 @@ mod wire;
 pub mod future {
     //! The response futures of the services in this crate.
 
+    pub use crate::decode::DecodeTask;
     pub use crate::file::FileFuture;
     pub use crate::http::HttpFuture;
     #[cfg(feature = "reqwest")]
@@ -86,7 +87,7 @@ pub mod future {
     pub use crate::typed::DecodeFuture;
 }
 
-pub use decode::Validate;
+pub use decode::{BLOCKING_DECODE_SIZE, Validate, decode_blocking};
 pub use error::{BuildError, ConfigError};
 pub use event::{DecodeStats, Event, HttpStats};
 pub use file::{DEFAULT_MAX_FILE_SIZE, FileSource, FileSourceBuilder};
@@ -98,6 +99,8 @@ pub use http::{
 };
 pub use request::ConfigRequest;
 pub use response::{ConfigResponse, Format};
-pub use steadfast_core::{CacheKey, CircuitOpen, Failure, Provenance, SharedError, Source};
+pub use steadfast_core::{
+    CacheKey, CircuitOpen, Failure, FailureKind, Provenance, SharedError, Source,
+};
 pub use typed::{Decode, DecodeLayer, Typed};
 pub use watch::{WatchHandle, WatchStats, Watcher};

@@ -79,6 +79,11 @@ impl fmt::Display for Format {
     }
 }
 
+/// The most memory reserved for a body before its bytes arrive, whatever
+/// length it declares: a server's `Content-Length` (or a file's size) is
+/// not trusted with an allocation; larger bodies grow as they are read.
+pub(crate) const MAX_PREALLOCATED_BODY: usize = 64 * 1024;
+
 /// A loaded configuration: its bytes and what is known about them.
 ///
 /// Cloning is cheap: the body is reference-counted [`Bytes`].

@@ -15,7 +15,7 @@ use tokio::time::Instant;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::decode::Validate;
+use crate::decode::{DecodeTask, Validate, decode_blocking};
 use crate::event::{DecodeCounters, DecodeStats, Event, Listener};
 use crate::{ConfigError, ConfigResponse, Format};
 
@@ -383,7 +383,7 @@ impl<S, T, Req> Service<Req> for Decode<S, T>
 where
     S: Service<Req, Response = ConfigResponse>,
     S::Error: From<ConfigError>,
-    T: DeserializeOwned,
+    T: DeserializeOwned + Send + 'static,
 {
     type Response = Typed<T>;
     type Error = S::Error;
@@ -395,18 +395,30 @@ where
 
     fn call(&mut self, req: Req) -> Self::Future {
         DecodeFuture {
-            inner: self.inner.call(req),
-            shared: self.shared.clone(),
+            state: DecodeState::Calling {
+                inner: self.inner.call(req),
+            },
+            shared: Some(self.shared.clone()),
         }
     }
 }
 
 pin_project! {
-    /// The response future of [`Decode`].
+    /// The response future of [`Decode`]. A body of at least
+    /// [`BLOCKING_DECODE_SIZE`](crate::BLOCKING_DECODE_SIZE) bytes is
+    /// decoded on tokio's blocking pool.
     pub struct DecodeFuture<F, T> {
         #[pin]
-        inner: F,
-        shared: Arc<DecodeShared<T>>,
+        state: DecodeState<F, T>,
+        shared: Option<Arc<DecodeShared<T>>>,
+    }
+}
+
+pin_project! {
+    #[project = DecodeStateProj]
+    enum DecodeState<F, T> {
+        Calling { #[pin] inner: F },
+        Decoding { #[pin] task: DecodeTask<Result<T, ConfigError>> },
     }
 }
 
@@ -422,18 +434,33 @@ impl<F, T, E> Future for DecodeFuture<F, T>
 where
     F: Future<Output = Result<ConfigResponse, E>>,
     E: From<ConfigError>,
-    T: DeserializeOwned,
+    T: DeserializeOwned + Send + 'static,
 {
     type Output = Result<Typed<T>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let response = ready!(this.inner.poll(cx))?;
-        Poll::Ready(
-            this.shared
-                .decode(&response)
-                .map(|value| Typed::new(value, &response))
-                .map_err(E::from),
-        )
+        let mut this = self.project();
+        loop {
+            match this.state.as_mut().project() {
+                DecodeStateProj::Calling { inner } => {
+                    let response = ready!(inner.poll(cx))?;
+                    let Some(shared) = this.shared.take() else {
+                        return Poll::Ready(Err(E::from(ConfigError::invalid_request(
+                            "polled again",
+                        ))));
+                    };
+                    let task = decode_blocking(response, move |response| shared.decode(response));
+                    this.state.set(DecodeState::Decoding { task });
+                }
+                DecodeStateProj::Decoding { task } => {
+                    let (response, decoded) = ready!(task.poll(cx))?;
+                    return Poll::Ready(
+                        decoded
+                            .map(|value| Typed::new(value, &response))
+                            .map_err(E::from),
+                    );
+                }
+            }
+        }
     }
 }

@@ -582,7 +582,7 @@ impl fmt::Display for StartError {
             StartError::TimedOut(after) => {
                 write!(f, "first config load did not finish within {after:?}")
             }
-            StartError::Load(_) => f.pad("first config load failed"),
+            StartError::Load(error) => write!(f, "first config load failed: {error}"),
         }
     }
 }

@@ -1,4 +1,5 @@
 use std::error::Error;
+use std::fmt;
 use std::io;
 use std::time::Duration;
 
@@ -7,19 +8,97 @@ use crate::{CircuitOpen, SharedError, TimedOut};
 /// A boxed error, as tower uses it.
 pub type BoxError = Box<dyn Error + Send + Sync + 'static>;
 
+/// The three kinds of failure, which each layer treats differently.
+///
+/// | kind | examples | retry | circuit breaker | cache |
+/// | --- | --- | --- | --- | --- |
+/// | [`Transient`](FailureKind::Transient) | connection refused, timeout, 5xx, 429, an open circuit | retried with backoff | a failure | stale served meanwhile |
+/// | [`Permanent`](FailureKind::Permanent) | 4xx, not found, a rejected certificate, a request that cannot be sent | not retried | not a failure | stale served meanwhile |
+/// | [`InvalidContent`](FailureKind::InvalidContent) | a body that does not decode or validate, an unknown format, a body over the size limit | not retried | not a failure: the source answered | never cached; the last good value is kept |
+///
+/// ```
+/// use std::io;
+/// use std::time::Duration;
+/// use steadfast_core::{CircuitOpen, Failure, FailureKind};
+///
+/// assert_eq!(CircuitOpen::new(Duration::from_secs(1)).kind(), FailureKind::Transient);
+/// let refused = io::Error::from(io::ErrorKind::ConnectionRefused);
+/// assert_eq!(Failure::kind(&refused), FailureKind::Transient);
+/// let denied = io::Error::from(io::ErrorKind::PermissionDenied);
+/// assert_eq!(Failure::kind(&denied), FailureKind::Permanent);
+/// assert!(!FailureKind::InvalidContent.is_transient());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum FailureKind {
+    /// The same request may succeed if tried again: the source could not be
+    /// reached or did not answer in time, or answered that it is
+    /// overloaded or broken for now.
+    Transient,
+    /// The same request will fail the same way until something is changed
+    /// (the request, the server's configuration, a certificate): the
+    /// answer says nothing about the source's health.
+    Permanent,
+    /// The source answered, and what it answered is not a usable
+    /// configuration: the source works and its content is wrong.
+    InvalidContent,
+}
+
+impl FailureKind {
+    /// Whether this is [`FailureKind::Transient`].
+    pub const fn is_transient(self) -> bool {
+        matches!(self, FailureKind::Transient)
+    }
+
+    /// The kind's name: `transient`, `permanent` or `invalid_content`, as
+    /// used in logs and metric labels.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            FailureKind::Transient => "transient",
+            FailureKind::Permanent => "permanent",
+            FailureKind::InvalidContent => "invalid_content",
+        }
+    }
+}
+
+impl fmt::Display for FailureKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
 /// How an error classifies itself for the default policies of the layers.
 ///
 /// The retry layer's default classifier retries errors that are
 /// [transient](Failure::is_transient), waits at least
 /// [`retry_after`](Failure::retry_after) when the server asked for it, and
 /// retries a [`CircuitOpen`] only when the circuit half-opens before the next
-/// attempt. The cache layer's negative caching keys off
-/// [`is_not_found`](Failure::is_not_found).
+/// attempt. The circuit breaker's kind-aware classifier counts only
+/// transient failures ([`kind`](Failure::kind)). The cache layer's negative
+/// caching keys off [`is_not_found`](Failure::is_not_found).
+///
+/// An implementation gives [`is_transient`](Failure::is_transient) and,
+/// where it can tell a permanent failure from invalid content,
+/// [`kind`](Failure::kind); the two must agree:
+/// `is_transient() == kind().is_transient()`.
 pub trait Failure {
     /// Whether the same request may succeed if tried again (a transport
     /// error, a timeout, a 5xx or 429), as opposed to a failure that will
     /// repeat (a 4xx, a body that does not decode or validate).
     fn is_transient(&self) -> bool;
+
+    /// What kind of failure this is. By default
+    /// [`Transient`](FailureKind::Transient) when
+    /// [`is_transient`](Failure::is_transient), else
+    /// [`Permanent`](FailureKind::Permanent); an error that knows a body
+    /// was invalid says [`InvalidContent`](FailureKind::InvalidContent).
+    fn kind(&self) -> FailureKind {
+        if self.is_transient() {
+            FailureKind::Transient
+        } else {
+            FailureKind::Permanent
+        }
+    }
 
     /// A delay the server asked for before the next attempt (`Retry-After`).
     fn retry_after(&self) -> Option<Duration> {
@@ -88,6 +167,10 @@ impl Failure for BoxError {
         classify(&**self).is_none_or(|known| known.is_transient())
     }
 
+    fn kind(&self) -> FailureKind {
+        classify(&**self).map_or(FailureKind::Transient, |known| known.kind())
+    }
+
     fn retry_after(&self) -> Option<Duration> {
         classify(&**self).and_then(|known| known.retry_after())
     }
@@ -105,6 +188,10 @@ impl Failure for BoxError {
 impl Failure for SharedError {
     fn is_transient(&self) -> bool {
         classify(self.get_ref()).is_none_or(|known| known.is_transient())
+    }
+
+    fn kind(&self) -> FailureKind {
+        classify(self.get_ref()).map_or(FailureKind::Transient, |known| known.kind())
     }
 
     fn retry_after(&self) -> Option<Duration> {
@@ -162,8 +249,12 @@ mod tests {
         assert!(!missing.is_transient());
         assert!(missing.is_not_found());
 
+        assert_eq!(missing.kind(), FailureKind::Permanent);
+        assert_eq!(refused.kind(), FailureKind::Transient);
+
         let other: BoxError = "something odd".into();
         assert!(other.is_transient());
+        assert_eq!(other.kind(), FailureKind::Transient);
         assert!(other.circuit_open().is_none());
         assert!(!other.is_not_found());
     }
@@ -172,6 +263,7 @@ mod tests {
     fn shared_errors_classify_what_they_share() {
         let shared = SharedError::new(io::Error::from(io::ErrorKind::PermissionDenied));
         assert!(!shared.is_transient());
+        assert_eq!(shared.kind(), FailureKind::Permanent);
         let boxed: BoxError = Box::new(SharedError::new(CircuitOpen::new(Duration::ZERO)));
         assert!(boxed.circuit_open().is_some());
     }

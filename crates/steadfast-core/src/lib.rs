@@ -6,9 +6,12 @@
 //! - [`CircuitOpen`]: the error an open circuit breaker answers with. The retry
 //!   layer reads it to decide whether a retry can succeed before the circuit
 //!   half-opens.
-//! - [`Failure`]: how an error classifies itself (transient or not, a delay
-//!   requested by the server, "not found"), used by the default retry and
-//!   cache policies.
+//! - [`Failure`] and [`FailureKind`]: how an error classifies itself
+//!   (transient, permanent, or invalid content; a delay requested by the
+//!   server; "not found"), used by the default retry, breaker and cache
+//!   policies.
+//! - [`Causes`] and [`chain()`]: an error's causes, shown on one line
+//!   without repeats, and walked.
 //! - [`Source`] and [`Provenance`]: where a response came from (origin, cache,
 //!   stale cache, fallback), set by the cache and fallback layers.
 //! - [`CacheKey`]: a stable cache key for a request type.
@@ -31,11 +34,13 @@
 
 #![forbid(unsafe_code)]
 
+mod chain;
 pub mod counter;
 mod error;
 mod failure;
 mod source;
 
+pub use chain::{Causes, chain};
 pub use error::{CircuitOpen, SharedError, TimedOut};
-pub use failure::{BoxError, Failure};
+pub use failure::{BoxError, Failure, FailureKind};
 pub use source::{CacheKey, Provenance, Source};

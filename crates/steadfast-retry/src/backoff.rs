@@ -164,7 +164,8 @@ impl Backoff {
                 .and_then(|grown| self.initial.checked_add(grown))
                 .unwrap_or(Duration::MAX),
             Curve::Exponential { multiplier } => {
-                let nanos = self.initial.as_nanos() as f64 * multiplier.powi(steps as i32);
+                let nanos = self.initial.as_nanos() as f64
+                    * multiplier.powi(i32::try_from(steps).unwrap_or(i32::MAX));
                 if nanos < u64::MAX as f64 {
                     Duration::from_nanos(nanos.round() as u64)
                 } else {

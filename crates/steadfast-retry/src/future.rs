@@ -228,7 +228,7 @@ fn refuse(shared: &Shared, limit: Limit, attempt: u32, delay: Duration) {
             metrics::counter!("steadfast_retry_deadline_reached_total").increment(1);
             tracing::debug!(
                 attempt,
-                delay_ms = delay.as_millis() as u64,
+                delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
                 "attempt {attempt} failed, a retry would end past the deadline"
             );
             shared.emit(Event::DeadlineReached { attempt, delay });
@@ -251,13 +251,13 @@ fn retrying(shared: &Shared, attempt: u32, delay: Duration, error: Option<&dyn f
     match error {
         Some(error) => tracing::warn!(
             attempt,
-            delay_ms = delay.as_millis() as u64,
+            delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
             error = %error,
             "attempt {attempt} failed, retrying in {delay:?}"
         ),
         None => tracing::warn!(
             attempt,
-            delay_ms = delay.as_millis() as u64,
+            delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
             "attempt {attempt} answered a retryable response, retrying in {delay:?}"
         ),
     }

@@ -18,6 +18,7 @@ use tracing::field::Empty;
 
 use super::HttpShared;
 use super::remembered::Entry;
+use crate::response::MAX_PREALLOCATED_BODY;
 use crate::{ConfigError, ConfigRequest, ConfigResponse, Event, Format};
 
 /// How many body frames one poll reads before it yields, so a body whose
@@ -77,7 +78,7 @@ impl<F, B> HttpFuture<F, B> {
     ) -> Self {
         let started = Instant::now();
         Self {
-            deadline: tokio::time::sleep_until(started + shared.timeout),
+            deadline: deadline(started, shared.timeout),
             state: State::Sending { call },
             shared,
             request,
@@ -95,7 +96,7 @@ impl<F, B> HttpFuture<F, B> {
     ) -> Self {
         let started = Instant::now();
         Self {
-            deadline: tokio::time::sleep_until(started + shared.timeout),
+            deadline: deadline(started, shared.timeout),
             state: State::Failed { error: Some(error) },
             shared,
             request,
@@ -104,6 +105,15 @@ impl<F, B> HttpFuture<F, B> {
             status: None,
             span: Span::none(),
         }
+    }
+}
+
+/// A timer for `timeout` after `started`; a timeout too long to have an
+/// end is a timer that never fires.
+fn deadline(started: Instant, timeout: Duration) -> Sleep {
+    match started.checked_add(timeout) {
+        Some(at) => tokio::time::sleep_until(at),
+        None => tokio::time::sleep(timeout),
     }
 }
 
@@ -359,11 +369,16 @@ fn head<B: Body>(
         .get(ETAG)
         .filter(|etag| etag.to_str().is_ok())
         .cloned();
+    // The declared length is the server's word: memory is reserved for
+    // at most `MAX_PREALLOCATED_BODY` of it, the rest as the bytes arrive.
+    let capacity = usize::try_from(declared)
+        .unwrap_or(usize::MAX)
+        .min(MAX_PREALLOCATED_BODY);
     Head::Read {
         body,
         format,
         etag,
-        capacity: usize::try_from(declared).unwrap_or(limit),
+        capacity,
     }
 }
 

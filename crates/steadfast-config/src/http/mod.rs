@@ -6,6 +6,7 @@ mod remembered;
 #[cfg(feature = "reqwest")]
 mod reqwest;
 mod target;
+mod tls;
 
 use std::fmt;
 use std::sync::Arc;
@@ -30,6 +31,7 @@ pub use self::reqwest::{ReqwestClient, ReqwestFuture};
 
 use self::remembered::{Entry, Remembered};
 use self::target::Target;
+pub(crate) use self::tls::is_certificate_error;
 use crate::event::{HttpCounters, HttpStats, Listener};
 use crate::{BuildError, ConfigError, ConfigRequest, ConfigResponse, Format};
 

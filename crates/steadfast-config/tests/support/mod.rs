@@ -1,6 +1,8 @@
 //! A real HTTP/1.1 server on 127.0.0.1, started inside a test.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod tls;
+
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
