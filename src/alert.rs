@@ -264,12 +264,25 @@ impl fmt::Display for Human {
     }
 }
 
+/// `count` things, in the singular for one: `1 request`, `2 requests`.
+struct Count(u64, &'static str);
+
+impl fmt::Display for Count {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Count(count, things) = *self;
+        match count {
+            1 => write!(f, "1 {}", things.strip_suffix('s').unwrap_or(things)),
+            _ => write!(f, "{count} {things}"),
+        }
+    }
+}
+
 impl fmt::Display for Answered {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} requests answered meanwhile: {} stale, {} by the fallback, {} with an error",
-            self.total(),
+            "{} answered meanwhile: {} stale, {} by the fallback, {} with an error",
+            Count(self.total(), "requests"),
             self.stale,
             self.fallback,
             self.errors
@@ -308,7 +321,7 @@ impl fmt::Display for Alert {
             } => {
                 write!(f, "{key}: ")?;
                 after(f, *ended, *lasted)?;
-                write!(f, " ({failed_loads} failed loads; {answered})")
+                write!(f, " ({}; {answered})", Count(*failed_loads, "failed loads"))
             }
             Alert::FallbackUsed { key, error } => {
                 write!(f, "{key}: the fallback answers: {error}")
@@ -321,7 +334,7 @@ impl fmt::Display for Alert {
             } => {
                 write!(f, "{key}: ")?;
                 after(f, *ended, *lasted)?;
-                write!(f, "; the fallback answered {answers} requests")
+                write!(f, "; the fallback answered {}", Count(*answers, "requests"))
             }
             Alert::InvalidConfig { key, error } => {
                 write!(f, "{key}: the source serves an invalid config: {error}")
@@ -338,7 +351,11 @@ impl fmt::Display for Alert {
                     Ended::Loaded => write!(f, "a valid config loaded after {}", Human(*lasted))?,
                     _ => after(f, *ended, *lasted)?,
                 }
-                write!(f, " ({rejected} invalid answers rejected; {answered})")
+                write!(
+                    f,
+                    " ({} rejected; {answered})",
+                    Count(*rejected, "invalid answers")
+                )
             }
             Alert::CircuitOpened { open_for, cause } => {
                 f.write_str("circuit opened")?;
@@ -353,8 +370,10 @@ impl fmt::Display for Alert {
                 rejected,
             } => write!(
                 f,
-                "circuit closed after {}: the source answers again ({reopened} failed probes, {rejected} calls rejected)",
-                Human(*lasted)
+                "circuit closed after {}: the source answers again ({}, {} rejected)",
+                Human(*lasted),
+                Count(*reopened, "failed probes"),
+                Count(*rejected, "calls"),
             ),
             Alert::StoreFailing { op, kind, error } => write!(
                 f,
@@ -363,8 +382,9 @@ impl fmt::Display for Alert {
             ),
             Alert::StoreRecovered { lasted, failures } => write!(
                 f,
-                "cache store answers again after {} ({failures} operations failed)",
-                Human(*lasted)
+                "cache store answers again after {} ({} failed)",
+                Human(*lasted),
+                Count(*failures, "operations"),
             ),
             Alert::KeysUntracked { tracked } => write!(
                 f,
@@ -376,7 +396,10 @@ impl fmt::Display for Alert {
                 keys,
                 answered,
             } => {
-                write!(f, "and {keys} more keys: ")?;
+                match keys {
+                    1 => f.write_str("and 1 more key: ")?,
+                    _ => write!(f, "and {keys} more keys: ")?,
+                }
                 match ended {
                     Ended::NotRequested => after(f, *ended, *lasted)?,
                     _ => write!(f, "all loaded again after {}", Human(*lasted))?,
