@@ -8,12 +8,14 @@ use std::fmt;
 use std::hash::Hash;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use steadfast::cache::{Entry, Peek, Store, StoreError, StoreErrorKind};
 
 pub(crate) struct SharedTier<K, V> {
     entries: Arc<Mutex<HashMap<K, Entry<V>>>>,
     down: Arc<AtomicBool>,
+    put_delay: Arc<Mutex<Duration>>,
 }
 
 impl<K, V> Clone for SharedTier<K, V> {
@@ -21,6 +23,7 @@ impl<K, V> Clone for SharedTier<K, V> {
         Self {
             entries: Arc::clone(&self.entries),
             down: Arc::clone(&self.down),
+            put_delay: Arc::clone(&self.put_delay),
         }
     }
 }
@@ -30,7 +33,13 @@ impl<K, V> SharedTier<K, V> {
         Self {
             entries: Arc::new(Mutex::new(HashMap::new())),
             down: Arc::new(AtomicBool::new(false)),
+            put_delay: Arc::new(Mutex::new(Duration::ZERO)),
         }
+    }
+
+    /// Each write takes this long from now on, as a remote one does.
+    pub(crate) fn set_put_delay(&self, delay: Duration) {
+        *self.put_delay.lock().unwrap() = delay;
     }
 
     /// Fails every operation from now on (`true`), or none.
@@ -65,6 +74,8 @@ where
     }
 
     async fn put(&self, key: K, entry: Entry<V>) -> Result<(), StoreError> {
+        let delay = *self.put_delay.lock().unwrap();
+        tokio::time::sleep(delay).await;
         self.check()?;
         self.entries.lock().unwrap().insert(key, entry);
         Ok(())
