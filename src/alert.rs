@@ -164,8 +164,8 @@ pub enum Alert {
         ended: Ended,
         /// How long it lasted.
         lasted: Duration,
-        /// Keys that were in it (at least this many: past 4,096 they are
-        /// no longer told apart).
+        /// Keys that were in it: at most 4,096 are told apart, so past
+        /// that this is a lower bound.
         keys: u64,
         /// How their requests were answered meanwhile.
         answered: Answered,

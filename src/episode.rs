@@ -266,8 +266,8 @@ impl State {
                 untracked.keys += 1;
             }
         } else {
+            // Keys are no longer told apart: the count stays a lower bound.
             untracked.overflowed = true;
-            untracked.keys += 1;
         }
         Slot::Untracked(untracked)
     }
