@@ -93,7 +93,7 @@ impl Answer<ConfigRequest, ConfigError> for Defaults {
     }
 }
 
-/// A JSON fallback body, for [`StackBuilder::fallback`].
+/// A JSON fallback body, for [`StackBuilder::fallback`](crate::StackBuilder::fallback).
 pub fn json_fallback(body: impl Into<bytes::Bytes>) -> ConfigResponse {
     ConfigResponse::new(body, Format::Json).with_source(Source::Fallback)
 }

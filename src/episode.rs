@@ -406,13 +406,13 @@ impl Episodes {
                 let only_if_failing = reason == StaleReason::Revalidating;
                 self.answered(key, Answer::Stale, only_if_failing);
             }
-            CacheEvent::ErrorServed { key, .. } | CacheEvent::NegativeHit { key } => {
-                // With a fallback layer, the error goes on to it, and is
-                // counted there as a fallback answer or an error.
-                if !self.fallback_layer {
-                    self.count_error();
-                    self.answered(key, Answer::Error, true);
-                }
+            // With a fallback layer, the error goes on to it, and is
+            // counted there as a fallback answer or an error.
+            CacheEvent::ErrorServed { key, .. } | CacheEvent::NegativeHit { key }
+                if !self.fallback_layer =>
+            {
+                self.count_error();
+                self.answered(key, Answer::Error, true);
             }
             CacheEvent::StoreFailing { op, error, .. } => {
                 let text = if let Some(cause) = std::error::Error::source(error) {

@@ -14,7 +14,7 @@ use crate::defaults::Defaults;
 use crate::origin::Origin;
 use crate::timeout::Timeout;
 
-/// The cache key of a [`ConfigRequest`].
+/// The cache key of a [`ConfigRequest`](steadfast_config::ConfigRequest).
 pub type Key = Arc<str>;
 
 /// The source with its call counter and response check.

@@ -352,17 +352,12 @@ async fn the_fallback_at_the_end_of_the_startup_wait_tells_the_time_to_the_next_
     assert_eq!(loader.metrics().fallback_uses, 1);
 }
 
+type Shared = SharedTier<steadfast::Key, ConfigResponse>;
+type TieredStore =
+    steadfast::cache::Tiered<steadfast::cache::MemoryStore<steadfast::Key, ConfigResponse>, Shared>;
+
 /// A stack whose cache keeps a memory L1 in front of `shared`.
-fn tiered(
-    shared: &SharedTier<steadfast::Key, ConfigResponse>,
-) -> StackBuilder<
-    steadfast::cache::WithStore<
-        steadfast::cache::Tiered<
-            steadfast::cache::MemoryStore<steadfast::Key, ConfigResponse>,
-            SharedTier<steadfast::Key, ConfigResponse>,
-        >,
-    >,
-> {
+fn tiered(shared: &Shared) -> StackBuilder<steadfast::cache::WithStore<TieredStore>> {
     let store = steadfast::cache::Tiered::builder(
         steadfast::cache::MemoryStore::new(100).unwrap(),
         shared.clone(),
