@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use metrics::Counter;
 use steadfast_breaker as breaker;
-use steadfast_cache::{Event as CacheEvent, StaleReason};
+use steadfast_cache::Event as CacheEvent;
 use steadfast_config::ConfigError;
 use steadfast_core::SharedError;
 use tokio::time::Instant;
@@ -151,7 +151,7 @@ impl KeyState {
             out.0.push(Alert::SourceRecovered {
                 key: key.clone(),
                 ended,
-                lasted: now - o.since,
+                lasted: now.saturating_duration_since(o.since),
                 failed_loads: o.count,
                 answered: o.answered,
             });
@@ -160,7 +160,7 @@ impl KeyState {
             out.0.push(Alert::InvalidConfigEnded {
                 key: key.clone(),
                 ended,
-                lasted: now - o.since,
+                lasted: now.saturating_duration_since(o.since),
                 rejected: o.count,
                 answered: o.answered,
             });
@@ -169,7 +169,7 @@ impl KeyState {
             out.0.push(Alert::FallbackEnded {
                 key: key.clone(),
                 ended,
-                lasted: now - o.since,
+                lasted: now.saturating_duration_since(o.since),
                 answers: o.count,
             });
         }
@@ -289,7 +289,7 @@ impl State {
             let untracked = self.untracked.take().expect("present");
             out.0.push(Alert::KeysUntrackedEnded {
                 ended,
-                lasted: now - untracked.since,
+                lasted: now.saturating_duration_since(untracked.since),
                 keys: untracked.keys,
                 answered: untracked.answered,
             });
@@ -315,7 +315,7 @@ impl State {
             let untracked = self.untracked.take().expect("present");
             out.0.push(Alert::KeysUntrackedEnded {
                 ended: Ended::NotRequested,
-                lasted: now - untracked.since,
+                lasted: now.saturating_duration_since(untracked.since),
                 keys: untracked.keys,
                 answered: untracked.answered,
             });
@@ -400,19 +400,17 @@ impl Episodes {
                 }
             }),
             CacheEvent::LoadFailed { key, error } => self.load_failed(key, error),
-            CacheEvent::StaleServed { key, reason } => {
-                // A stale value served while it refreshes is normal
-                // operation, unless the key's loads fail.
-                let only_if_failing = reason == StaleReason::Revalidating;
-                self.answered(key, Answer::Stale, only_if_failing);
-            }
+            // A stale value served while it refreshes is normal operation:
+            // it counts only for a key already in an episode (its loads
+            // fail), as any stale answer does.
+            CacheEvent::StaleServed { key, .. } => self.answered(key, Answer::Stale),
             // With a fallback layer, the error goes on to it, and is
             // counted there as a fallback answer or an error.
             CacheEvent::ErrorServed { key, .. } | CacheEvent::NegativeHit { key }
                 if !self.fallback_layer =>
             {
                 self.count_error();
-                self.answered(key, Answer::Error, true);
+                self.answered(key, Answer::Error);
             }
             CacheEvent::StoreFailing { op, error, .. } => {
                 let text = if let Some(cause) = std::error::Error::source(error) {
@@ -462,10 +460,11 @@ impl Episodes {
         });
     }
 
-    /// Counts a request of `key` answered with `answer` in its episodes.
-    fn answered(&self, key: &dyn fmt::Display, answer: Answer, only_if_open: bool) {
+    /// Counts a request of `key` answered with `answer` in its episodes, if
+    /// it is in any.
+    fn answered(&self, key: &dyn fmt::Display, answer: Answer) {
         self.with(|state, now, out| {
-            if only_if_open && state.is_quiet() {
+            if state.is_quiet() {
                 return;
             }
             match state.slot(key, false, now, out) {
@@ -481,7 +480,7 @@ impl Episodes {
     pub(crate) fn fallback(&self, key: &Arc<str>, answered: Option<&ConfigError>) {
         let Some(error) = answered else {
             self.count_error();
-            self.answered(key, Answer::Error, true);
+            self.answered(key, Answer::Error);
             return;
         };
         self.fallback_answers.fetch_add(1, Ordering::Relaxed);
@@ -528,7 +527,7 @@ impl Episodes {
                 breaker::State::Closed | breaker::State::Disabled => {
                     if let Some(circuit) = state.circuit.take() {
                         out.0.push(Alert::CircuitClosed {
-                            lasted: now - circuit.since,
+                            lasted: now.saturating_duration_since(circuit.since),
                             reopened: circuit.reopened,
                             rejected: circuit.rejected,
                         });
