@@ -54,6 +54,9 @@ pub(crate) struct Episodes {
     /// Whether a fallback layer answers the cache's errors (and counts them).
     fallback_layer: bool,
     state: Mutex<State>,
+    /// Held from the state's lock to the end of reporting what it made, so
+    /// alerts are reported in the order they were made.
+    reporting: Mutex<()>,
     fallback_answers: AtomicU64,
     errors: AtomicU64,
     m_fallback_answers: Counter,
@@ -329,6 +332,7 @@ impl Episodes {
             listener,
             fallback_layer,
             state: Mutex::new(State::default()),
+            reporting: Mutex::new(()),
             fallback_answers: AtomicU64::new(0),
             errors: AtomicU64::new(0),
             m_fallback_answers: metrics::counter!("steadfast_loader_fallback_answers_total"),
@@ -351,17 +355,24 @@ impl Episodes {
         self.m_errors.increment(1);
     }
 
-    /// Runs `f` on the state under the lock, then reports what it made.
+    /// Runs `f` on the state under the lock, then reports what it made,
+    /// outside the lock (a listener may take its time) but in order.
     fn with(&self, f: impl FnOnce(&mut State, Instant, &mut Out)) {
         let mut out = Out::default();
-        {
-            let mut state = lock(&self.state);
-            let now = Instant::now();
-            f(&mut state, now, &mut out);
-            if !state.is_quiet() {
-                state.sweep(now, &mut out);
-            }
+        let mut state = lock(&self.state);
+        let now = Instant::now();
+        f(&mut state, now, &mut out);
+        if !state.is_quiet() {
+            state.sweep(now, &mut out);
         }
+        if out.0.is_empty() {
+            return;
+        }
+        let _reporting = self
+            .reporting
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        drop(state);
         for alert in &out.0 {
             self.report(alert);
         }
@@ -418,14 +429,16 @@ impl Episodes {
                 } else {
                     error.to_string()
                 };
-                self.report(&Alert::StoreFailing {
+                let alert = Alert::StoreFailing {
                     op,
                     kind: error.kind(),
                     error: text.into(),
-                });
+                };
+                self.with(|_, _, out| out.0.push(alert));
             }
             CacheEvent::StoreRecovered { failures, lasted } => {
-                self.report(&Alert::StoreRecovered { lasted, failures });
+                let alert = Alert::StoreRecovered { lasted, failures };
+                self.with(|_, _, out| out.0.push(alert));
             }
             _ => {}
         }

@@ -454,6 +454,25 @@ async fn a_failing_shared_tier_is_one_episode() {
     assert_eq!(loader.metrics().l2_errors, 12);
 }
 
+/// A loader whose source is down, with a fallback for every name, one
+/// attempt per load and no breaker.
+fn down_with_a_fallback() -> (
+    Heard,
+    Script,
+    steadfast::Loader<Script, steadfast::cache::MemoryStore<steadfast::Key, ConfigResponse>>,
+) {
+    let heard = Heard::new();
+    let script = Script::new(Mode::Down);
+    let loader = stack()
+        .without_retry()
+        .without_breaker()
+        .fallback(json_fallback(FALLBACK))
+        .on_alert(heard.listener())
+        .build(script.clone())
+        .unwrap();
+    (heard, script, loader)
+}
+
 fn kind(alert: &Alert) -> &'static str {
     match alert {
         Alert::SourceFailing { .. } => "source failing",
@@ -479,15 +498,7 @@ fn kinds(alerts: &[Alert]) -> Vec<(&'static str, usize)> {
 
 #[tokio::test(start_paused = true)]
 async fn past_1024_keys_episodes_are_followed_together_and_memory_stays_bounded() {
-    let heard = Heard::new();
-    let script = Script::new(Mode::Down);
-    let loader = stack()
-        .without_retry()
-        .without_breaker()
-        .fallback(json_fallback(FALLBACK))
-        .on_alert(heard.listener())
-        .build(script.clone())
-        .unwrap();
+    let (heard, script, loader) = down_with_a_fallback();
     let names: Vec<String> = (0..1030).map(|n| format!("k{n:04}")).collect();
 
     for _ in 0..3 {
@@ -541,15 +552,7 @@ async fn past_1024_keys_episodes_are_followed_together_and_memory_stays_bounded(
 
 #[tokio::test(start_paused = true)]
 async fn an_episode_of_a_key_no_longer_asked_for_is_forgotten_after_15_minutes() {
-    let heard = Heard::new();
-    let script = Script::new(Mode::Down);
-    let loader = stack()
-        .without_retry()
-        .without_breaker()
-        .fallback(json_fallback(FALLBACK))
-        .on_alert(heard.listener())
-        .build(script.clone())
-        .unwrap();
+    let (heard, _script, loader) = down_with_a_fallback();
 
     loader.load_response("lonely").await.unwrap();
     tokio::time::advance(Duration::from_secs(14 * 60)).await;

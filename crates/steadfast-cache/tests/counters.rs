@@ -27,6 +27,20 @@ use tower::{Layer, ServiceExt};
 
 type Key = Arc<str>;
 
+/// Writes `body` to the shared tier under `app`, as another instance
+/// would, fresh, revalidatable and servable for the given seconds from now.
+async fn share(remote: &Remote<Key, ConfigResponse>, body: &'static str, secs: [u64; 3]) {
+    let now = Instant::now();
+    let at = |n: u64| now + Duration::from_secs(n);
+    let entry = Entry {
+        value: ConfigResponse::new(body, Format::Json),
+        fresh_until: at(secs[0]),
+        revalidate_until: at(secs[1]),
+        expires_at: at(secs[2]),
+    };
+    remote.put("app".into(), entry).await.unwrap();
+}
+
 /// The counters that are not zero, by name: an exact snapshot.
 fn nonzero(s: &CacheStats) -> Vec<(&'static str, u64)> {
     [
@@ -87,19 +101,7 @@ async fn eight_concurrent_cold_loads_are_one_miss_one_load_and_seven_coalesced()
 #[tokio::test(start_paused = true)]
 async fn an_answer_from_the_shared_tier_is_an_l2_hit_and_not_a_miss() {
     let remote = Remote::<Key, ConfigResponse>::new();
-    let now = Instant::now();
-    remote
-        .put(
-            "app".into(),
-            Entry {
-                value: ConfigResponse::new("{}", Format::Json),
-                fresh_until: now + Duration::from_secs(60),
-                revalidate_until: now + Duration::from_secs(60),
-                expires_at: now + Duration::from_secs(60),
-            },
-        )
-        .await
-        .unwrap();
+    share(&remote, "{}", [60, 60, 60]).await;
     let source = TestSource::new(Duration::ZERO);
     let cache = CacheLayer::builder::<ConfigResponse, ConfigError>()
         .provenance()
@@ -140,19 +142,7 @@ async fn a_newer_shared_value_found_behind_an_expired_memory_copy_is_an_l2_hit()
     advance(Duration::from_secs(20)).await;
 
     // Another instance wrote a newer value to the shared tier meanwhile.
-    let now = Instant::now();
-    remote
-        .put(
-            "app".into(),
-            Entry {
-                value: ConfigResponse::new("{\"newer\":true}", Format::Json),
-                fresh_until: now + Duration::from_secs(10),
-                revalidate_until: now + Duration::from_secs(10),
-                expires_at: now + Duration::from_secs(70),
-            },
-        )
-        .await
-        .unwrap();
+    share(&remote, "{\"newer\":true}", [10, 10, 70]).await;
     let second = cache
         .clone()
         .oneshot(ConfigRequest::new("app"))
@@ -315,19 +305,7 @@ async fn a_background_refresh_that_finds_a_fresh_shared_value_counts_no_answer()
         .await
         .unwrap();
     advance(Duration::from_secs(15)).await;
-    let now = Instant::now();
-    remote
-        .put(
-            "app".into(),
-            Entry {
-                value: ConfigResponse::new("{\"newer\":true}", Format::Json),
-                fresh_until: now + Duration::from_secs(10),
-                revalidate_until: now + Duration::from_secs(40),
-                expires_at: now + Duration::from_secs(40),
-            },
-        )
-        .await
-        .unwrap();
+    share(&remote, "{\"newer\":true}", [10, 40, 40]).await;
     let stale = cache
         .clone()
         .oneshot(ConfigRequest::new("app"))
