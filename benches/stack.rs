@@ -100,6 +100,24 @@ fn stack(c: &mut Criterion) {
         b.iter_custom(|iters| rt.block_on(drive(&mut cache_only, &req, iters)))
     });
 
+    // The same cache with an event listener that, as the loader's episode
+    // tracking does, returns at once on a hit: the cost of the dispatch.
+    let listened = CacheLayer::builder()
+        .ttl(Duration::from_secs(300))
+        .provenance()
+        .on_event(|event| {
+            if !matches!(event, steadfast::cache::Event::Hit { .. }) {
+                black_box(event);
+            }
+        })
+        .build()
+        .unwrap();
+    let mut cache_listened = listened.layer(source());
+    rt.block_on(drive(&mut cache_listened, &req, 1));
+    group.bench_function("cache_layer_hit_listener", |b| {
+        b.iter_custom(|iters| rt.block_on(drive(&mut cache_listened, &req, iters)))
+    });
+
     let mut uncached = StackBuilder::new().without_cache().build(source()).unwrap();
     group.bench_function("loader_cache_off", |b| {
         b.iter_custom(|iters| rt.block_on(drive(&mut uncached, &req, iters)))

@@ -102,12 +102,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!();
     println!("20 loads in {:.2} s", started.elapsed().as_secs_f64());
     println!("requests that reached the server: {}", server.requests());
-    println!("cache_hits            {}", m.cache_hits);
+    println!("cache_l1_hits         {}", m.cache_l1_hits);
+    println!("cache_l2_hits         {}", m.cache_l2_hits);
     println!("cache_misses          {}", m.cache_misses);
+    println!("cache_coalesced       {}", m.cache_coalesced);
     println!("primary_loads         {}", m.primary_loads);
     println!("retries               {}", m.retries);
     println!("stale_served          {}", m.stale_served);
     println!("fallback_uses         {}", m.fallback_uses);
+    println!("errors                {}", m.errors);
     println!("circuit_breaker_opens {}", m.circuit_breaker_opens);
     println!("invalid_responses     {}", m.invalid_responses);
     println!("l2_errors             {}", m.l2_errors);

@@ -1,7 +1,10 @@
 //! A monitored loader: the whole stack over an HTTP config server, with an
 //! alert listener that prints what an operator would want to hear about as
-//! it happens (circuit opened, half-open, closed; fallback in use; stale
-//! value served).
+//! it happens. Each alert starts or ends an episode: a key whose source
+//! fails (served stale or by the fallback meanwhile), a key on its
+//! fallback, the circuit open. An episode's end tells how long it lasted
+//! and how the requests it covered were answered; nothing is repeated per
+//! request.
 //!
 //! The server is flaky first (every 10th request hangs, every 7th answers
 //! 500, every 15th is slow), then down for 1.6 s, then healthy again
@@ -56,7 +59,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .fallback(json_fallback(r#"{"defaults":true}"#))
         .on_alert(move |alert: &Alert| {
             let at = started.elapsed().as_secs_f64();
-            println!("{at:5.2} s  ALERT  {alert}");
+            let what = if alert.is_start() { "ALERT" } else { "ENDED" };
+            println!("{at:5.2} s  {what}  {alert}");
         })
         .build(source)?;
 
@@ -101,12 +105,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!();
     println!("requests that reached the server: {}", server.requests());
     for (name, value) in [
-        ("cache_hits", m.cache_hits),
+        ("cache_l1_hits", m.cache_l1_hits),
+        ("cache_l2_hits", m.cache_l2_hits),
         ("cache_misses", m.cache_misses),
-        ("primary_loads", m.primary_loads),
-        ("retries", m.retries),
+        ("cache_coalesced", m.cache_coalesced),
         ("stale_served", m.stale_served),
         ("fallback_uses", m.fallback_uses),
+        ("errors", m.errors),
+        ("  answered (the sum above)", m.answered()),
+        ("primary_loads", m.primary_loads),
+        ("retries", m.retries),
         ("circuit_breaker_opens", m.circuit_breaker_opens),
         ("circuit_breaker_rejections", m.circuit_breaker_rejections),
         ("invalid_responses", m.invalid_responses),

@@ -2,7 +2,6 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
@@ -16,8 +15,9 @@ use tower::util::Either;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::alert::{Alert, AlertListener, CacheAlerts, breaker_alert};
+use crate::alert::{Alert, AlertListener};
 use crate::defaults::{Defaults, DefaultsInner};
+use crate::episode::Episodes;
 use crate::layers::{Cached, Full, Guarded, Key, Retried, Timed};
 use crate::loader::{Loader, Parts};
 use crate::origin::{Check, Origin, OriginCounters};
@@ -257,8 +257,13 @@ impl<St> StackBuilder<St> {
         self
     }
 
-    /// Reports [`Alert`]s from every layer to `listener`. It replaces any
-    /// listener set on the layers' own builders.
+    /// Reports [`Alert`]s from every layer to `listener`: each episode's
+    /// start and end (see [`Alert`]).
+    ///
+    /// The stack follows episodes through the cache's and the breaker's
+    /// event listeners, with a listener or without: one set on the builders
+    /// given to [`cache`](Self::cache) and [`breaker`](Self::breaker) is
+    /// replaced.
     pub fn on_alert<F>(mut self, listener: F) -> Self
     where
         F: Fn(&Alert) + Send + Sync + 'static,
@@ -290,9 +295,9 @@ impl<St> StackBuilder<St> {
         if matches!(self.startup, StartupPolicy::Wait(d) if d.is_zero()) {
             return Err(StackError::ZeroStartupWait);
         }
-        let listener = self.listener;
         let mut defaults = self.defaults;
-        defaults.listener = listener.clone();
+        let episodes = Arc::new(Episodes::new(self.listener, !defaults.is_empty()));
+        defaults.episodes = Some(episodes.clone());
         let stamp = |value: &mut ConfigResponse| value.set_source(Source::Fallback);
         defaults.by_name.values_mut().for_each(stamp);
         defaults.any.iter_mut().for_each(stamp);
@@ -313,15 +318,10 @@ impl<St> StackBuilder<St> {
         };
 
         let (guarded, breaker_handle, probe): (Guarded<S>, _, _) = match self.breaker {
-            Some(mut builder) => {
-                if let Some(listener) = listener.clone() {
-                    builder = builder.on_event(move |event| {
-                        if let Some(alert) = breaker_alert(event) {
-                            listener(&alert);
-                        }
-                    });
-                }
+            Some(builder) => {
+                let episodes = episodes.clone();
                 let layer = builder
+                    .on_event(move |event| episodes.breaker_event(event))
                     .classifier(breaker::FailureKindClassifier)
                     .build()
                     .map_err(StackError::Breaker)?;
@@ -342,16 +342,11 @@ impl<St> StackBuilder<St> {
         };
 
         let (cached, cache_handle): (Cached<S, St::Store>, _) = match self.cache {
-            Some(mut builder) => {
-                builder = builder.provenance();
-                if let Some(listener) = listener.clone() {
-                    let alerts = CacheAlerts::default();
-                    builder = builder.on_event(move |event| {
-                        if let Some(alert) = alerts.alert(event) {
-                            listener(&alert);
-                        }
-                    });
-                }
+            Some(builder) => {
+                let episodes = episodes.clone();
+                let builder = builder
+                    .provenance()
+                    .on_event(move |event| episodes.cache_event(event));
                 let layer = builder.build::<Key>().map_err(StackError::Cache)?;
                 let handle = layer.handle();
                 (Either::Left(layer.layer(retried)), Some(handle))
@@ -379,8 +374,7 @@ impl<St> StackBuilder<St> {
                 breaker: breaker_handle,
                 fallback: fallback_handle,
                 defaults,
-                listener,
-                startup_fallbacks: AtomicU64::new(0),
+                episodes,
                 origin: counters,
                 startup: self.startup,
                 probe,

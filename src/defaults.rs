@@ -10,7 +10,7 @@ use steadfast_config::{ConfigError, ConfigRequest, ConfigResponse, Format};
 use steadfast_core::Source;
 use steadfast_fallback::Answer;
 
-use crate::alert::{Alert, AlertListener};
+use crate::episode::Episodes;
 
 /// A fallback function: a response for a request whose load failed, or
 /// `None` to let the error through.
@@ -29,12 +29,13 @@ pub(crate) struct DefaultsInner {
     pub(crate) by_name: HashMap<Arc<str>, ConfigResponse>,
     pub(crate) any: Option<ConfigResponse>,
     pub(crate) function: Option<FallbackFn>,
-    pub(crate) listener: Option<AlertListener>,
+    /// Where each answer (or the lack of one) is counted and followed.
+    pub(crate) episodes: Option<Arc<Episodes>>,
 }
 
 impl Defaults {
     pub(crate) fn is_empty(&self) -> bool {
-        self.inner.by_name.is_empty() && self.inner.any.is_none() && self.inner.function.is_none()
+        self.inner.is_empty()
     }
 
     pub(crate) fn values(&self) -> impl Iterator<Item = &ConfigResponse> {
@@ -43,6 +44,11 @@ impl Defaults {
 }
 
 impl DefaultsInner {
+    /// Whether there is no answer at all: no fallback layer is built.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.by_name.is_empty() && self.any.is_none() && self.function.is_none()
+    }
+
     pub(crate) fn find(&self, req: &ConfigRequest, error: &ConfigError) -> Option<ConfigResponse> {
         if let Some(value) = self.by_name.get(req.name()) {
             return Some(value.clone());
@@ -75,12 +81,8 @@ impl Answer<ConfigRequest, ConfigError> for Defaults {
 
     fn answer((defaults, request): Self::Pending, error: &ConfigError) -> Self::Future {
         let found = defaults.inner.find(&request, error);
-        if found.is_some()
-            && let Some(listener) = &defaults.inner.listener
-        {
-            listener(&Alert::FallbackUsed {
-                error: error.clone(),
-            });
+        if let Some(episodes) = &defaults.inner.episodes {
+            episodes.fallback(request.shared_key(), found.is_some().then_some(error));
         }
         ready(found.ok_or_else(|| error.clone()))
     }

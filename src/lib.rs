@@ -61,6 +61,7 @@
 mod alert;
 mod builder;
 mod defaults;
+mod episode;
 mod layers;
 mod loader;
 mod metrics;
@@ -68,7 +69,7 @@ pub mod origin;
 mod startup;
 pub mod timeout;
 
-pub use alert::{Alert, AlertListener};
+pub use alert::{Alert, AlertListener, Answered, Ended};
 pub use builder::{
     DEFAULT_ATTEMPTS, DEFAULT_FAILURE_THRESHOLD, DEFAULT_INITIAL_DELAY, DEFAULT_RECOVERY,
     DEFAULT_TIMEOUT, DEFAULT_TTL, StackBuilder, StackError,

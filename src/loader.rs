@@ -3,30 +3,28 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
 use serde::de::DeserializeOwned;
 use steadfast_breaker as breaker;
 use steadfast_cache::CacheHandle;
 use steadfast_config::{ConfigError, ConfigRequest, ConfigResponse};
-use steadfast_core::{Provenance, Source};
+use steadfast_core::{CircuitOpen, Provenance, Source};
 use steadfast_fallback::FallbackHandle;
 use steadfast_retry::RetryHandle;
 use tower::ServiceExt;
 use tower_service::Service;
 
-use crate::alert::{Alert, AlertListener};
 use crate::builder::StackBuilder;
 use crate::defaults::Defaults;
+use crate::episode::Episodes;
 use crate::layers::{Cached, Full, Key};
 use crate::origin::OriginCounters;
 use crate::startup::StartupPolicy;
 
 pub(crate) struct Parts<St> {
     pub(crate) defaults: Option<Defaults>,
-    pub(crate) listener: Option<AlertListener>,
-    pub(crate) startup_fallbacks: AtomicU64,
+    pub(crate) episodes: Arc<Episodes>,
     pub(crate) cache: Option<CacheHandle<Key, ConfigResponse, St>>,
     pub(crate) retry: Option<RetryHandle>,
     pub(crate) breaker: Option<breaker::Handle>,
@@ -140,23 +138,30 @@ impl<S, St> Loader<S, St> {
 
 impl<St> Parts<St> {
     /// Answers a startup wait that ran out from the fallback, counted and
-    /// reported as any fallback answer is; the error when there is none.
+    /// followed as any fallback answer is; the error when there is none.
+    ///
+    /// `error` may have been made a while ago (the wait slept toward its
+    /// deadline since): a circuit's time to its next probe is read again.
     pub(crate) fn startup_fallback(
         &self,
         req: &ConfigRequest,
         error: ConfigError,
     ) -> Result<ConfigResponse, ConfigError> {
-        let Some(defaults) = &self.defaults else {
-            return Err(error);
+        let error = match (&error, &self.breaker) {
+            (ConfigError::CircuitOpen(_), Some(breaker)) => match breaker.retry_in() {
+                Some(remaining) => ConfigError::CircuitOpen(CircuitOpen::new(remaining)),
+                None => error,
+            },
+            _ => error,
         };
-        let mut response = defaults.inner.find(req, &error).ok_or(error.clone())?;
+        let found = self
+            .defaults
+            .as_ref()
+            .and_then(|defaults| defaults.inner.find(req, &error));
+        self.episodes
+            .fallback(req.shared_key(), found.is_some().then_some(&error));
+        let mut response = found.ok_or(error)?;
         response.set_source(Source::Fallback);
-        self.startup_fallbacks.fetch_add(1, Ordering::Relaxed);
-        metrics::counter!("steadfast_fallback_used_total").increment(1);
-        tracing::warn!(%error, "config source not available at startup; serving the fallback");
-        if let Some(listener) = &self.listener {
-            listener(&Alert::FallbackUsed { error });
-        }
         Ok(response)
     }
 }

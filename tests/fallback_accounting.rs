@@ -46,15 +46,22 @@ async fn a_name_without_a_fallback_is_not_counted_or_alerted_as_a_fallback_use()
 
     loader.load_response("other").await.unwrap_err();
     assert_eq!(loader.metrics().fallback_uses, 0);
-    assert!(
-        heard.lock().unwrap().is_empty(),
-        "{:?}",
-        heard.lock().unwrap()
+    assert_eq!(loader.metrics().errors, 1);
+    // The source fails for it; the fallback has nothing to say.
+    assert_eq!(
+        *heard.lock().unwrap(),
+        ["other: the source fails: config request timed out after 1s"]
     );
 
     loader.load_response("app").await.unwrap();
     assert_eq!(loader.metrics().fallback_uses, 1);
-    assert_eq!(heard.lock().unwrap().len(), 1);
+    assert_eq!(
+        heard.lock().unwrap()[1..],
+        [
+            "app: the source fails: config request timed out after 1s",
+            "app: the fallback answers: config request timed out after 1s"
+        ]
+    );
 }
 
 #[tokio::test(start_paused = true)]

@@ -109,6 +109,20 @@ fn hot_paths_allocate_nothing() {
         );
         assert_eq!(stack.metrics().primary_loads, 1);
 
+        // With an alert listener: episodes are followed off the hit path.
+        let mut listened = StackBuilder::new()
+            .fallback(json_fallback("{}"))
+            .on_alert(|alert| {
+                std::hint::black_box(alert);
+            })
+            .build(source())
+            .unwrap();
+        assert_eq!(
+            blocks_per(&mut listened, &req, n).await,
+            0,
+            "preset stack with an alert listener, hit"
+        );
+
         // The counter does count: a load that must format allocates.
         let before = dhat::HeapStats::get().total_blocks;
         std::hint::black_box(Arc::new(req.key().to_string()));

@@ -65,7 +65,7 @@ async fn the_preset_stack() -> Result<(), BoxError> {
     let again = loader.load_response(app).await?;
     assert_eq!(again.source(), Source::Cache);
     let metrics = loader.metrics();
-    assert_eq!((metrics.primary_loads, metrics.cache_hits), (1, 1));
+    assert_eq!((metrics.primary_loads, metrics.cache_l1_hits), (1, 1));
     Ok(())
 }
 

@@ -124,7 +124,7 @@ async fn the_real_value_arrives_soon_after_the_source_returns_under_an_open_circ
     let metrics = loader.metrics();
     assert_eq!(metrics.primary_loads, 9);
     assert_eq!(metrics.fallback_uses, 0);
-    assert_eq!(metrics.cache_hits, 1);
+    assert_eq!(metrics.cache_hits(), 1);
 }
 
 #[tokio::test(start_paused = true)]

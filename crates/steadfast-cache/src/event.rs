@@ -14,20 +14,28 @@ pub type Listener = Arc<dyn Fn(&Event<'_>) + Send + Sync>;
 
 /// Something that happened in the cache. Keys are lent for the duration of
 /// the call: a listener that keeps one formats it.
+///
+/// Some events are per caller ([`Hit`](Event::Hit),
+/// [`StaleServed`](Event::StaleServed), [`ErrorServed`](Event::ErrorServed),
+/// [`NegativeHit`](Event::NegativeHit)), others per load, however many
+/// callers wait for it ([`RemoteHit`](Event::RemoteHit),
+/// [`Loaded`](Event::Loaded), [`LoadFailed`](Event::LoadFailed)).
 #[derive(Clone, Copy)]
 #[non_exhaustive]
 pub enum Event<'a> {
-    /// A fresh value was served from memory.
+    /// A caller was answered with a fresh value from memory.
     Hit {
         /// The key.
         key: &'a dyn fmt::Display,
     },
-    /// A fresh value was found in a shared tier (L2).
+    /// A load found a fresh value in a shared tier (L2): the key is fresh
+    /// again without a call of the inner service. Its callers are answered
+    /// with it.
     RemoteHit {
         /// The key.
         key: &'a dyn fmt::Display,
     },
-    /// No servable value: the caller waits for a load.
+    /// No servable value: the caller starts a load and waits for it.
     Miss {
         /// The key.
         key: &'a dyn fmt::Display,
@@ -37,7 +45,14 @@ pub enum Event<'a> {
         /// The key.
         key: &'a dyn fmt::Display,
     },
-    /// A stale value was served.
+    /// A caller was answered with the failure of the load it waited for.
+    ErrorServed {
+        /// The key.
+        key: &'a dyn fmt::Display,
+        /// The failure.
+        error: &'a SharedError,
+    },
+    /// A caller was answered with a stale value.
     StaleServed {
         /// The key.
         key: &'a dyn fmt::Display,
@@ -73,6 +88,25 @@ pub enum Event<'a> {
     LeaseBusy {
         /// The key.
         key: &'a dyn fmt::Display,
+    },
+    /// The store started failing: the first failed operation since it last
+    /// answered. It is reported as [`StoreFailed`](Event::StoreFailed) too;
+    /// the failures after it only as that, until
+    /// [`StoreRecovered`](Event::StoreRecovered).
+    StoreFailing {
+        /// The key, where the operation had one.
+        key: Option<&'a dyn fmt::Display>,
+        /// What was attempted.
+        op: StoreOp,
+        /// The failure.
+        error: &'a StoreError,
+    },
+    /// The store answered again after failing.
+    StoreRecovered {
+        /// The operations that failed since [`StoreFailing`](Event::StoreFailing).
+        failures: u64,
+        /// How long since it started failing.
+        lasted: Duration,
     },
     /// A store operation failed; the request went on without it.
     StoreFailed {
@@ -174,6 +208,22 @@ impl fmt::Debug for Event<'_> {
                 .debug_struct("LoadFailed")
                 .field("key", &Shown(key))
                 .field("error", error)
+                .finish(),
+            Event::ErrorServed { key, error } => f
+                .debug_struct("ErrorServed")
+                .field("key", &Shown(key))
+                .field("error", error)
+                .finish(),
+            Event::StoreFailing { key, op, error } => f
+                .debug_struct("StoreFailing")
+                .field("key", &key.map(Shown))
+                .field("op", &op)
+                .field("error", error)
+                .finish(),
+            Event::StoreRecovered { failures, lasted } => f
+                .debug_struct("StoreRecovered")
+                .field("failures", &failures)
+                .field("lasted", &lasted)
                 .finish(),
             Event::StoreFailed { key, op, error } => f
                 .debug_struct("StoreFailed")

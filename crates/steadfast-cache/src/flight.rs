@@ -16,8 +16,10 @@ use crate::event::StaleReason;
 pub(crate) enum Served {
     /// Loaded from the inner service: handed out as it came.
     Origin,
-    /// Found fresh in the store.
+    /// Found fresh in memory.
     Cache,
+    /// Found fresh in a shared tier (L2).
+    Remote,
     /// A stale value, for `reason`.
     Stale(StaleReason),
 }
@@ -160,6 +162,12 @@ impl<V> Lead<V> {
 }
 
 impl<V: Clone> Waiter<V> {
+    /// The outcome, if the load has already published it: a caller that
+    /// arrives after the value is known takes it at once.
+    pub(crate) fn known(&self) -> Option<Outcome<V>> {
+        self.rx.borrow().clone()
+    }
+
     /// The outcome of the load; a load that ended without one (its task
     /// panicked or was shut down) fails with [`LoadAbandoned`].
     pub(crate) async fn outcome(mut self) -> Outcome<V> {

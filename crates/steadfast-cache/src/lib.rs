@@ -29,9 +29,16 @@
 //! load a cold key while the others wait for it to appear.
 //!
 //! Counters reported through `metrics`: `steadfast_cache_l1_hits_total`,
-//! `_l2_hits_total`, `_misses_total`, `_stale_served_total`,
-//! `_refreshes_total`, `_loads_total`, `_load_errors_total`,
-//! `_store_errors_total`, `_coalesced_total`, `_negative_hits_total`.
+//! `_l2_hits_total`, `_misses_total`, `_coalesced_total`,
+//! `_stale_served_total`, `_negative_hits_total`, `_errors_total` (each
+//! answered call is counted in exactly one of these, by how it was
+//! answered: see [`CacheStats`]), and `_refreshes_total`, `_loads_total`,
+//! `_load_errors_total`, `_store_errors_total` for the work behind them.
+//!
+//! A failing store is logged once as a warning when it starts failing and
+//! once at info level when it answers again (with the number of failed
+//! operations); each failed operation in between is logged at debug level,
+//! as is each failed load.
 //!
 //! # Example
 //!

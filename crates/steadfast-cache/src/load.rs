@@ -126,7 +126,6 @@ pub(crate) async fn run<Svc, Req, K, V, E, S>(
     if let Peek::Hit(entry) = shared.store.peek(&key)
         && entry.freshness(Instant::now()) == Freshness::Fresh
     {
-        shared.counters.l1_hit();
         lead.publish(Outcome::Value(entry.value, Served::Cache));
         return;
     }
@@ -139,13 +138,14 @@ pub(crate) async fn run<Svc, Req, K, V, E, S>(
         match found {
             Ok(Some(entry)) => match entry.freshness(Instant::now()) {
                 Freshness::Fresh => {
-                    if remote {
-                        shared.counters.l2_hit();
+                    shared.store_answered();
+                    let served = if remote {
                         shared.notify(&Event::RemoteHit { key: &key });
+                        Served::Remote
                     } else {
-                        shared.counters.l1_hit();
-                    }
-                    lead.publish(Outcome::Value(entry.value, Served::Cache));
+                        Served::Cache
+                    };
+                    lead.publish(Outcome::Value(entry.value, served));
                     return;
                 }
                 Freshness::Revalidate => {
@@ -169,7 +169,7 @@ pub(crate) async fn run<Svc, Req, K, V, E, S>(
                 }
                 Freshness::Expired => {}
             },
-            Ok(None) => {}
+            Ok(None) => shared.store_answered(),
             Err(error) => shared.store_failed(Some(&key), StoreOp::Get, &error),
         }
     }
@@ -182,8 +182,12 @@ pub(crate) async fn run<Svc, Req, K, V, E, S>(
     };
     if let Some(settings) = policy.lease {
         match shared.store.acquire_lease(&key, settings.ttl).await {
-            Ok(Some(token)) => lease.token = Some(token),
+            Ok(Some(token)) => {
+                shared.store_answered();
+                lease.token = Some(token);
+            }
             Ok(None) => {
+                shared.store_answered();
                 shared.notify(&Event::LeaseBusy { key: &key });
                 tracing::debug!(key = %key, "another instance loads this key; waiting for it");
                 let deadline = Instant::now() + settings.max_wait;
@@ -195,11 +199,12 @@ pub(crate) async fn run<Svc, Req, K, V, E, S>(
                     }
                     match found {
                         Ok(Some(entry)) if entry.freshness(Instant::now()) == Freshness::Fresh => {
-                            shared.counters.l2_hit();
+                            shared.store_answered();
                             shared.notify(&Event::RemoteHit { key: &key });
-                            lead.publish(Outcome::Value(entry.value, Served::Cache));
+                            lead.publish(Outcome::Value(entry.value, Served::Remote));
                             return;
                         }
+                        Ok(None) => shared.store_answered(),
                         Ok(_) => {}
                         Err(error) => shared.store_failed(Some(&key), StoreOp::Get, &error),
                     }
@@ -231,8 +236,9 @@ pub(crate) async fn run<Svc, Req, K, V, E, S>(
                 if let Some(negative) = &shared.negative {
                     negative.remove(&key);
                 }
-                if let Err(error) = shared.store.put(key.clone(), entry).await {
-                    shared.store_failed(Some(&key), StoreOp::Put, &error);
+                match shared.store.put(key.clone(), entry).await {
+                    Ok(()) => shared.store_answered(),
+                    Err(error) => shared.store_failed(Some(&key), StoreOp::Put, &error),
                 }
                 if lead.is_cancelled()
                     && let Err(error) = shared.store.remove(&key).await
@@ -245,7 +251,10 @@ pub(crate) async fn run<Svc, Req, K, V, E, S>(
             shared.counters.load_error();
             let not_found = (policy.not_found)(&error);
             let error = SharedError::from_box(error.into());
-            tracing::warn!(key = %key, ?elapsed, error = %error, not_found, "cache load failed");
+            // Debug: during an outage this is every load, so every request
+            // past the fresh window. The failure reaches the callers (as
+            // the error or a stale value) and the listener.
+            tracing::debug!(key = %key, ?elapsed, error = %error, not_found, "cache load failed");
             shared.notify(&Event::LoadFailed {
                 key: &key,
                 error: &error,
@@ -283,9 +292,10 @@ pub(crate) async fn run<Svc, Req, K, V, E, S>(
         }
     }
 
-    if let Some(token) = lease.token.take()
-        && let Err(error) = shared.store.release_lease(&key, token).await
-    {
-        shared.store_failed(Some(&key), StoreOp::Lease, &error);
+    if let Some(token) = lease.token.take() {
+        match shared.store.release_lease(&key, token).await {
+            Ok(()) => shared.store_answered(),
+            Err(error) => shared.store_failed(Some(&key), StoreOp::Lease, &error),
+        }
     }
 }

@@ -235,15 +235,21 @@ where
             return ResponseFuture::ready(Err(E::from(found.error)));
         }
 
-        shared.counters.miss();
-        shared.notify(&Event::Miss { key: &key });
         match shared.flights.join(&key) {
-            Join::Wait(waiter) => {
-                shared.counters.coalesced();
-                shared.notify(&Event::Coalesced { key: &key });
-                self.wait(key, waiter)
-            }
+            Join::Wait(waiter) => match waiter.known() {
+                // The load is over but not yet forgotten (its value is
+                // being stored): its outcome is known, so this caller is
+                // answered at once, as from memory.
+                Some(outcome) => {
+                    ResponseFuture::ready(answer(shared, &self.policy, &key, outcome, Role::Late))
+                }
+                None => {
+                    shared.notify(&Event::Coalesced { key: &key });
+                    self.wait(key, waiter, Role::Joined)
+                }
+            },
             Join::Lead(lead, waiter) => {
+                shared.notify(&Event::Miss { key: &key });
                 tracing::debug!(key = %key, "cache miss; loading");
                 let start = Start {
                     stale,
@@ -252,7 +258,7 @@ where
                     refreshing: false,
                 };
                 self.spawn_load(key.clone(), req, lead, start);
-                self.wait(key, waiter)
+                self.wait(key, waiter, Role::Lead)
             }
         }
     }
@@ -274,25 +280,74 @@ where
         ));
     }
 
-    fn wait(&self, key: K, waiter: Waiter<V>) -> ResponseFuture<V, E> {
+    fn wait(&self, key: K, waiter: Waiter<V>, role: Role) -> ResponseFuture<V, E> {
         let shared = Arc::clone(&self.shared);
-        let mark = self.policy.mark;
+        let policy = self.policy;
         ResponseFuture::waiting(Box::pin(async move {
-            match waiter.outcome().await {
-                Outcome::Value(mut value, served) => {
-                    match served {
-                        Served::Origin => {}
-                        Served::Cache => mark(&mut value, Source::Cache),
-                        Served::Stale(reason) => {
-                            shared.counters.stale_served();
-                            shared.notify(&Event::StaleServed { key: &key, reason });
-                            mark(&mut value, Source::Stale);
-                        }
-                    }
-                    Ok(value)
-                }
-                Outcome::Failed(error) => Err(E::from(error)),
-            }
+            let outcome = waiter.outcome().await;
+            answer(&shared, &policy, &key, outcome, role)
         }))
+    }
+}
+
+/// How a caller that waited on a load came to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// It found nothing servable and started the load.
+    Lead,
+    /// It joined the load while it ran.
+    Joined,
+    /// It came after the load's outcome was known.
+    Late,
+}
+
+/// Hands `outcome` to one caller, counted once by how it is answered: a
+/// fresh value from memory or from a shared tier, a value just loaded from
+/// the source (for the caller that started the load, or one that joined
+/// it), a stale value, or the load's error.
+fn answer<K, V, E, S>(
+    shared: &Shared<K, V, S>,
+    policy: &Policy<V, E>,
+    key: &K,
+    outcome: Outcome<V>,
+    role: Role,
+) -> Result<V, E>
+where
+    K: Eq + Hash + fmt::Display,
+    E: From<SharedError>,
+{
+    let mark = policy.mark;
+    match outcome {
+        Outcome::Value(mut value, served) => {
+            match (served, role) {
+                (Served::Origin, Role::Lead) => shared.counters.miss(),
+                (Served::Origin, Role::Joined) => shared.counters.coalesced(),
+                // A fallback answer is never stored: a late caller has it
+                // from the load, as a joined one does, not from memory.
+                (Served::Origin, Role::Late) if (policy.is_fallback)(&value) => {
+                    shared.counters.coalesced()
+                }
+                (Served::Origin | Served::Cache, _) => {
+                    shared.counters.l1_hit();
+                    shared.notify(&Event::Hit { key });
+                    mark(&mut value, Source::Cache);
+                }
+                (Served::Remote, _) => {
+                    shared.counters.l2_hit();
+                    mark(&mut value, Source::Cache);
+                }
+                (Served::Stale(reason), _) => {
+                    shared.counters.stale_served();
+                    shared.notify(&Event::StaleServed { key, reason });
+                    mark(&mut value, Source::Stale);
+                }
+            }
+            Ok(value)
+        }
+        Outcome::Failed(error) => {
+            shared.counters.error();
+            shared.notify(&Event::ErrorServed { key, error: &error });
+            Err(E::from(error))
+        }
     }
 }

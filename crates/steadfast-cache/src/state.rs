@@ -2,8 +2,8 @@
 
 use std::fmt;
 use std::hash::Hash;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Mutex, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering, Ordering::Relaxed};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use metrics::Counter;
@@ -122,6 +122,7 @@ pub(crate) struct Counters {
     store_errors: AtomicU64,
     coalesced: AtomicU64,
     negative_hits: AtomicU64,
+    errors: AtomicU64,
     m_l1_hits: Counter,
     m_l2_hits: Counter,
     m_misses: Counter,
@@ -132,6 +133,7 @@ pub(crate) struct Counters {
     m_store_errors: Counter,
     m_coalesced: Counter,
     m_negative_hits: Counter,
+    m_errors: Counter,
 }
 
 macro_rules! count {
@@ -159,6 +161,7 @@ impl Counters {
             store_errors: AtomicU64::new(0),
             coalesced: AtomicU64::new(0),
             negative_hits: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
             m_l1_hits: metrics::counter!("steadfast_cache_l1_hits_total"),
             m_l2_hits: metrics::counter!("steadfast_cache_l2_hits_total"),
             m_misses: metrics::counter!("steadfast_cache_misses_total"),
@@ -169,6 +172,7 @@ impl Counters {
             m_store_errors: metrics::counter!("steadfast_cache_store_errors_total"),
             m_coalesced: metrics::counter!("steadfast_cache_coalesced_total"),
             m_negative_hits: metrics::counter!("steadfast_cache_negative_hits_total"),
+            m_errors: metrics::counter!("steadfast_cache_errors_total"),
         }
     }
 
@@ -188,6 +192,7 @@ impl Counters {
         store_error => store_errors, m_store_errors;
         coalesced => coalesced, m_coalesced;
         negative_hit => negative_hits, m_negative_hits;
+        error => errors, m_errors;
     }
 
     pub(crate) fn snapshot(&self, entries: u64) -> CacheStats {
@@ -202,6 +207,7 @@ impl Counters {
             store_errors: self.store_errors.load(Relaxed),
             coalesced: self.coalesced.load(Relaxed),
             negative_hits: self.negative_hits.load(Relaxed),
+            errors: self.errors.load(Relaxed),
             entries,
         }
     }
@@ -214,6 +220,21 @@ pub(crate) struct Negative {
     pub(crate) error: SharedError,
 }
 
+/// Whether the store is failing: an episode from its first failed
+/// operation to the next one it answers.
+#[derive(Default)]
+struct StoreHealth {
+    /// Read by every store operation that succeeds; set and cleared with
+    /// `outage` held.
+    failing: AtomicBool,
+    outage: Mutex<Option<StoreOutage>>,
+}
+
+struct StoreOutage {
+    since: Instant,
+    failures: u64,
+}
+
 /// Everything every clone of a cache service shares.
 pub(crate) struct Shared<K, V, S> {
     pub(crate) store: S,
@@ -221,7 +242,12 @@ pub(crate) struct Shared<K, V, S> {
     pub(crate) negative: Option<Cache<K, Negative>>,
     pub(crate) counters: Counters,
     pub(crate) listener: Option<Listener>,
+    health: StoreHealth,
     rng: Mutex<fastrand::Rng>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl<K, V, S> Shared<K, V, S>
@@ -241,6 +267,7 @@ where
             negative: negative_capacity.map(Cache::new),
             counters: Counters::new(),
             listener,
+            health: StoreHealth::default(),
             rng: Mutex::new(rng),
         }
     }
@@ -254,6 +281,12 @@ where
     }
 
     /// Counts, logs and reports a failed store operation.
+    ///
+    /// The first failure after the store last answered starts an episode:
+    /// it is logged as a warning and reported as [`Event::StoreFailing`].
+    /// The failures after it, until the store answers again, are logged at
+    /// debug level only; each is counted and reported as
+    /// [`Event::StoreFailed`].
     pub(crate) fn store_failed(
         &self,
         key: Option<&dyn fmt::Display>,
@@ -261,14 +294,73 @@ where
         error: &StoreError,
     ) {
         self.counters.store_error();
-        tracing::warn!(
-            key = key.map(tracing::field::display),
-            op = op.as_str(),
-            kind = ?error.kind(),
-            error = %error,
-            "cache store operation failed; going on without it"
-        );
+        let first = {
+            let mut outage = lock(&self.health.outage);
+            match &mut *outage {
+                Some(outage) => {
+                    outage.failures += 1;
+                    false
+                }
+                None => {
+                    *outage = Some(StoreOutage {
+                        since: Instant::now(),
+                        failures: 1,
+                    });
+                    self.health.failing.store(true, Ordering::Release);
+                    true
+                }
+            }
+        };
+        if first {
+            tracing::warn!(
+                key = key.map(tracing::field::display),
+                op = op.as_str(),
+                kind = ?error.kind(),
+                error = %error,
+                "cache store failing; going on without it until it answers again"
+            );
+            self.notify(&Event::StoreFailing { key, op, error });
+        } else {
+            tracing::debug!(
+                key = key.map(tracing::field::display),
+                op = op.as_str(),
+                kind = ?error.kind(),
+                error = %error,
+                "cache store operation failed"
+            );
+        }
         self.notify(&Event::StoreFailed { key, op, error });
+    }
+
+    /// Notes a store operation that reached the store and succeeded: it
+    /// ends a store episode, if one is running. An atomic load otherwise.
+    ///
+    /// A read that came back with a copy that is not fresh does not count:
+    /// a tiered store may have answered it from its local tier because the
+    /// shared one failed.
+    #[inline]
+    pub(crate) fn store_answered(&self) {
+        if self.health.failing.load(Ordering::Acquire) {
+            self.store_recovered();
+        }
+    }
+
+    #[cold]
+    fn store_recovered(&self) {
+        let outage = {
+            let mut outage = lock(&self.health.outage);
+            self.health.failing.store(false, Ordering::Release);
+            outage.take()
+        };
+        if let Some(StoreOutage { since, failures }) = outage {
+            let lasted = since.elapsed();
+            tracing::info!(
+                failures,
+                lasted = ?lasted,
+                "cache store answers again after {lasted:?}; {failures} operations failed meanwhile"
+            );
+            self.notify(&Event::StoreRecovered { failures, lasted });
+        }
     }
 
     /// A new entry for `value`, loaded at `now`, with a jittered fresh
@@ -281,11 +373,7 @@ where
     pub(crate) fn entry_in(&self, windows: &Windows<V>, value: V, now: Instant) -> Entry<V> {
         let mut ttl = windows.ttl;
         if windows.jitter > 0.0 {
-            let draw = self
-                .rng
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .f64();
+            let draw = lock(&self.rng).f64();
             ttl = ttl.saturating_sub(ttl.mul_f64(windows.jitter * draw));
         }
         let fresh_until = now + ttl;

@@ -131,7 +131,8 @@ impl fmt::Display for StoreError {
             StoreErrorKind::Encode => "cache value could not be encoded",
             StoreErrorKind::Backend => "cache store error",
         };
-        f.pad(what)
+        let first = self.source.as_deref().map(|e| e as &(dyn Error + 'static));
+        write!(f, "{what}{}", steadfast_core::Causes::new(what, first))
     }
 }
 

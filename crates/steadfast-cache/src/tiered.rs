@@ -324,9 +324,10 @@ async fn apply<K, V, L1>(
 /// Two stores as one: a fast local L1 (a memory store) in front of a shared
 /// L2 (a [`RedisStore`](crate::redis::RedisStore)).
 ///
-/// - [`peek`](Store::peek) looks at L1 only: an L1 entry is a hit;
-///   anything else is [`Peek::Unknown`], so the cache layer asks
-///   [`get`](Store::get).
+/// - [`peek`](Store::peek) looks at L1 only: an L1 entry that is fresh
+///   or within its stale-while-revalidate window is a hit; anything else
+///   (no copy, or one only good if the source fails) is
+///   [`Peek::Unknown`], so the cache layer asks [`get`](Store::get).
 /// - [`get`](Store::get) answers from L1 while the L1 entry is fresh;
 ///   otherwise it reads L2, and when L2 has a fresher entry it back-fills
 ///   L1 with it (deadlines capped by the [L1 TTL
@@ -455,6 +456,10 @@ where
 {
     fn peek(&self, key: &K) -> Peek<V> {
         match self.l1.peek(key) {
+            // A copy past its revalidation window is served only if the
+            // source fails, and L2 may hold a newer one: L2 must be asked,
+            // and a fresh value found there is L2's, not this copy's.
+            Peek::Hit(entry) if entry.revalidate_until <= Instant::now() => Peek::Unknown,
             Peek::Hit(entry) => Peek::Hit(entry),
             Peek::Miss | Peek::Unknown => Peek::Unknown,
         }

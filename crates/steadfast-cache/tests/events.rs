@@ -54,7 +54,6 @@ async fn the_listener_hears_each_step() {
         *heard.lock().unwrap(),
         [
             r#"Miss { key: "app" }"#,
-            r#"Miss { key: "app" }"#,
             r#"Coalesced { key: "app" }"#,
             "loaded app in 1s",
             r#"Hit { key: "app" }"#,

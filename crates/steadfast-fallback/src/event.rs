@@ -110,7 +110,7 @@ impl<P, Res, E> Shared<P, Res, E> {
         if self.predicate.answers(error) {
             self.counters.used.fetch_add(1, Ordering::Relaxed);
             metrics::counter!("steadfast_fallback_used_total").increment(1);
-            tracing::warn!(error = %error, "the fallback answers in place of a failed call");
+            tracing::debug!(error = %error, "the fallback answers in place of a failed call");
             self.emit(&Event::Used { error });
             true
         } else {
@@ -129,7 +129,7 @@ impl<P, Res, E> Shared<P, Res, E> {
     {
         self.counters.failed.fetch_add(1, Ordering::Relaxed);
         metrics::counter!("steadfast_fallback_failed_total").increment(1);
-        tracing::warn!(error = %error, "the fallback service failed too");
+        tracing::debug!(error = %error, "the fallback service failed too");
         self.emit(&Event::Failed { error });
     }
 

@@ -248,14 +248,15 @@ fn refuse(shared: &Shared, limit: Limit, attempt: u32, delay: Duration) {
 fn retrying(shared: &Shared, attempt: u32, delay: Duration, error: Option<&dyn fmt::Display>) {
     shared.retries.fetch_add(1, Ordering::Relaxed);
     metrics::counter!("steadfast_retry_retries_total").increment(1);
+    // Debug, not a warning: during an outage every request retries.
     match error {
-        Some(error) => tracing::warn!(
+        Some(error) => tracing::debug!(
             attempt,
             delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
             error = %error,
             "attempt {attempt} failed, retrying in {delay:?}"
         ),
-        None => tracing::warn!(
+        None => tracing::debug!(
             attempt,
             delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
             "attempt {attempt} answered a retryable response, retrying in {delay:?}"

@@ -24,9 +24,11 @@
 //!
 //! # Observability
 //!
-//! Each retry logs a `tracing` warning, "attempt N failed, retrying in X",
-//! with the fields `attempt`, `delay_ms` and `error`; a stop for a limit is
-//! logged at debug level. [`RetryHandle::stats`] reads the counters
+//! Each retry is logged at debug level, "attempt N failed, retrying in
+//! X", with the fields `attempt`, `delay_ms` and `error`, and so is a stop
+//! for a limit: during an outage every request retries, so a warning per
+//! attempt would flood the log (the failure reaches the caller, and the
+//! listener hears every retry). [`RetryHandle::stats`] reads the counters
 //! (requests, attempts, retries, budget refusals, exhausted, deadline
 //! reached), and the `metrics` facade receives
 //! `steadfast_retry_retries_total`, `steadfast_retry_budget_refusals_total`,

@@ -17,7 +17,7 @@ use crate::policy::{Policy, RequestCopier};
 /// Each call takes the inner service that `poll_ready` made ready and leaves
 /// a clone in its place; the response future keeps the taken one and drives
 /// it ready again before every retry. The inner error type is kept; it must
-/// be `Display`, for the warning logged at each retry.
+/// be `Display`, for the line logged at each retry.
 pub struct Retry<S, P, C> {
     inner: S,
     shared: Arc<Shared>,

@@ -1,4 +1,6 @@
-//! Each retry logs a tracing warning with its attempt, delay and error.
+//! Each retry is logged at debug level with its attempt, delay and error,
+//! and never as a warning: during an outage every request retries, and an
+//! outage is reported once, as an episode, by the stack above.
 //!
 //! Alone in its test binary: tracing caches per callsite whether anyone
 //! listens, and another test polling the same callsite without a subscriber
@@ -28,11 +30,12 @@ impl Write for Output {
 }
 
 #[test]
-fn each_retry_logs_a_warning_with_attempt_delay_and_error() {
+fn each_retry_logs_a_debug_line_with_attempt_delay_and_error_and_no_warning() {
     let output = Output::default();
     let writer = output.clone();
     let subscriber = tracing_subscriber::fmt()
         .with_writer(move || writer.clone())
+        .with_max_level(tracing::Level::DEBUG)
         .with_ansi(false)
         .without_time()
         .with_target(false)
@@ -50,7 +53,8 @@ fn each_retry_logs_a_warning_with_attempt_delay_and_error() {
     assert_eq!(
         lines,
         [
-            " WARN attempt 1 failed, retrying in 1s attempt=1 delay_ms=1000 error=transient failure 1",
+            "DEBUG attempt 1 failed, retrying in 1s attempt=1 delay_ms=1000 error=transient failure 1",
+            "DEBUG attempt 2 failed, no attempts left attempt=2",
         ]
     );
 }
