@@ -32,6 +32,14 @@ async fn nonsense_settings_are_refused() {
             RedisBuildErrorKind::EmptyPrefix,
         ),
         (
+            Store::builder(url).prefix("app{x}"),
+            RedisBuildErrorKind::InvalidPrefix,
+        ),
+        (
+            Store::builder(url).prefix("app}"),
+            RedisBuildErrorKind::InvalidPrefix,
+        ),
+        (
             Store::builder(url).call_timeout(Duration::ZERO),
             RedisBuildErrorKind::ZeroTimeout,
         ),
@@ -75,6 +83,7 @@ async fn a_good_url_builds_without_connecting() {
         .unwrap();
     assert_eq!(store.prefix(), "p");
     assert_eq!(store.channel(), "p:invalidate");
-    assert_eq!(store.redis_key(&"k".to_owned()), "p:k");
-    assert_eq!(store.lease_key(&"k".to_owned()), "p:lease:k");
+    assert_eq!(store.redis_key(&"k".to_owned()), "p:{k}");
+    assert_eq!(store.lease_key(&"k".to_owned()), "p:{k}:lease");
+    assert!(!store.is_cluster());
 }

@@ -305,3 +305,60 @@ async fn every_request_is_served_when_redis_dies_mid_test() {
     );
     assert_eq!(source.calls(), 4);
 }
+
+#[tokio::test]
+async fn a_silent_connection_is_replaced_and_used_again_once_the_blackhole_heals() {
+    let Some(_raw) =
+        redis_or_skip("a_silent_connection_is_replaced_and_used_again_once_the_blackhole_heals")
+            .await
+    else {
+        return;
+    };
+    let proxy = Proxy::start().await;
+    let store = store_at(&proxy.url(), &prefix("blackhole"));
+    let k = "k".to_owned();
+    let minute = Duration::from_secs(60);
+    store
+        .put(k.clone(), entry("v".to_owned(), minute, minute, minute))
+        .await
+        .unwrap();
+    assert!(store.get(&k).await.unwrap().is_some());
+
+    // Every packet is dropped from now on, and no socket is closed: the
+    // connection in use, and any opened meanwhile, stay silent for good.
+    proxy.freeze();
+    let blackhole_ends = Instant::now() + Duration::from_secs(1);
+    while Instant::now() < blackhole_ends {
+        let started = Instant::now();
+        let error = store.get(&k).await.unwrap_err();
+        assert!(
+            matches!(
+                error.kind(),
+                StoreErrorKind::Timeout | StoreErrorKind::Unavailable
+            ),
+            "{error:?}"
+        );
+        assert!(started.elapsed() < CALL_TIMEOUT + SLACK);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(store.stats().timeouts >= 2, "{:?}", store.stats());
+
+    // The network heals: new connections get through, the old ones stay dead.
+    proxy.thaw();
+    let healed = Instant::now();
+    let back = tokio::time::timeout(Duration::from_secs(3), async {
+        loop {
+            if let Ok(Some(found)) = store.get(&k).await {
+                break found.value;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the store still uses its silent connection");
+    let took = healed.elapsed();
+    eprintln!("reconnected {took:?} after the blackhole healed");
+    assert_eq!(back, "v");
+    assert!(store.stats().reconnects >= 1, "{:?}", store.stats());
+    store.remove(&k).await.unwrap();
+}
