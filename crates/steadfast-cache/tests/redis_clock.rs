@@ -19,6 +19,9 @@ const SIE: Duration = Duration::from_secs(600);
 /// Round trips and millisecond rounding.
 const MARGIN: Duration = Duration::from_millis(200);
 
+/// A host's wall clock.
+type Clock = fn() -> SystemTime;
+
 fn ahead() -> SystemTime {
     SystemTime::now() + HOUR
 }
@@ -31,7 +34,7 @@ fn on_time() -> SystemTime {
     SystemTime::now()
 }
 
-fn store_with_clock(prefix: &str, clock: fn() -> SystemTime) -> RedisStore<String, String> {
+fn store_with_clock(prefix: &str, clock: Clock) -> RedisStore<String, String> {
     RedisStore::builder(redis_url())
         .prefix(prefix)
         .call_timeout(Duration::from_millis(500))
@@ -50,7 +53,7 @@ async fn skewed_clocks_read_every_window_as_written() {
         return;
     };
     let prefix = prefix("skew");
-    let clocks: [(&str, fn() -> SystemTime); 3] = [
+    let clocks: [(&str, Clock); 3] = [
         ("on time", on_time),
         ("an hour ahead", ahead),
         ("an hour behind", behind),
@@ -129,10 +132,7 @@ async fn an_entry_turns_stale_when_redis_says_so_whatever_the_readers_clock() {
         .await
         .unwrap();
     tokio::time::sleep(short + Duration::from_millis(100)).await;
-    for (name, clock) in [
-        ("on time", on_time as fn() -> SystemTime),
-        ("behind", behind),
-    ] {
+    for (name, clock) in [("on time", on_time as Clock), ("behind", behind)] {
         let reader = store_with_clock(&prefix, clock);
         let got = reader
             .get(&"k".to_owned())

@@ -179,38 +179,30 @@ impl RedisInvalidations {
                 () = sink.closed() => return Lost::Closed,
                 push = pushes.recv() => {
                     let Some(push) = push else { return Lost::Silent };
-                    match push.kind {
+                    let message = match push.kind {
                         PushKind::Subscribe => {
                             *failures = 0;
-                            if !*subscribed {
+                            (!*subscribed).then(|| {
                                 *subscribed = true;
                                 tracing::debug!(channel = %self.channel, "listening for cache invalidations");
-                                if !sink.send(Invalidation::Subscribed).await {
-                                    return Lost::Closed;
-                                }
-                            }
+                                Invalidation::Subscribed
+                            })
                         }
-                        PushKind::Message => {
-                            let payload = match push.data.get(1) {
-                                Some(Value::BulkString(bytes)) => &bytes[..],
-                                _ => continue,
-                            };
-                            if let Some(message) = message::parse(payload, self.me)
-                                && !sink.send(message).await
-                            {
-                                return Lost::Closed;
-                            }
-                        }
-                        PushKind::Disconnection => {
-                            if *subscribed {
-                                *subscribed = false;
-                                tracing::warn!(channel = %self.channel, "cache invalidation subscription lost; reconnecting");
-                                if !sink.send(Invalidation::Unsubscribed).await {
-                                    return Lost::Closed;
-                                }
-                            }
-                        }
-                        _ => {}
+                        PushKind::Message => match push.data.get(1) {
+                            Some(Value::BulkString(payload)) => message::parse(payload, self.me),
+                            _ => None,
+                        },
+                        PushKind::Disconnection => (*subscribed).then(|| {
+                            *subscribed = false;
+                            tracing::warn!(channel = %self.channel, "cache invalidation subscription lost; reconnecting");
+                            Invalidation::Unsubscribed
+                        }),
+                        _ => None,
+                    };
+                    if let Some(message) = message
+                        && !sink.send(message).await
+                    {
+                        return Lost::Closed;
                     }
                     next_ping = self.next_ping(*subscribed, *failures);
                 }
