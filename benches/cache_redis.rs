@@ -14,7 +14,6 @@
 //! Without a Redis (or a `redis-server`) a group is skipped with a notice.
 
 #[path = "../crates/steadfast-cache/tests/support/redis.rs"]
-#[allow(dead_code)]
 mod support;
 
 use std::hint::black_box;
