@@ -125,15 +125,23 @@ fn bench_hit<C: ConnectionLike + Clone + Send + 'static>(
     });
 }
 
-fn l2_hit(c: &mut Criterion) {
-    let rt = Runtime::new().unwrap();
+/// A store on the single-node Redis, under a prefix of its own.
+struct Single {
+    url: String,
+    raw: MultiplexedConnection,
+    prefix: String,
+    store: RedisStore<String, String>,
+}
+
+/// The single-node Redis and a store on it, or `None` after a notice.
+fn single(rt: &Runtime, group: &str) -> Option<Single> {
     let url = redis_url();
     let Some(raw) = rt.block_on(connect(&url)) else {
-        eprintln!("\n!!! SKIPPED l2_hit: no Redis at {url} !!!\n");
-        return;
+        eprintln!("\n!!! SKIPPED {group}: no Redis at {url} !!!\n");
+        return None;
     };
     let prefix = format!("steadfast-bench:{:016x}", fastrand::u64(..));
-    let store: RedisStore<String, String> = rt
+    let store = rt
         .block_on(async {
             RedisStore::builder(url.as_str())
                 .prefix(prefix.as_str())
@@ -141,6 +149,20 @@ fn l2_hit(c: &mut Criterion) {
                 .build()
         })
         .unwrap();
+    Some(Single {
+        url,
+        raw,
+        prefix,
+        store,
+    })
+}
+
+fn l2_hit(c: &mut Criterion) {
+    let rt = Runtime::new().unwrap();
+    let Some(redis) = single(&rt, "l2_hit") else {
+        return;
+    };
+    let (raw, prefix, store) = (redis.raw, redis.prefix, redis.store);
     bench_hit(c, &rt, "l2_hit", &store, &raw, &format!("{prefix}:raw"));
 }
 
@@ -215,20 +237,15 @@ async fn next_push(rx: &mut mpsc::UnboundedReceiver<redis::PushInfo>, kind: redi
 
 fn invalidation_latency(c: &mut Criterion) {
     let rt = Runtime::new().unwrap();
-    let url = redis_url();
-    let Some(raw) = rt.block_on(connect(&url)) else {
-        eprintln!("\n!!! SKIPPED invalidation_latency: no Redis at {url} !!!\n");
+    let Some(Single {
+        url,
+        raw,
+        prefix,
+        store,
+    }) = single(&rt, "invalidation_latency")
+    else {
         return;
     };
-    let prefix = format!("steadfast-bench:{:016x}", fastrand::u64(..));
-    let store: RedisStore<String, String> = rt
-        .block_on(async {
-            RedisStore::builder(url.as_str())
-                .prefix(prefix.as_str())
-                .call_timeout(Duration::from_secs(1))
-                .build()
-        })
-        .unwrap();
     let key = "config".to_owned();
     let value = "x".repeat(SIZE - ENVELOPE_HEADER_LEN - 2);
     let (mut subscriber, mut messages) = rt.block_on(listener(&url));

@@ -102,13 +102,8 @@ async fn a_silent_redis_is_a_timeout_then_left_alone() {
     held.abort();
 }
 
-#[tokio::test]
-async fn a_redis_cut_mid_test_degrades_then_comes_back() {
-    let Some(_raw) = redis_or_skip("a_redis_cut_mid_test_degrades_then_comes_back").await else {
-        return;
-    };
-    let proxy = Proxy::start().await;
-    let store = store_at(&proxy.url(), &prefix("cut"));
+/// Writes `v` under the key `k`, checks it reads back, and returns the key.
+async fn seeded(store: &RedisStore<String, String>) -> String {
     let k = "k".to_owned();
     let minute = Duration::from_secs(60);
     store
@@ -116,6 +111,17 @@ async fn a_redis_cut_mid_test_degrades_then_comes_back() {
         .await
         .unwrap();
     assert!(store.get(&k).await.unwrap().is_some());
+    k
+}
+
+#[tokio::test]
+async fn a_redis_cut_mid_test_degrades_then_comes_back() {
+    let Some(_raw) = redis_or_skip("a_redis_cut_mid_test_degrades_then_comes_back").await else {
+        return;
+    };
+    let proxy = Proxy::start().await;
+    let store = store_at(&proxy.url(), &prefix("cut"));
+    let k = seeded(&store).await;
 
     proxy.cut();
     let started = Instant::now();
@@ -316,13 +322,7 @@ async fn a_silent_connection_is_replaced_and_used_again_once_the_blackhole_heals
     };
     let proxy = Proxy::start().await;
     let store = store_at(&proxy.url(), &prefix("blackhole"));
-    let k = "k".to_owned();
-    let minute = Duration::from_secs(60);
-    store
-        .put(k.clone(), entry("v".to_owned(), minute, minute, minute))
-        .await
-        .unwrap();
-    assert!(store.get(&k).await.unwrap().is_some());
+    let k = seeded(&store).await;
 
     // Every packet is dropped from now on, and no socket is closed: the
     // connection in use, and any opened meanwhile, stay silent for good.
