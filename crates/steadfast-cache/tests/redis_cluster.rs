@@ -276,6 +276,11 @@ async fn a_node_killed_and_restarted_fails_no_request() {
         }
     }
     assert!(!on_victim.is_empty(), "some keys live on the node to kill");
+    let elsewhere = names
+        .iter()
+        .find(|name| !on_victim.iter().any(|k| &**k == name.as_str()))
+        .expect("some keys live on other nodes")
+        .clone();
 
     let mut served = 0;
     let mut request_all = async |cache: &_| {
@@ -296,9 +301,21 @@ async fn a_node_killed_and_restarted_fails_no_request() {
     }
     let errors_while_down = l2.stats().errors();
     assert!(errors_while_down > 0, "the dead node was asked and failed");
+    // The feed listened on the dead node: it moved to a live one and
+    // subscribed again, dropping L1 once more.
     assert!(
-        eventually(WAIT, || store.is_subscribed()).await,
-        "the feed moved to a live node"
+        eventually(WAIT, || store.is_subscribed()
+            && store.stats().remote_clears == 2)
+        .await,
+        "the feed moved to a live node: {:?}",
+        store.stats()
+    );
+    let peer = store_on::<String>(&cluster, &prefix);
+    let removals = store.stats().remote_removals;
+    peer.remove(&elsewhere).await.unwrap();
+    assert!(
+        eventually(WAIT, || store.stats().remote_removals == removals + 1).await,
+        "messages reach the feed on its new node"
     );
 
     cluster.restart(victim).await;

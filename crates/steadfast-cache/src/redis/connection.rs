@@ -151,3 +151,46 @@ impl Connection {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn connection(dead_after: u32) -> Connection {
+        let opener = Opener::Single {
+            client: ::redis::Client::open("redis://127.0.0.1:1").unwrap(),
+            config: ConnectionManagerConfig::new(),
+        };
+        Connection::new(opener, dead_after).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_link_is_replaced_after_consecutive_timeouts_only() {
+        let conn = connection(3);
+        let (first, _) = conn.link();
+        assert!(!conn.timed_out(first));
+        assert!(!conn.timed_out(first));
+        conn.answered();
+        assert!(!conn.timed_out(first));
+        assert!(!conn.timed_out(first));
+        assert!(conn.timed_out(first), "the third in a row");
+        let (second, _) = conn.link();
+        assert_ne!(second, first);
+        for _ in 0..5 {
+            assert!(
+                !conn.timed_out(first),
+                "late timeouts of the old link do not count"
+            );
+        }
+        assert!(!conn.timed_out(second));
+        assert!(!conn.timed_out(second));
+        assert!(conn.timed_out(second));
+    }
+
+    #[tokio::test]
+    async fn dead_after_zero_is_taken_as_one() {
+        let conn = connection(0);
+        let (first, _) = conn.link();
+        assert!(conn.timed_out(first));
+    }
+}
