@@ -247,6 +247,10 @@ impl<C> Shared<C> {
             }
             Ok(Err(error)) => {
                 let kind = classify(&error);
+                if kind == StoreErrorKind::Backend {
+                    // An error reply is an answer: the connection is alive.
+                    self.conn.answered();
+                }
                 tracing::debug!(op, prefix = %self.prefix, ?kind, %error, "redis call failed");
                 StoreError::new(kind, error)
             }
