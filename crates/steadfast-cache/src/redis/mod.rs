@@ -45,6 +45,7 @@
 //! it comes up.
 
 mod builder;
+mod clear;
 #[cfg(feature = "redis-cluster")]
 mod cluster;
 mod codec;
@@ -62,8 +63,7 @@ use std::marker::PhantomData;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use ::redis::aio::ConnectionLike;
-use ::redis::{ConnectionInfo, RedisError, Value};
+use ::redis::{ConnectionInfo, RedisError};
 use tokio::time::Instant;
 
 pub use builder::{RedisBuildError, RedisBuildErrorKind, RedisStoreBuilder};
@@ -79,9 +79,6 @@ use connection::{Connection, Link};
 use gate::{Backoff, Gate};
 use scripts::Scripts;
 use stats::{Counters, Event};
-
-/// Keys deleted per round trip by [`Store::clear`].
-const CLEAR_BATCH: usize = 500;
 
 /// A [`Store`] on Redis, shared by every instance that uses the same Redis
 /// and prefix: the L2 of a [`Tiered`](crate::Tiered) store.
@@ -321,29 +318,6 @@ fn classify(error: &RedisError) -> StoreErrorKind {
     }
 }
 
-/// Escapes the glob characters of `text` for `SCAN MATCH`.
-fn glob_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 2);
-    for c in text.chars() {
-        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// One `SCAN` step at `cursor` for keys matching `pattern`.
-fn scan(cursor: u64, pattern: &str) -> ::redis::Cmd {
-    let mut scan = ::redis::cmd("SCAN");
-    scan.arg(cursor)
-        .arg("MATCH")
-        .arg(pattern)
-        .arg("COUNT")
-        .arg(CLEAR_BATCH);
-    scan
-}
-
 impl<K, V, C> Store<K, V> for RedisStore<K, V, C>
 where
     K: Clone + Eq + Hash + fmt::Display + Send + Sync + 'static,
@@ -450,32 +424,7 @@ where
     }
 
     async fn clear(&self) -> Result<(), StoreError> {
-        let shared = &*self.shared;
-        let pattern = format!("{}:\\{{*", glob_escape(&shared.prefix));
-        match shared.conn.link().1 {
-            Link::Single(_) => shared.clear_node(&pattern, None).await?,
-            #[cfg(feature = "redis-cluster")]
-            Link::Cluster(_) => {
-                let primaries = shared
-                    .call("clear", |link| async move {
-                        let Link::Cluster(mut conn) = link else {
-                            unreachable!("a store's link never changes kind")
-                        };
-                        cluster::primaries(&mut conn).await
-                    })
-                    .await?;
-                for primary in &primaries {
-                    shared.clear_node(&pattern, Some(primary)).await?;
-                }
-            }
-        }
-        shared
-            .call("clear", |mut link| async move {
-                let mut cmd = ::redis::cmd("PUBLISH");
-                cmd.arg(&*shared.channel).arg(message::CLEAR);
-                cmd.query_async::<()>(&mut link).await
-            })
-            .await
+        self.shared.clear().await
     }
 
     async fn acquire_lease(
@@ -519,69 +468,5 @@ where
                     .await
             })
             .await
-    }
-}
-
-impl<C> Shared<C> {
-    /// Deletes every key matching `pattern` on one node: the single node,
-    /// or the cluster primary at `primary`.
-    async fn clear_node(
-        &self,
-        pattern: &str,
-        primary: Option<&(String, u16)>,
-    ) -> Result<(), StoreError> {
-        let mut cursor: u64 = 0;
-        loop {
-            let step = scan(cursor, pattern);
-            let (next, keys): (u64, Vec<Vec<u8>>) = self
-                .call(
-                    "clear",
-                    |link| async move { scan_on(link, step, primary).await },
-                )
-                .await?;
-            if !keys.is_empty() {
-                let mut unlink = ::redis::cmd("UNLINK");
-                unlink.arg(keys);
-                self.call("clear", |mut link| async move {
-                    unlink.query_async::<()>(&mut link).await
-                })
-                .await?;
-            }
-            if next == 0 {
-                return Ok(());
-            }
-            cursor = next;
-        }
-    }
-}
-
-/// Runs one `SCAN` step on the single node, or on the cluster primary at
-/// `primary`.
-async fn scan_on(
-    mut link: Link,
-    step: ::redis::Cmd,
-    primary: Option<&(String, u16)>,
-) -> Result<(u64, Vec<Vec<u8>>), RedisError> {
-    let reply: Value = match (&mut link, primary) {
-        #[cfg(feature = "redis-cluster")]
-        (Link::Cluster(conn), Some(primary)) => {
-            conn.route_command(step, cluster::at(primary)).await?
-        }
-        _ => {
-            let _ = primary;
-            link.req_packed_command(&step).await?
-        }
-    };
-    Ok(::redis::FromRedisValue::from_redis_value(reply)?)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn glob_characters_are_escaped() {
-        assert_eq!(glob_escape("a*b?[c]\\"), "a\\*b\\?\\[c\\]\\\\");
-        assert_eq!(glob_escape("plain:prefix"), "plain:prefix");
     }
 }
