@@ -299,6 +299,10 @@ async fn a_node_killed_and_restarted_fails_no_request() {
         request_all(&cache).await;
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    assert!(
+        l2.clear().await.is_err(),
+        "a clear that cannot reach every primary does not claim success"
+    );
     let errors_while_down = l2.stats().errors();
     assert!(errors_while_down > 0, "the dead node was asked and failed");
     // The feed listened on the dead node: it moved to a live one and
