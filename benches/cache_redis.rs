@@ -59,7 +59,8 @@ fn hour_entry(value: String) -> Entry<String> {
 }
 
 /// Writes a 512-byte entry through `store` and 512 raw bytes under
-/// `raw_key`, then benches reading each back, side by side.
+/// `raw_key` (which shares the entry's hash tag, so on a cluster both live
+/// on the same node), then benches reading each back, side by side.
 fn bench_hit<C: ConnectionLike + Clone + Send + 'static>(
     c: &mut Criterion,
     rt: &Runtime,
@@ -163,7 +164,7 @@ fn l2_hit(c: &mut Criterion) {
         return;
     };
     let (raw, prefix, store) = (redis.raw, redis.prefix, redis.store);
-    bench_hit(c, &rt, "l2_hit", &store, &raw, &format!("{prefix}:raw"));
+    bench_hit(c, &rt, "l2_hit", &store, &raw, &format!("{prefix}:{{config}}:raw"));
 }
 
 #[cfg(feature = "redis-cluster")]
@@ -192,7 +193,7 @@ fn l2_hit_cluster(c: &mut Criterion) {
         "l2_hit_cluster",
         &store,
         &raw,
-        &format!("{prefix}:raw"),
+        &format!("{prefix}:{{config}}:raw"),
     );
     drop(cluster);
 }
