@@ -164,7 +164,14 @@ fn l2_hit(c: &mut Criterion) {
         return;
     };
     let (raw, prefix, store) = (redis.raw, redis.prefix, redis.store);
-    bench_hit(c, &rt, "l2_hit", &store, &raw, &format!("{prefix}:{{config}}:raw"));
+    bench_hit(
+        c,
+        &rt,
+        "l2_hit",
+        &store,
+        &raw,
+        &format!("{prefix}:{{config}}:raw"),
+    );
 }
 
 #[cfg(feature = "redis-cluster")]
