@@ -87,6 +87,10 @@ remote_key_from_str!(
 pub enum Invalidation {
     /// Drop the copy of the key whose displayed form is this string.
     Key(String),
+    /// Another instance wrote a newer entry of the key whose displayed
+    /// form is this string: drop the local copy, so the next read fetches
+    /// the newer one from the shared tier.
+    Updated(String),
     /// Drop every copy: the shared tier was cleared.
     All,
     /// The feed is (again) listening. Anything published while it was not
@@ -166,7 +170,8 @@ impl Error for TieredError {}
 pub struct TieredStats {
     /// L2 entries copied into L1.
     pub backfills: u64,
-    /// L1 copies dropped because another instance removed the key.
+    /// L1 copies dropped because another instance removed the key or
+    /// wrote a newer entry of it.
     pub remote_removals: u64,
     /// Times L1 was emptied by a message: a remote clear, or a
     /// (re)subscription after which earlier messages may have been missed.
@@ -284,7 +289,7 @@ async fn apply<K, V, L1>(
         };
         let Some(message) = message else { break };
         match message {
-            Invalidation::Key(raw) => match K::from_remote_key(&raw) {
+            Invalidation::Key(raw) | Invalidation::Updated(raw) => match K::from_remote_key(&raw) {
                 Some(key) => {
                     if let Err(error) = l1.remove(&key).await {
                         tracing::warn!(key = %raw, %error, "could not drop an invalidated L1 copy");

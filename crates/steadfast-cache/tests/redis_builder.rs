@@ -32,6 +32,14 @@ async fn nonsense_settings_are_refused() {
             RedisBuildErrorKind::EmptyPrefix,
         ),
         (
+            Store::builder(url).prefix("app{x}"),
+            RedisBuildErrorKind::InvalidPrefix,
+        ),
+        (
+            Store::builder(url).prefix("app}"),
+            RedisBuildErrorKind::InvalidPrefix,
+        ),
+        (
             Store::builder(url).call_timeout(Duration::ZERO),
             RedisBuildErrorKind::ZeroTimeout,
         ),
@@ -75,6 +83,26 @@ async fn a_good_url_builds_without_connecting() {
         .unwrap();
     assert_eq!(store.prefix(), "p");
     assert_eq!(store.channel(), "p:invalidate");
-    assert_eq!(store.redis_key(&"k".to_owned()), "p:k");
-    assert_eq!(store.lease_key(&"k".to_owned()), "p:lease:k");
+    assert_eq!(store.redis_key(&"k".to_owned()), "p:{k}");
+    assert_eq!(store.lease_key(&"k".to_owned()), "p:{k}:lease");
+    assert!(!store.is_cluster());
+}
+
+#[cfg(feature = "redis-cluster")]
+#[tokio::test]
+async fn a_cluster_needs_at_least_one_good_node_url() {
+    let none: [&str; 0] = [];
+    let error = Store::cluster_builder(none).build().unwrap_err();
+    assert_eq!(error.kind(), RedisBuildErrorKind::InvalidUrl);
+    let error = Store::cluster_builder(["redis://127.0.0.1:7000", "not a url"])
+        .build()
+        .unwrap_err();
+    assert_eq!(error.kind(), RedisBuildErrorKind::InvalidUrl);
+    assert!(error.source().is_some());
+    let store = Store::cluster_builder(["redis://127.0.0.1:1", "redis://127.0.0.1:2"])
+        .prefix("p")
+        .build()
+        .unwrap();
+    assert!(store.is_cluster());
+    assert_eq!(store.redis_key(&"k".to_owned()), "p:{k}");
 }

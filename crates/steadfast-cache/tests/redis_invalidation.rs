@@ -64,6 +64,8 @@ async fn removing_a_key_drops_it_from_every_instances_l1() {
     a.put(k("y"), entry(k("w"), MINUTE, MINUTE, MINUTE))
         .await
         .unwrap();
+    // Both writes are announced to B; A skips its own.
+    assert!(eventually(WAIT, || b.stats().remote_removals == 2).await);
     assert_eq!(b.get(&k("x")).await.unwrap().map(|e| e.value), Some(k("v")));
     assert_eq!(b.get(&k("y")).await.unwrap().map(|e| e.value), Some(k("w")));
     assert!(matches!(b.peek(&k("x")), Peek::Hit(_)));
@@ -74,7 +76,7 @@ async fn removing_a_key_drops_it_from_every_instances_l1() {
         "B still holds its copy"
     );
     assert!(matches!(b.peek(&k("y")), Peek::Hit(_)), "other keys stay");
-    assert_eq!(b.stats().remote_removals, 1);
+    assert_eq!(b.stats().remote_removals, 3);
     assert!(eventually(WAIT, || a.stats().remote_removals == 1).await);
     assert_eq!(b.get(&k("x")).await.unwrap(), None);
     b.clear().await.unwrap();
@@ -222,4 +224,81 @@ async fn the_listener_ends_with_the_last_clone() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(left, 0);
+}
+
+/// The longest a peer may keep serving its L1 copy after a newer version
+/// was written to L2, on loopback.
+const COHERENCE_BOUND: Duration = Duration::from_millis(100);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_newer_write_reaches_every_peers_l1_within_the_bound() {
+    let Some(_raw) = redis_or_skip("a_newer_write_reaches_every_peers_l1_within_the_bound").await
+    else {
+        return;
+    };
+    let prefix = prefix("coherence");
+    let (a, b, c) = (
+        instance(&redis_url(), &prefix),
+        instance(&redis_url(), &prefix),
+        instance(&redis_url(), &prefix),
+    );
+    subscribed(&[&a, &b, &c]).await;
+    let key = k("cfg");
+    let rounds = 50;
+    let mut lags = Vec::with_capacity(rounds);
+    for round in 0..rounds {
+        let old = format!("v{round}");
+        let new = format!("v{}", round + 1);
+        if round == 0 {
+            a.put(key.clone(), entry(old.clone(), MINUTE, MINUTE, MINUTE))
+                .await
+                .unwrap();
+        }
+        for peer in [&b, &c] {
+            assert_eq!(
+                peer.get(&key).await.unwrap().map(|e| e.value),
+                Some(old.clone())
+            );
+            assert!(matches!(peer.peek(&key), Peek::Hit(e) if e.value == old));
+        }
+        let written = tokio::time::Instant::now();
+        a.put(key.clone(), entry(new.clone(), MINUTE, MINUTE, MINUTE))
+            .await
+            .unwrap();
+        let lag = loop {
+            let lag = written.elapsed();
+            if [&b, &c]
+                .iter()
+                .all(|peer| !matches!(peer.peek(&key), Peek::Hit(e) if e.value == old))
+            {
+                break lag;
+            }
+            assert!(
+                lag < WAIT,
+                "round {round}: a peer kept {old} after {new} was written"
+            );
+            tokio::time::sleep(Duration::from_micros(200)).await;
+        };
+        lags.push(lag);
+        // A's own message came back to A before B's removal of another
+        // key does (one channel, in order); A kept its fresh copy all along.
+        let removals = a.stats().remote_removals;
+        b.remove(&k("other")).await.unwrap();
+        assert!(eventually(WAIT, || a.stats().remote_removals == removals + 1).await);
+        assert!(
+            matches!(a.peek(&key), Peek::Hit(e) if e.value == new),
+            "round {round}: the writer dropped its own fresh copy"
+        );
+        assert!(matches!(a.l2().get(&key).await.unwrap(), Some(e) if e.value == new));
+    }
+    lags.sort();
+    let (median, worst) = (lags[rounds / 2], lags[rounds - 1]);
+    eprintln!(
+        "newer write to every peer's L1: median {median:?}, worst {worst:?} over {rounds} writes"
+    );
+    assert!(
+        worst <= COHERENCE_BOUND,
+        "worst {worst:?} over the bound {COHERENCE_BOUND:?}"
+    );
+    a.clear().await.unwrap();
 }

@@ -33,13 +33,13 @@ async fn a_lease_is_exclusive_until_its_holder_releases_it() {
     );
 
     let held: String = redis::cmd("GET")
-        .arg(format!("{prefix}:lease:cfg"))
+        .arg(a.lease_key(&key))
         .query_async(&mut raw)
         .await
         .unwrap();
     assert_eq!(held, token.0.to_string());
     let pttl: i64 = redis::cmd("PTTL")
-        .arg(format!("{prefix}:lease:cfg"))
+        .arg(a.lease_key(&key))
         .query_async(&mut raw)
         .await
         .unwrap();

@@ -102,13 +102,8 @@ async fn a_silent_redis_is_a_timeout_then_left_alone() {
     held.abort();
 }
 
-#[tokio::test]
-async fn a_redis_cut_mid_test_degrades_then_comes_back() {
-    let Some(_raw) = redis_or_skip("a_redis_cut_mid_test_degrades_then_comes_back").await else {
-        return;
-    };
-    let proxy = Proxy::start().await;
-    let store = store_at(&proxy.url(), &prefix("cut"));
+/// Writes `v` under the key `k`, checks it reads back, and returns the key.
+async fn seeded(store: &RedisStore<String, String>) -> String {
     let k = "k".to_owned();
     let minute = Duration::from_secs(60);
     store
@@ -116,6 +111,17 @@ async fn a_redis_cut_mid_test_degrades_then_comes_back() {
         .await
         .unwrap();
     assert!(store.get(&k).await.unwrap().is_some());
+    k
+}
+
+#[tokio::test]
+async fn a_redis_cut_mid_test_degrades_then_comes_back() {
+    let Some(_raw) = redis_or_skip("a_redis_cut_mid_test_degrades_then_comes_back").await else {
+        return;
+    };
+    let proxy = Proxy::start().await;
+    let store = store_at(&proxy.url(), &prefix("cut"));
+    let k = seeded(&store).await;
 
     proxy.cut();
     let started = Instant::now();
@@ -304,4 +310,55 @@ async fn every_request_is_served_when_redis_dies_mid_test() {
         (body("a", 1).as_str(), Source::Cache)
     );
     assert_eq!(source.calls(), 4);
+}
+
+#[tokio::test]
+async fn a_silent_connection_is_replaced_and_used_again_once_the_blackhole_heals() {
+    let Some(_raw) =
+        redis_or_skip("a_silent_connection_is_replaced_and_used_again_once_the_blackhole_heals")
+            .await
+    else {
+        return;
+    };
+    let proxy = Proxy::start().await;
+    let store = store_at(&proxy.url(), &prefix("blackhole"));
+    let k = seeded(&store).await;
+
+    // Every packet is dropped from now on, and no socket is closed: the
+    // connection in use, and any opened meanwhile, stay silent for good.
+    proxy.freeze();
+    let blackhole_ends = Instant::now() + Duration::from_secs(1);
+    while Instant::now() < blackhole_ends {
+        let started = Instant::now();
+        let error = store.get(&k).await.unwrap_err();
+        assert!(
+            matches!(
+                error.kind(),
+                StoreErrorKind::Timeout | StoreErrorKind::Unavailable
+            ),
+            "{error:?}"
+        );
+        assert!(started.elapsed() < CALL_TIMEOUT + SLACK);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(store.stats().timeouts >= 2, "{:?}", store.stats());
+
+    // The network heals: new connections get through, the old ones stay dead.
+    proxy.thaw();
+    let healed = Instant::now();
+    let back = tokio::time::timeout(Duration::from_secs(3), async {
+        loop {
+            if let Ok(Some(found)) = store.get(&k).await {
+                break found.value;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the store still uses its silent connection");
+    let took = healed.elapsed();
+    eprintln!("reconnected {took:?} after the blackhole healed");
+    assert_eq!(back, "v");
+    assert!(store.stats().reconnects >= 1, "{:?}", store.stats());
+    store.remove(&k).await.unwrap();
 }

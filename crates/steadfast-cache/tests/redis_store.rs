@@ -38,14 +38,14 @@ async fn an_entry_comes_back_with_its_value_and_deadlines() {
     assert!(close(got.expires_at, put.expires_at, margin));
 
     let bytes: Vec<u8> = redis::cmd("GET")
-        .arg(format!("{prefix}:cfg"))
+        .arg(store.redis_key(&"cfg".to_owned()))
         .query_async(&mut raw)
         .await
         .unwrap();
     assert_eq!(&bytes[..3], &ENVELOPE_MAGIC);
     assert_eq!(&bytes[28..], br#"["a","b"]"#);
     let pttl: i64 = redis::cmd("PTTL")
-        .arg(format!("{prefix}:cfg"))
+        .arg(store.redis_key(&"cfg".to_owned()))
         .query_async(&mut raw)
         .await
         .unwrap();
@@ -84,7 +84,7 @@ async fn read_after_raw_write(test: &str, bytes: &[u8]) -> Option<(StoreErrorKin
     let mut raw = redis_or_skip(test).await?;
     let prefix = prefix(test);
     let store = store::<String>(&prefix);
-    set_raw(&mut raw, &format!("{prefix}:k"), bytes).await;
+    set_raw(&mut raw, &store.redis_key(&"k".to_owned()), bytes).await;
     let error = store.get(&"k".to_owned()).await.unwrap_err();
     cleanup(&mut raw, &prefix).await;
     Some((error.kind(), store.stats()))
@@ -138,7 +138,8 @@ async fn garbage_bytes_are_a_counted_decode_failure() {
 async fn another_envelope_version_is_a_decode_failure() {
     let test = "another_envelope_version_is_a_decode_failure";
     let far = unix_ms_in(Duration::from_secs(60));
-    let bytes = envelope(2, [far, far, far], br#""v""#);
+    // Version 1 held wall-clock deadlines.
+    let bytes = envelope(1, [far, far, far], br#""v""#);
     let Some((kind, stats)) = read_after_raw_write(test, &bytes).await else {
         return;
     };
@@ -150,8 +151,7 @@ async fn another_envelope_version_is_a_decode_failure() {
 #[tokio::test]
 async fn a_value_the_codec_rejects_is_a_decode_failure() {
     let test = "a_value_the_codec_rejects_is_a_decode_failure";
-    let far = unix_ms_in(Duration::from_secs(60));
-    let bytes = envelope(1, [far, far, far], b"{not json");
+    let bytes = envelope(2, [0, 0, 0], b"{not json");
     let Some((kind, stats)) = read_after_raw_write(test, &bytes).await else {
         return;
     };
@@ -160,20 +160,24 @@ async fn a_value_the_codec_rejects_is_a_decode_failure() {
 }
 
 #[tokio::test]
-async fn an_envelope_past_its_expiry_is_a_miss() {
-    let Some(mut raw) = redis_or_skip("an_envelope_past_its_expiry_is_a_miss").await else {
+async fn a_key_without_an_expiry_is_a_decode_failure() {
+    let Some(mut raw) = redis_or_skip("a_key_without_an_expiry_is_a_decode_failure").await else {
         return;
     };
-    let prefix = prefix("expired");
+    let prefix = prefix("no_expiry");
     let store = store::<String>(&prefix);
-    let past = unix_ms_in(Duration::ZERO) - 1_000;
-    let bytes = envelope(1, [past, past, past], br#""old""#);
-    set_raw(&mut raw, &format!("{prefix}:k"), &bytes).await;
-    assert_eq!(store.get(&"k".to_owned()).await.unwrap(), None);
+    redis::cmd("SET")
+        .arg(store.redis_key(&"k".to_owned()))
+        .arg(envelope(2, [0, 0, 0], br#""v""#))
+        .query_async::<()>(&mut raw)
+        .await
+        .unwrap();
+    let error = store.get(&"k".to_owned()).await.unwrap_err();
+    assert_eq!(error.kind(), StoreErrorKind::Decode);
     assert_eq!(
         store.stats(),
         stats(|s| {
-            s.misses = 1;
+            s.decode_failures = 1;
         })
     );
     cleanup(&mut raw, &prefix).await;
@@ -203,7 +207,7 @@ async fn an_already_expired_entry_is_not_kept() {
         .await
         .unwrap();
     let exists: i64 = redis::cmd("EXISTS")
-        .arg(format!("{prefix}:k"))
+        .arg(store.redis_key(&"k".to_owned()))
         .query_async(&mut raw)
         .await
         .unwrap();
@@ -231,11 +235,19 @@ async fn remove_deletes_the_key_and_announces_it() {
 
     assert_eq!(store.get(&"k".to_owned()).await.unwrap(), None);
     let mut messages = pubsub.on_message();
-    let message = tokio::time::timeout(Duration::from_secs(2), messages.next())
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(message.get_payload_bytes(), b"del:k");
+    let mut next = async || {
+        let message = tokio::time::timeout(Duration::from_secs(2), messages.next())
+            .await
+            .unwrap()
+            .unwrap();
+        String::from_utf8(message.get_payload_bytes().to_vec()).unwrap()
+    };
+    let written = next().await;
+    assert!(
+        written.starts_with("set:") && written.ends_with(":k") && written.len() == 4 + 16 + 2,
+        "{written}"
+    );
+    assert_eq!(next().await, "del:k");
     assert_eq!(store.stats().removes, 1);
     cleanup(&mut raw, &prefix).await;
 }
@@ -271,12 +283,23 @@ async fn clear_empties_only_its_own_namespace_and_announces_it() {
         .query_async(&mut raw)
         .await
         .unwrap();
-    assert_eq!(left, vec![format!("{base}x:k0")]);
-    let message = tokio::time::timeout(Duration::from_secs(2), pubsub.on_message().next())
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(message.get_payload_bytes(), b"clear");
+    assert_eq!(left, vec![other.redis_key(&"k0".to_owned())]);
+    let mut messages = pubsub.on_message();
+    let mut written = 0;
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(2), messages.next())
+            .await
+            .unwrap()
+            .unwrap();
+        match message.get_payload_bytes() {
+            b"clear" => break,
+            payload => {
+                assert!(payload.starts_with(b"set:"), "{payload:?}");
+                written += 1;
+            }
+        }
+    }
+    assert_eq!(written, 1_200, "one message per write, then the clear");
     cleanup(&mut raw, &format!("{base}x")).await;
 }
 
@@ -317,7 +340,7 @@ async fn a_custom_codec_writes_the_value_bytes() {
         .await
         .unwrap();
     let bytes: Vec<u8> = redis::cmd("GET")
-        .arg(format!("{prefix}:k"))
+        .arg(store.redis_key(&"k".to_owned()))
         .query_async(&mut raw)
         .await
         .unwrap();
@@ -341,4 +364,57 @@ async fn a_custom_codec_writes_the_value_bytes() {
         })
     );
     cleanup(&mut raw, &prefix).await;
+}
+
+#[tokio::test]
+async fn clear_leaves_a_longer_prefix_that_starts_with_its_own_alone() {
+    let Some(mut raw) =
+        redis_or_skip("clear_leaves_a_longer_prefix_that_starts_with_its_own_alone").await
+    else {
+        return;
+    };
+    let base = prefix("nested");
+    let outer = store::<String>(&base);
+    let inner = store::<String>(&format!("{base}:users"));
+    for key in ["a", "users:b"] {
+        outer
+            .put(
+                key.to_owned(),
+                entry("outer".to_owned(), 60 * SEC, SEC, SEC),
+            )
+            .await
+            .unwrap();
+    }
+    inner
+        .put(
+            "a".to_owned(),
+            entry("inner".to_owned(), 60 * SEC, SEC, SEC),
+        )
+        .await
+        .unwrap();
+    let lease = inner
+        .acquire_lease(&"a".to_owned(), 60 * SEC)
+        .await
+        .unwrap()
+        .expect("a free lease");
+
+    outer.clear().await.unwrap();
+
+    assert_eq!(outer.get(&"a".to_owned()).await.unwrap(), None);
+    assert_eq!(outer.get(&"users:b".to_owned()).await.unwrap(), None);
+    assert_eq!(
+        inner.get(&"a".to_owned()).await.unwrap().map(|e| e.value),
+        Some("inner".to_owned()),
+        "the entry of the longer prefix survives"
+    );
+    assert_eq!(
+        inner
+            .acquire_lease(&"a".to_owned(), 60 * SEC)
+            .await
+            .unwrap(),
+        None,
+        "and so does its lease"
+    );
+    inner.release_lease(&"a".to_owned(), lease).await.unwrap();
+    cleanup(&mut raw, &base).await;
 }

@@ -401,3 +401,27 @@ async fn resubscribing_drops_every_l1_copy() {
     assert_eq!(l1.len(), 0);
     assert_eq!(store.stats().remote_clears, 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_update_message_drops_the_l1_copy_so_the_next_read_takes_l2() {
+    let (tx, feed) = Feed::new();
+    let (l1, l2) = (mem(), mem());
+    let store = Tiered::builder(l1.clone(), l2.clone())
+        .invalidations(feed)
+        .build()
+        .unwrap();
+    store.put(key("k"), entry("old", 10, 0, 0)).await.unwrap();
+    store.put(key("other"), entry("o", 10, 0, 0)).await.unwrap();
+    // Another instance wrote a newer entry to L2 and announced it.
+    l2.put(key("k"), entry("new", 10, 0, 0)).await.unwrap();
+    tx.send(Invalidation::Updated("k".to_owned())).unwrap();
+    settle().await;
+    assert_eq!(l1.peek(&key("k")), Peek::Miss);
+    assert!(matches!(l1.peek(&key("other")), Peek::Hit(_)));
+    assert_eq!(
+        store.get(&key("k")).await.unwrap().map(|e| e.value),
+        Some("new".to_owned())
+    );
+    let stats = store.stats();
+    assert_eq!((stats.remote_removals, stats.backfills), (1, 1));
+}

@@ -1,9 +1,14 @@
 //! How values become bytes in Redis: the [`Codec`] trait and the versioned
 //! envelope around it.
+//!
+//! The envelope carries no deadline as a point in time: only how long
+//! before the key's expiry each window ends. Redis keeps the expiry
+//! (`PX` on write, `PTTL` on read), so every reader measures an entry's age
+//! with Redis's clock, never with its own wall clock or the writer's.
 
 use std::error::Error;
 use std::fmt;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -72,67 +77,14 @@ pub const ENVELOPE_MAGIC: [u8; 3] = *b"SFC";
 
 /// The envelope version this build writes and reads. An entry written with
 /// another version is a decode failure (a miss), never misread.
-pub const ENVELOPE_VERSION: u8 = 1;
+pub const ENVELOPE_VERSION: u8 = 2;
 
 /// The length of the envelope header in front of the encoded value.
 pub const ENVELOPE_HEADER_LEN: usize = 28;
 
-/// The furthest future deadline an envelope may carry (about 100 years);
-/// anything beyond is treated as corrupt.
-pub(crate) const MAX_AHEAD: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
-
-/// A pairing of the tokio clock with the wall clock, taken at one moment,
-/// to convert deadlines between them.
-///
-/// Deadlines cross process boundaries as unix milliseconds: a tokio
-/// [`Instant`] means nothing to another process.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Clocks {
-    pub(crate) now: Instant,
-    pub(crate) unix_ms: u64,
-}
-
-impl Clocks {
-    /// Both clocks, now.
-    pub(crate) fn now() -> Self {
-        let unix_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-        Self {
-            now: Instant::now(),
-            unix_ms,
-        }
-    }
-
-    /// `at` as unix milliseconds (rounded up, so a deadline never moves
-    /// earlier).
-    pub(crate) fn to_unix_ms(self, at: Instant) -> u64 {
-        if at >= self.now {
-            self.unix_ms.saturating_add(ceil_ms(at - self.now))
-        } else {
-            self.unix_ms
-                .saturating_sub(u64::try_from((self.now - at).as_millis()).unwrap_or(u64::MAX))
-        }
-    }
-
-    /// Unix milliseconds as an instant of the tokio clock; `None` when it
-    /// lies more than [`MAX_AHEAD`] in the future.
-    pub(crate) fn to_instant(self, unix_ms: u64) -> Option<Instant> {
-        if unix_ms >= self.unix_ms {
-            let ahead = Duration::from_millis(unix_ms - self.unix_ms);
-            if ahead > MAX_AHEAD {
-                return None;
-            }
-            self.now.checked_add(ahead)
-        } else {
-            Some(
-                self.now
-                    .checked_sub(Duration::from_millis(self.unix_ms - unix_ms))
-                    .unwrap_or(self.now),
-            )
-        }
-    }
-}
+/// The longest window an envelope may describe (about 100 years); anything
+/// beyond is treated as corrupt.
+const MAX_SPAN_MS: u64 = 100 * 365 * 24 * 3600 * 1000;
 
 /// Whole milliseconds in `d`, rounded up.
 pub(crate) fn ceil_ms(d: Duration) -> u64 {
@@ -144,6 +96,13 @@ pub(crate) fn ceil_ms(d: Duration) -> u64 {
     }
 }
 
+/// Milliseconds since the unix epoch on `clock`, 0 before it.
+pub(crate) fn unix_ms(clock: fn() -> SystemTime) -> u64 {
+    clock()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
 /// Why stored bytes are not a readable envelope.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum EnvelopeError {
@@ -151,7 +110,7 @@ pub(crate) enum EnvelopeError {
     NotAnEnvelope,
     /// An envelope of another version.
     Version(u8),
-    /// Deadlines out of order or out of range.
+    /// Windows out of order or out of range, or a key without an expiry.
     Deadlines,
 }
 
@@ -169,27 +128,79 @@ impl fmt::Display for EnvelopeError {
 
 impl Error for EnvelopeError {}
 
-/// Writes the envelope of `entry` into `out`.
+/// Writes the envelope of `entry`, as seen at `now`, into `out`, and
+/// returns the key's time to live in milliseconds (0: already expired).
+/// `written_at` (unix milliseconds on the writer's wall clock) is kept
+/// for people inspecting the key; no reader uses it.
 pub(crate) fn encode_envelope<V, C: Codec<V>>(
     codec: &C,
     entry: &Entry<V>,
-    clocks: Clocks,
+    now: Instant,
+    written_at: u64,
     out: &mut Vec<u8>,
-) -> Result<(), CodecError> {
+) -> Result<u64, CodecError> {
+    let ttl = ceil_ms(entry.expires_at.saturating_duration_since(now));
+    // The expiry rounds up and each window's end rounds down, so a reader
+    // never sees a window end later than the writer meant.
+    let lead = |until: Instant| {
+        let left =
+            u64::try_from(until.saturating_duration_since(now).as_millis()).unwrap_or(u64::MAX);
+        ttl - left.min(ttl)
+    };
     out.extend_from_slice(&ENVELOPE_MAGIC);
     out.push(ENVELOPE_VERSION);
-    out.extend_from_slice(&clocks.to_unix_ms(entry.fresh_until).to_be_bytes());
-    out.extend_from_slice(&clocks.to_unix_ms(entry.revalidate_until).to_be_bytes());
-    out.extend_from_slice(&clocks.to_unix_ms(entry.expires_at).to_be_bytes());
-    codec.encode(&entry.value, out)
+    out.extend_from_slice(&written_at.to_be_bytes());
+    out.extend_from_slice(&lead(entry.fresh_until).to_be_bytes());
+    out.extend_from_slice(&lead(entry.revalidate_until).to_be_bytes());
+    codec.encode(&entry.value, out)?;
+    Ok(ttl)
 }
 
-/// The deadlines of an envelope, as unix milliseconds, and its value bytes.
+/// An envelope's header, and its value bytes.
+#[derive(Debug)]
 pub(crate) struct RawEnvelope<'a> {
-    pub(crate) fresh_until: u64,
-    pub(crate) revalidate_until: u64,
-    pub(crate) expires_at: u64,
+    /// How long before the expiry the fresh window ends, in milliseconds.
+    pub(crate) fresh_lead: u64,
+    /// How long before the expiry the revalidation window ends.
+    pub(crate) revalidate_lead: u64,
     pub(crate) value: &'a [u8],
+}
+
+/// The deadlines of an entry, as instants of the reader's tokio clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Deadlines {
+    pub(crate) fresh_until: Instant,
+    pub(crate) revalidate_until: Instant,
+    pub(crate) expires_at: Instant,
+}
+
+impl RawEnvelope<'_> {
+    /// The deadlines of an entry whose key had `pttl_ms` left when Redis
+    /// answered a request sent at `sent`. Taking the send time makes every
+    /// deadline early by at most the round trip, never late.
+    pub(crate) fn deadlines(
+        &self,
+        pttl_ms: u64,
+        sent: Instant,
+    ) -> Result<Deadlines, EnvelopeError> {
+        if pttl_ms > MAX_SPAN_MS {
+            return Err(EnvelopeError::Deadlines);
+        }
+        let expires_at = sent
+            .checked_add(Duration::from_millis(pttl_ms))
+            .ok_or(EnvelopeError::Deadlines)?;
+        let before = |lead: u64| {
+            expires_at
+                .checked_sub(Duration::from_millis(lead))
+                .unwrap_or(sent)
+                .min(expires_at)
+        };
+        Ok(Deadlines {
+            fresh_until: before(self.fresh_lead),
+            revalidate_until: before(self.revalidate_lead),
+            expires_at,
+        })
+    }
 }
 
 /// Reads the envelope header of `bytes`.
@@ -209,12 +220,11 @@ pub(crate) fn open_envelope(bytes: &[u8]) -> Result<RawEnvelope<'_>, EnvelopeErr
         u64::from_be_bytes(b)
     };
     let raw = RawEnvelope {
-        fresh_until: word(4),
-        revalidate_until: word(12),
-        expires_at: word(20),
+        fresh_lead: word(12),
+        revalidate_lead: word(20),
         value: &bytes[ENVELOPE_HEADER_LEN..],
     };
-    if raw.fresh_until > raw.revalidate_until || raw.revalidate_until > raw.expires_at {
+    if raw.fresh_lead < raw.revalidate_lead || raw.fresh_lead > MAX_SPAN_MS {
         return Err(EnvelopeError::Deadlines);
     }
     Ok(raw)
@@ -224,57 +234,100 @@ pub(crate) fn open_envelope(bytes: &[u8]) -> Result<RawEnvelope<'_>, EnvelopeErr
 mod tests {
     use super::*;
 
-    fn clocks() -> Clocks {
-        Clocks {
-            now: Instant::now(),
-            unix_ms: 1_700_000_000_000,
+    const MS: Duration = Duration::from_millis(1);
+
+    fn entry_at(now: Instant, fresh: u64, swr: u64, sie: u64) -> Entry<Vec<u32>> {
+        Entry {
+            value: vec![1, 2, 3],
+            fresh_until: now + Duration::from_millis(fresh),
+            revalidate_until: now + Duration::from_millis(fresh + swr),
+            expires_at: now + Duration::from_millis(fresh + swr + sie),
         }
     }
 
-    #[test]
-    fn deadlines_convert_both_ways() {
-        let c = clocks();
-        assert_eq!(c.to_unix_ms(c.now), 1_700_000_000_000);
+    #[tokio::test(start_paused = true)]
+    async fn an_envelope_holds_windows_relative_to_the_expiry() {
+        let now = Instant::now();
+        let mut out = Vec::new();
+        let ttl = encode_envelope(
+            &JsonCodec,
+            &entry_at(now, 1000, 2000, 3000),
+            now,
+            1_700_000_000_000,
+            &mut out,
+        )
+        .unwrap();
+        assert_eq!(ttl, 6000);
+        assert_eq!(&out[..4], b"SFC\x02");
+        assert_eq!(&out[ENVELOPE_HEADER_LEN..], b"[1,2,3]");
+        assert_eq!(out[4..12], 1_700_000_000_000u64.to_be_bytes());
+        let raw = open_envelope(&out).unwrap();
         assert_eq!(
-            c.to_unix_ms(c.now + Duration::from_millis(1500)),
-            1_700_000_001_500
-        );
-        assert_eq!(
-            c.to_unix_ms(c.now + Duration::from_micros(1500)),
-            1_700_000_000_002
-        );
-        assert_eq!(
-            c.to_instant(1_700_000_002_000),
-            Some(c.now + Duration::from_secs(2))
-        );
-        assert_eq!(c.to_instant(u64::MAX), None);
-        let limit = c.unix_ms + u64::try_from(MAX_AHEAD.as_millis()).unwrap();
-        assert_eq!(c.to_instant(limit), Some(c.now + MAX_AHEAD));
-        assert_eq!(c.to_instant(limit + 1), None);
-        assert_eq!(
-            c.to_instant(1_699_999_999_000),
-            Some(c.now - Duration::from_secs(1))
+            (raw.fresh_lead, raw.revalidate_lead, raw.value),
+            (5000, 3000, &b"[1,2,3]"[..])
         );
     }
 
-    #[test]
-    fn envelope_round_trips() {
-        let c = clocks();
+    #[tokio::test(start_paused = true)]
+    async fn a_reader_places_the_windows_by_the_time_left() {
+        let now = Instant::now();
+        let mut out = Vec::new();
+        encode_envelope(
+            &JsonCodec,
+            &entry_at(now, 1000, 2000, 3000),
+            now,
+            0,
+            &mut out,
+        )
+        .unwrap();
+        let raw = open_envelope(&out).unwrap();
+        // Read 2.5 s later: 3.5 s left.
+        let later = now + 2500 * MS;
+        assert_eq!(
+            raw.deadlines(3500, later).unwrap(),
+            Deadlines {
+                fresh_until: now + 1000 * MS,
+                revalidate_until: now + 3000 * MS,
+                expires_at: now + 6000 * MS,
+            }
+        );
+        assert_eq!(
+            raw.deadlines(MAX_SPAN_MS + 1, later),
+            Err(EnvelopeError::Deadlines)
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn windows_already_over_at_the_write_end_at_once() {
+        let now = Instant::now();
+        let mut out = Vec::new();
+        let mut entry = entry_at(now, 0, 0, 3000);
+        entry.fresh_until = now - 5000 * MS;
+        let ttl = encode_envelope(&JsonCodec, &entry, now, 0, &mut out).unwrap();
+        let raw = open_envelope(&out).unwrap();
+        assert_eq!(
+            (ttl, raw.fresh_lead, raw.revalidate_lead),
+            (3000, 3000, 3000)
+        );
+        let d = raw.deadlines(3000, now).unwrap();
+        assert_eq!((d.fresh_until, d.revalidate_until), (now, now));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn sub_millisecond_parts_round_toward_an_earlier_window() {
+        let now = Instant::now();
         let entry = Entry {
-            value: vec![1u32, 2, 3],
-            fresh_until: c.now + Duration::from_secs(1),
-            revalidate_until: c.now + Duration::from_secs(2),
-            expires_at: c.now + Duration::from_secs(3),
+            value: 1u8,
+            fresh_until: now + Duration::from_micros(1500),
+            revalidate_until: now + Duration::from_micros(1500),
+            expires_at: now + Duration::from_micros(2100),
         };
         let mut out = Vec::new();
-        encode_envelope(&JsonCodec, &entry, c, &mut out).unwrap();
-        assert_eq!(&out[..4], b"SFC\x01");
-        assert_eq!(&out[ENVELOPE_HEADER_LEN..], b"[1,2,3]");
-        let raw = open_envelope(&out).unwrap();
-        assert_eq!(raw.fresh_until, 1_700_000_001_000);
-        assert_eq!(raw.revalidate_until, 1_700_000_002_000);
-        assert_eq!(raw.expires_at, 1_700_000_003_000);
-        assert_eq!(raw.value, b"[1,2,3]");
+        assert_eq!(
+            encode_envelope(&JsonCodec, &entry, now, 0, &mut out).unwrap(),
+            3
+        );
+        assert_eq!(open_envelope(&out).unwrap().fresh_lead, 2);
     }
 
     #[test]
@@ -288,15 +341,15 @@ mod tests {
             Some(EnvelopeError::NotAnEnvelope)
         );
         assert_eq!(
-            open_envelope(b"SFC\x02whatever").err(),
-            Some(EnvelopeError::Version(2))
+            open_envelope(b"SFC\x01whatever").err(),
+            Some(EnvelopeError::Version(1))
         );
         assert_eq!(
-            open_envelope(b"SFC\x01short").err(),
+            open_envelope(b"SFC\x02short").err(),
             Some(EnvelopeError::NotAnEnvelope)
         );
-        let mut out = b"SFC\x01".to_vec();
-        for ms in [3u64, 2, 1] {
+        let mut out = b"SFC\x02".to_vec();
+        for ms in [0u64, 1, 2] {
             out.extend_from_slice(&ms.to_be_bytes());
         }
         assert_eq!(open_envelope(&out).err(), Some(EnvelopeError::Deadlines));

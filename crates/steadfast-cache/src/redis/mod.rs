@@ -1,35 +1,36 @@
-//! A shared L2 on Redis: [`RedisStore`].
+//! A shared L2 on Redis: [`RedisStore`], on a single node or (feature
+//! `redis-cluster`) a Redis Cluster.
 //!
 //! # Keys
 //!
 //! With the prefix `p` (see [`RedisStoreBuilder::prefix`]), the entry of a
-//! key `k` lives under `p:k` (the key's [`Display`](std::fmt::Display)
-//! form), its single-flight lease under `p:lease:k`, and removals are
-//! published on the channel `p:invalidate` as `del:k` (a clear as `clear`).
-//! Keep user keys from starting with `lease:`.
+//! key `k` lives under `p:{k}` (the key's [`Display`](std::fmt::Display)
+//! form in braces) and its single-flight lease under `p:{k}:lease`. The
+//! braces end the namespace (a prefix may not contain any), so the keys of
+//! `p` never look like those of `p:users`; on a cluster they are also the
+//! hash tag, so an entry and its lease share a slot while different keys
+//! spread over the primaries. Writes, removals and clears are announced on
+//! the channel `p:invalidate` (see [`RedisInvalidations`]).
 //!
 //! # Envelope
 //!
-//! Each entry is one Redis string, expiring (`PX`) at the entry's
-//! `expires_at`:
+//! Each entry is one Redis string that expires (`PX`) with the entry:
 //!
-//! | bytes  | content                                              |
-//! |--------|------------------------------------------------------|
-//! | 0..3   | [`ENVELOPE_MAGIC`] (`SFC`)                           |
-//! | 3      | [`ENVELOPE_VERSION`]                                 |
-//! | 4..12  | `fresh_until`, unix milliseconds, big-endian `u64`   |
-//! | 12..20 | `revalidate_until`, same                             |
-//! | 20..28 | `expires_at`, same                                   |
-//! | 28..   | the value, as encoded by the [`Codec`]               |
+//! | bytes  | content                                                       |
+//! |--------|---------------------------------------------------------------|
+//! | 0..3   | [`ENVELOPE_MAGIC`] (`SFC`)                                    |
+//! | 3      | [`ENVELOPE_VERSION`]                                          |
+//! | 4..12  | when it was written, the writer's unix milliseconds (for people; never read) |
+//! | 12..20 | how long before the expiry the fresh window ends, ms, big-endian `u64` |
+//! | 20..28 | how long before the expiry the revalidation window ends, same |
+//! | 28..   | the value, as encoded by the [`Codec`]                        |
 //!
-//! Deadlines travel as wall-clock time so that every instance reads them
-//! alike; each side converts from and to its `tokio::time::Instant`s at the
-//! moment of the call, so instances sharing a Redis need clocks kept in step
-//! (NTP): a skew of `d` moves every deadline by `d` on the instance that
-//! reads. Bytes that are not such an envelope, an envelope of
-//! another version, or a value the codec rejects are a
-//! [`Decode`](crate::StoreErrorKind::Decode) error: a miss for the cache
-//! layer.
+//! A read takes the entry and its `PTTL` together, so every window is
+//! placed by the time Redis says the key has left: freshness never depends
+//! on the wall clocks of the writer or the reader. Bytes that are not such
+//! an envelope, an envelope of another version, a key without an expiry or
+//! a value the codec rejects are a [`Decode`](crate::StoreErrorKind::Decode)
+//! error: a miss for the cache layer.
 //!
 //! # Failures
 //!
@@ -37,24 +38,32 @@
 //! Redis down, slow or erroring is a [`StoreError`]; after a timeout or a
 //! lost connection the store leaves Redis alone for a short, growing pause
 //! ([`RedisStoreBuilder::reconnect_backoff`]) and answers at once, then
-//! tries again. A Redis that is down when the store is built is the same
-//! case: the store connects when it comes up.
+//! tries again. A connection that keeps timing out is replaced by a new
+//! one ([`RedisStoreBuilder::dead_after`]): a network that drops packets
+//! without closing the socket never breaks it otherwise. A Redis that is
+//! down when the store is built is the same case: the store connects when
+//! it comes up.
 
 mod builder;
+mod clear;
+#[cfg(feature = "redis-cluster")]
+mod cluster;
 mod codec;
+mod connection;
 mod feed;
+mod gate;
+mod message;
+mod scripts;
 mod stats;
 
 use std::fmt;
 use std::future::Future;
 use std::hash::Hash;
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
-use ::redis::RedisError;
-use ::redis::aio::ConnectionManager;
+use ::redis::{ConnectionInfo, RedisError};
 use tokio::time::Instant;
 
 pub use builder::{RedisBuildError, RedisBuildErrorKind, RedisStoreBuilder};
@@ -65,23 +74,21 @@ pub use feed::RedisInvalidations;
 pub use stats::RedisStats;
 
 use crate::store::{Entry, LeaseToken, Peek, Store, StoreError, StoreErrorKind};
-use codec::{Clocks, ceil_ms, encode_envelope, open_envelope};
+use codec::{ceil_ms, encode_envelope, open_envelope, unix_ms};
+use connection::{Connection, Link};
+use gate::{Backoff, Gate};
+use scripts::Scripts;
 use stats::{Counters, Event};
-
-/// Deletes a lease only while it still holds the caller's token.
-const RELEASE_LEASE: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
-
-/// Keys deleted per round trip by [`Store::clear`].
-const CLEAR_BATCH: usize = 500;
 
 /// A [`Store`] on Redis, shared by every instance that uses the same Redis
 /// and prefix: the L2 of a [`Tiered`](crate::Tiered) store.
 ///
 /// It holds no entries in memory ([`peek`](Store::peek) is always
 /// [`Peek::Unknown`]). Every clone shares one multiplexed connection
-/// (the `redis` crate's `ConnectionManager`), one set of counters and one
-/// reconnect schedule. Values are encoded by a [`Codec`] (JSON by default)
-/// inside a versioned envelope; see the [module docs](self).
+/// (the `redis` crate's `ConnectionManager`, or its cluster connection),
+/// one set of counters and one reconnect schedule. Values are encoded by a
+/// [`Codec`] (JSON by default) inside a versioned envelope; see the
+/// [module docs](self).
 ///
 /// ```no_run
 /// # #[tokio::main]
@@ -114,17 +121,23 @@ pub struct RedisStore<K, V, C = JsonCodec> {
 }
 
 struct Shared<C> {
-    conn: ConnectionManager,
-    client: ::redis::Client,
+    conn: Connection,
+    /// Where the invalidation feed subscribes (RESP3), in the order it
+    /// tries them.
+    feed_nodes: Vec<ConnectionInfo>,
+    /// This store's id in the messages it publishes.
+    id: u64,
     prefix: Box<str>,
     channel: Arc<str>,
     call_timeout: Duration,
     connect_timeout: Duration,
     reconnect: Backoff,
     codec: C,
+    scripts: Scripts,
     counters: Counters,
     gate: Gate,
     rng: Mutex<fastrand::Rng>,
+    wall_clock: fn() -> SystemTime,
 }
 
 impl<K, V, C> Clone for RedisStore<K, V, C> {
@@ -140,6 +153,7 @@ impl<K, V, C> fmt::Debug for RedisStore<K, V, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisStore")
             .field("prefix", &self.shared.prefix)
+            .field("cluster", &self.is_cluster())
             .field("call_timeout", &self.shared.call_timeout)
             .field("stats", &self.stats())
             .finish_non_exhaustive()
@@ -157,20 +171,29 @@ impl<K, V, C> RedisStore<K, V, C> {
         &self.shared.prefix
     }
 
-    /// The Redis key that holds the entry of `key`: `<prefix>:<key>`.
+    /// Whether the store is on a Redis Cluster.
+    pub fn is_cluster(&self) -> bool {
+        #[cfg(feature = "redis-cluster")]
+        if let Link::Cluster(_) = self.shared.conn.link().1 {
+            return true;
+        }
+        false
+    }
+
+    /// The Redis key that holds the entry of `key`: `<prefix>:{<key>}`.
     pub fn redis_key(&self, key: &K) -> String
     where
         K: fmt::Display,
     {
-        format!("{}:{key}", self.shared.prefix)
+        format!("{}:{{{key}}}", self.shared.prefix)
     }
 
-    /// The Redis key that holds the lease of `key`: `<prefix>:lease:<key>`.
+    /// The Redis key that holds the lease of `key`: `<prefix>:{<key>}:lease`.
     pub fn lease_key(&self, key: &K) -> String
     where
         K: fmt::Display,
     {
-        format!("{}:lease:{key}", self.shared.prefix)
+        format!("{}:{{{key}}}:lease", self.shared.prefix)
     }
 
     /// The pub/sub channel of this namespace's invalidations:
@@ -182,12 +205,15 @@ impl<K, V, C> RedisStore<K, V, C> {
     /// A feed of this namespace's invalidations for
     /// [`TieredBuilder::invalidations`](crate::TieredBuilder::invalidations).
     /// It listens on its own connection, started when the
-    /// [`Tiered`](crate::Tiered) store is built.
+    /// [`Tiered`](crate::Tiered) store is built, and skips the messages of
+    /// this store's own writes (of any of its clones): give each instance
+    /// its own store, and build its feed from that store.
     pub fn invalidations(&self) -> RedisInvalidations {
         let seed = self.shared.rng.lock().map_or(0, |mut rng| rng.u64(..));
         RedisInvalidations::new(
-            self.shared.client.clone(),
+            self.shared.feed_nodes.clone(),
             self.shared.channel.clone(),
+            self.shared.id,
             self.shared.connect_timeout,
             self.shared.reconnect,
             seed,
@@ -196,25 +222,32 @@ impl<K, V, C> RedisStore<K, V, C> {
 }
 
 impl<C> Shared<C> {
-    /// Runs one Redis call under the call timeout and the reconnect pause.
-    async fn call<T>(
-        &self,
-        op: &'static str,
-        fut: impl Future<Output = Result<T, RedisError>>,
-    ) -> Result<T, StoreError> {
+    /// Runs one Redis call under the call timeout and the reconnect pause,
+    /// and keeps the connection's health.
+    async fn call<T, F, Fut>(&self, op: &'static str, run: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(Link) -> Fut,
+        Fut: Future<Output = Result<T, RedisError>>,
+    {
         let now = Instant::now();
         if !self.gate.is_open(now) {
             self.counters
                 .record(Event::Error(StoreErrorKind::Unavailable));
             return Err(StoreError::from_kind(StoreErrorKind::Unavailable));
         }
-        let error = match tokio::time::timeout(self.call_timeout, fut).await {
+        let (generation, link) = self.conn.link();
+        let error = match tokio::time::timeout(self.call_timeout, run(link)).await {
             Ok(Ok(value)) => {
                 self.gate.succeeded();
+                self.conn.answered();
                 return Ok(value);
             }
             Ok(Err(error)) => {
                 let kind = classify(&error);
+                if kind == StoreErrorKind::Backend {
+                    // An error reply is an answer: the connection is alive.
+                    self.conn.answered();
+                }
                 tracing::debug!(op, prefix = %self.prefix, ?kind, %error, "redis call failed");
                 StoreError::new(kind, error)
             }
@@ -223,6 +256,10 @@ impl<C> Shared<C> {
                 StoreError::from_kind(StoreErrorKind::Timeout)
             }
         };
+        if error.kind() == StoreErrorKind::Timeout && self.conn.timed_out(generation) {
+            self.counters.record(Event::Reconnect);
+            tracing::debug!(prefix = %self.prefix, "redis connection went silent; replaced it");
+        }
         if matches!(
             error.kind(),
             StoreErrorKind::Timeout | StoreErrorKind::Unavailable
@@ -234,44 +271,35 @@ impl<C> Shared<C> {
         Err(error)
     }
 
-    fn decode<V>(&self, bytes: &[u8]) -> Result<Option<Entry<V>>, StoreError>
+    /// The entry in `bytes`, whose key had `pttl` ms left when Redis
+    /// answered a read sent at `sent`; `None` once it has expired.
+    fn decode<V>(
+        &self,
+        bytes: &[u8],
+        pttl: i64,
+        sent: Instant,
+    ) -> Result<Option<Entry<V>>, StoreError>
     where
         C: Codec<V>,
     {
-        let raw = open_envelope(bytes).map_err(|e| StoreError::new(StoreErrorKind::Decode, e))?;
-        let clocks = Clocks::now();
-        if raw.expires_at <= clocks.unix_ms {
+        let decode = |e| StoreError::new(StoreErrorKind::Decode, e);
+        let raw = open_envelope(bytes).map_err(decode)?;
+        // -1: a key without an expiry was not written by a store.
+        let pttl = u64::try_from(pttl).map_err(|_| decode(codec::EnvelopeError::Deadlines))?;
+        let deadlines = raw.deadlines(pttl, sent).map_err(decode)?;
+        if deadlines.expires_at <= Instant::now() {
             return Ok(None);
         }
-        let instant = |ms| {
-            clocks
-                .to_instant(ms)
-                .ok_or_else(|| StoreError::new(StoreErrorKind::Decode, "deadline out of range"))
-        };
-        let fresh_until = instant(raw.fresh_until)?;
-        let revalidate_until = instant(raw.revalidate_until)?;
-        let expires_at = instant(raw.expires_at)?;
         let value = self
             .codec
             .decode(raw.value)
             .map_err(|e| StoreError::new(StoreErrorKind::Decode, e))?;
         Ok(Some(Entry {
             value,
-            fresh_until,
-            revalidate_until,
-            expires_at,
+            fresh_until: deadlines.fresh_until,
+            revalidate_until: deadlines.revalidate_until,
+            expires_at: deadlines.expires_at,
         }))
-    }
-
-    async fn publish(&self, message: String) -> Result<(), StoreError> {
-        let mut conn = self.conn.clone();
-        let mut cmd = ::redis::cmd("PUBLISH");
-        cmd.arg(&*self.channel).arg(message);
-        self.call(
-            "publish",
-            async move { cmd.query_async::<()>(&mut conn).await },
-        )
-        .await
     }
 }
 
@@ -282,23 +310,12 @@ fn classify(error: &RedisError) -> StoreErrorKind {
         || error.is_connection_dropped()
         || error.is_connection_refusal()
         || error.is_unrecoverable_error()
+        || error.is_cluster_error()
     {
         StoreErrorKind::Unavailable
     } else {
         StoreErrorKind::Backend
     }
-}
-
-/// Escapes the glob characters of `text` for `SCAN MATCH`.
-fn glob_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 2);
-    for c in text.chars() {
-        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
 }
 
 impl<K, V, C> Store<K, V> for RedisStore<K, V, C>
@@ -313,17 +330,23 @@ where
 
     async fn get(&self, key: &K) -> Result<Option<Entry<V>>, StoreError> {
         let shared = &*self.shared;
-        let mut conn = shared.conn.clone();
-        let mut cmd = ::redis::cmd("GET");
-        cmd.arg(self.redis_key(key));
-        let bytes: Option<Vec<u8>> = shared
-            .call("get", async move { cmd.query_async(&mut conn).await })
+        let redis_key = self.redis_key(key);
+        let sent = Instant::now();
+        let (bytes, pttl): (Option<Vec<u8>>, i64) = shared
+            .call("get", |mut link| async move {
+                shared
+                    .scripts
+                    .get
+                    .key(redis_key)
+                    .invoke_async(&mut link)
+                    .await
+            })
             .await?;
         let Some(bytes) = bytes else {
             shared.counters.record(Event::Miss);
             return Ok(None);
         };
-        match shared.decode(&bytes) {
+        match shared.decode(&bytes, pttl, sent) {
             Ok(Some(entry)) => {
                 shared.counters.record(Event::Hit);
                 Ok(Some(entry))
@@ -342,88 +365,66 @@ where
 
     async fn put(&self, key: K, entry: Entry<V>) -> Result<(), StoreError> {
         let shared = &*self.shared;
-        let clocks = Clocks::now();
-        let ttl = entry.time_to_live(clocks.now);
-        if ttl.is_zero() {
-            let mut conn = shared.conn.clone();
-            let mut cmd = ::redis::cmd("DEL");
-            cmd.arg(self.redis_key(&key));
-            return shared
-                .call("put", async move { cmd.query_async::<()>(&mut conn).await })
-                .await;
-        }
-        let mut bytes = Vec::with_capacity(ENVELOPE_HEADER_LEN + 256);
-        if let Err(error) = encode_envelope(&shared.codec, &entry, clocks, &mut bytes) {
-            shared.counters.record(Event::Error(StoreErrorKind::Encode));
-            tracing::debug!(key = %key, prefix = %shared.prefix, %error, "could not encode a cache value");
-            return Err(StoreError::new(StoreErrorKind::Encode, error));
-        }
-        let mut conn = shared.conn.clone();
-        let mut cmd = ::redis::cmd("SET");
-        cmd.arg(self.redis_key(&key))
-            .arg(bytes)
-            .arg("PX")
-            .arg(ceil_ms(ttl));
+        let now = Instant::now();
+        let mut bytes = Vec::new();
+        let ttl = if entry.time_to_live(now).is_zero() {
+            0
+        } else {
+            bytes.reserve(ENVELOPE_HEADER_LEN + 256);
+            let written_at = unix_ms(shared.wall_clock);
+            match encode_envelope(&shared.codec, &entry, now, written_at, &mut bytes) {
+                Ok(ttl) => ttl,
+                Err(error) => {
+                    shared.counters.record(Event::Error(StoreErrorKind::Encode));
+                    tracing::debug!(key = %key, prefix = %shared.prefix, %error, "could not encode a cache value");
+                    return Err(StoreError::new(StoreErrorKind::Encode, error));
+                }
+            }
+        };
+        let redis_key = self.redis_key(&key);
+        let announce = message::set(shared.id, &key);
         shared
-            .call("put", async move { cmd.query_async::<()>(&mut conn).await })
+            .call("put", |mut link| async move {
+                shared
+                    .scripts
+                    .put
+                    .key(redis_key)
+                    .arg(bytes)
+                    .arg(ttl)
+                    .arg(&*shared.channel)
+                    .arg(announce)
+                    .invoke_async::<()>(&mut link)
+                    .await
+            })
             .await?;
-        shared.counters.record(Event::Write);
+        if ttl > 0 {
+            shared.counters.record(Event::Write);
+        }
         Ok(())
     }
 
     async fn remove(&self, key: &K) -> Result<(), StoreError> {
         let shared = &*self.shared;
-        let mut conn = shared.conn.clone();
-        let mut pipe = ::redis::pipe();
-        pipe.cmd("DEL")
-            .arg(self.redis_key(key))
-            .ignore()
-            .cmd("PUBLISH")
-            .arg(&*shared.channel)
-            .arg(format!("del:{key}"))
-            .ignore();
+        let redis_key = self.redis_key(key);
+        let announce = message::del(key);
         shared
-            .call(
-                "remove",
-                async move { pipe.query_async::<()>(&mut conn).await },
-            )
+            .call("remove", |mut link| async move {
+                shared
+                    .scripts
+                    .remove
+                    .key(redis_key)
+                    .arg(&*shared.channel)
+                    .arg(announce)
+                    .invoke_async::<()>(&mut link)
+                    .await
+            })
             .await?;
         shared.counters.record(Event::Remove);
         Ok(())
     }
 
     async fn clear(&self) -> Result<(), StoreError> {
-        let shared = &*self.shared;
-        let pattern = format!("{}:*", glob_escape(&shared.prefix));
-        let mut cursor: u64 = 0;
-        loop {
-            let mut conn = shared.conn.clone();
-            let mut scan = ::redis::cmd("SCAN");
-            scan.arg(cursor)
-                .arg("MATCH")
-                .arg(&pattern)
-                .arg("COUNT")
-                .arg(CLEAR_BATCH);
-            let (next, keys): (u64, Vec<Vec<u8>>) = shared
-                .call("clear", async move { scan.query_async(&mut conn).await })
-                .await?;
-            if !keys.is_empty() {
-                let mut conn = shared.conn.clone();
-                let mut unlink = ::redis::cmd("UNLINK");
-                unlink.arg(keys);
-                shared
-                    .call(
-                        "clear",
-                        async move { unlink.query_async::<()>(&mut conn).await },
-                    )
-                    .await?;
-            }
-            if next == 0 {
-                break;
-            }
-            cursor = next;
-        }
-        shared.publish("clear".to_owned()).await
+        self.shared.clear().await
     }
 
     async fn acquire_lease(
@@ -433,7 +434,6 @@ where
     ) -> Result<Option<LeaseToken>, StoreError> {
         let shared = &*self.shared;
         let token = shared.rng.lock().map_or(1, |mut rng| rng.u64(1..));
-        let mut conn = shared.conn.clone();
         let mut cmd = ::redis::cmd("SET");
         cmd.arg(self.lease_key(key))
             .arg(token)
@@ -441,10 +441,9 @@ where
             .arg("PX")
             .arg(ceil_ms(ttl).max(1));
         let reply: Option<String> = shared
-            .call(
-                "acquire_lease",
-                async move { cmd.query_async(&mut conn).await },
-            )
+            .call("acquire_lease", |mut link| async move {
+                cmd.query_async(&mut link).await
+            })
             .await?;
         if reply.is_some() {
             shared.counters.record(Event::LeaseAcquired);
@@ -457,159 +456,17 @@ where
 
     async fn release_lease(&self, key: &K, token: LeaseToken) -> Result<(), StoreError> {
         let shared = &*self.shared;
-        let mut conn = shared.conn.clone();
-        let mut cmd = ::redis::cmd("EVAL");
-        cmd.arg(RELEASE_LEASE)
-            .arg(1)
-            .arg(self.lease_key(key))
-            .arg(token.0);
+        let lease_key = self.lease_key(key);
         shared
-            .call("release_lease", async move {
-                cmd.query_async::<()>(&mut conn).await
+            .call("release_lease", |mut link| async move {
+                shared
+                    .scripts
+                    .release_lease
+                    .key(lease_key)
+                    .arg(token.0)
+                    .invoke_async::<()>(&mut link)
+                    .await
             })
             .await
-    }
-}
-
-/// A growing pause: `min`, doubling per consecutive failure, up to `max`,
-/// with equal jitter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Backoff {
-    min: Duration,
-    max: Duration,
-}
-
-impl Backoff {
-    fn delay(self, failures: u32, rng: &Mutex<fastrand::Rng>) -> Duration {
-        let doubled = self
-            .min
-            .saturating_mul(1u32 << failures.saturating_sub(1).min(20));
-        let full = doubled.min(self.max);
-        let half = full / 2;
-        let nanos = u64::try_from(half.as_nanos()).unwrap_or(u64::MAX);
-        let jitter = rng.lock().map_or(0, |mut rng| rng.u64(0..=nanos));
-        half + Duration::from_nanos(jitter)
-    }
-}
-
-/// Whether Redis may be called now, after recent failures.
-#[derive(Debug)]
-struct Gate {
-    epoch: Instant,
-    /// Nanoseconds after `epoch` when calls may go through again; 0 = open.
-    reopen_at: AtomicU64,
-    failures: AtomicU32,
-}
-
-impl Gate {
-    fn new() -> Self {
-        Self {
-            epoch: Instant::now(),
-            reopen_at: AtomicU64::new(0),
-            failures: AtomicU32::new(0),
-        }
-    }
-
-    fn nanos(&self, at: Instant) -> u64 {
-        u64::try_from(at.saturating_duration_since(self.epoch).as_nanos()).unwrap_or(u64::MAX)
-    }
-
-    fn is_open(&self, now: Instant) -> bool {
-        let at = self.reopen_at.load(Ordering::Relaxed);
-        at == 0 || self.nanos(now) >= at
-    }
-
-    /// Closes the gate for a pause that grows with consecutive failures.
-    /// Failures of calls that were already under way when another one
-    /// closed the gate do not lengthen it.
-    fn failed(&self, now: Instant, backoff: Backoff, rng: &Mutex<fastrand::Rng>) -> Duration {
-        let reopen_at = self.reopen_at.load(Ordering::Relaxed);
-        let now_nanos = self.nanos(now);
-        if reopen_at > now_nanos {
-            return Duration::from_nanos(reopen_at - now_nanos);
-        }
-        let failures = self
-            .failures
-            .fetch_add(1, Ordering::Relaxed)
-            .saturating_add(1);
-        let pause = backoff.delay(failures, rng);
-        let reopen_at = now.checked_add(pause).map_or(u64::MAX, |at| self.nanos(at));
-        self.reopen_at.store(reopen_at.max(1), Ordering::Relaxed);
-        pause
-    }
-
-    fn succeeded(&self) {
-        if self.failures.load(Ordering::Relaxed) != 0 {
-            self.failures.store(0, Ordering::Relaxed);
-            self.reopen_at.store(0, Ordering::Relaxed);
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_up_to_its_cap_with_equal_jitter() {
-        let backoff = Backoff {
-            min: Duration::from_millis(100),
-            max: Duration::from_millis(500),
-        };
-        let rng = Mutex::new(fastrand::Rng::with_seed(7));
-        for (failures, full) in [(1, 100), (2, 200), (3, 400), (4, 500), (40, 500)] {
-            let d = backoff.delay(failures, &rng);
-            let full = Duration::from_millis(full);
-            assert!(
-                d >= full / 2 && d <= full,
-                "{failures}: {d:?} not in [{:?}, {full:?}]",
-                full / 2
-            );
-        }
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn gate_closes_after_a_failure_and_reopens_after_the_pause() {
-        let gate = Gate::new();
-        let backoff = Backoff {
-            min: Duration::from_millis(100),
-            max: Duration::from_secs(1),
-        };
-        let rng = Mutex::new(fastrand::Rng::with_seed(1));
-        let now = Instant::now();
-        assert!(gate.is_open(now));
-        let pause = gate.failed(now, backoff, &rng);
-        assert!(!gate.is_open(now));
-        assert!(!gate.is_open(now + pause - Duration::from_nanos(1)));
-        assert!(gate.is_open(now + pause));
-        gate.succeeded();
-        assert!(gate.is_open(now));
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn failures_while_closed_do_not_lengthen_the_pause() {
-        let gate = Gate::new();
-        let backoff = Backoff {
-            min: Duration::from_millis(100),
-            max: Duration::from_secs(10),
-        };
-        let rng = Mutex::new(fastrand::Rng::with_seed(3));
-        let now = Instant::now();
-        let pause = gate.failed(now, backoff, &rng);
-        for _ in 0..50 {
-            assert_eq!(gate.failed(now, backoff, &rng), pause);
-        }
-        assert!(gate.is_open(now + pause));
-        let second = gate.failed(now + pause, backoff, &rng);
-        assert!(
-            second >= Duration::from_millis(100) && second <= Duration::from_millis(200),
-            "the second consecutive failure doubles the first: {second:?}"
-        );
-    }
-
-    #[test]
-    fn glob_characters_are_escaped() {
-        assert_eq!(glob_escape("a*b?[c]\\"), "a\\*b\\?\\[c\\]\\\\");
-        assert_eq!(glob_escape("plain:prefix"), "plain:prefix");
     }
 }

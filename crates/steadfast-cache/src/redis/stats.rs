@@ -11,7 +11,8 @@ use crate::store::StoreErrorKind;
 /// `steadfast_cache_l2_gets_total` with a `result` label (`hit`, `miss`),
 /// `steadfast_cache_l2_writes_total`, `steadfast_cache_l2_removes_total`,
 /// `steadfast_cache_l2_leases_acquired_total`,
-/// `steadfast_cache_l2_leases_denied_total` and
+/// `steadfast_cache_l2_leases_denied_total`,
+/// `steadfast_cache_l2_reconnects_total` and
 /// `steadfast_cache_l2_errors_total` with a `kind` label (`timeout`,
 /// `unavailable`, `decode`, `encode`, `backend`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -30,6 +31,10 @@ pub struct RedisStats {
     pub leases_acquired: u64,
     /// Lease requests refused because another holder had the lease.
     pub leases_denied: u64,
+    /// Connections given up after consecutive timeouts (see
+    /// [`RedisStoreBuilder::dead_after`](super::RedisStoreBuilder::dead_after))
+    /// and replaced by a new one.
+    pub reconnects: u64,
     /// Calls that did not finish within the call timeout.
     pub timeouts: u64,
     /// Calls that found Redis unreachable (including calls refused at once
@@ -63,6 +68,7 @@ pub(crate) struct Counters {
     removes: AtomicU64,
     leases_acquired: AtomicU64,
     leases_denied: AtomicU64,
+    reconnects: AtomicU64,
     timeouts: AtomicU64,
     unavailable: AtomicU64,
     decode_failures: AtomicU64,
@@ -79,6 +85,7 @@ pub(crate) enum Event {
     Remove,
     LeaseAcquired,
     LeaseDenied,
+    Reconnect,
     Error(StoreErrorKind),
 }
 
@@ -98,6 +105,11 @@ impl Counters {
             Event::LeaseDenied => (
                 &self.leases_denied,
                 "steadfast_cache_l2_leases_denied_total",
+                None,
+            ),
+            Event::Reconnect => (
+                &self.reconnects,
+                "steadfast_cache_l2_reconnects_total",
                 None,
             ),
             Event::Error(kind) => {
@@ -131,6 +143,7 @@ impl Counters {
             removes: load(&self.removes),
             leases_acquired: load(&self.leases_acquired),
             leases_denied: load(&self.leases_denied),
+            reconnects: load(&self.reconnects),
             timeouts: load(&self.timeouts),
             unavailable: load(&self.unavailable),
             decode_failures: load(&self.decode_failures),
@@ -244,6 +257,7 @@ mod tests {
                 Event::Remove,
                 Event::LeaseAcquired,
                 Event::LeaseDenied,
+                Event::Reconnect,
                 Event::Error(StoreErrorKind::Timeout),
                 Event::Error(StoreErrorKind::Unavailable),
                 Event::Error(StoreErrorKind::Decode),
@@ -262,6 +276,7 @@ mod tests {
                 "steadfast_cache_l2_removes_total{}",
                 "steadfast_cache_l2_leases_acquired_total{}",
                 "steadfast_cache_l2_leases_denied_total{}",
+                "steadfast_cache_l2_reconnects_total{}",
                 "steadfast_cache_l2_errors_total{kind=timeout}",
                 "steadfast_cache_l2_errors_total{kind=unavailable}",
                 "steadfast_cache_l2_errors_total{kind=decode}",

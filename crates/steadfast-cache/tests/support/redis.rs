@@ -252,3 +252,234 @@ pub async fn eventually(limit: Duration, mut condition: impl FnMut() -> bool) ->
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+/// A private Redis Cluster of three primaries, started from the machine's
+/// `redis-server` on free loopback ports, each node in a temporary
+/// directory of its own. Dropping it stops exactly the processes it
+/// started, by pid, and removes the directories.
+pub struct Cluster {
+    nodes: Vec<ClusterNode>,
+}
+
+struct ClusterNode {
+    port: u16,
+    dir: std::path::PathBuf,
+    process: Option<std::process::Child>,
+}
+
+/// A loopback port that is free, and whose cluster bus port (`+ 10000`)
+/// is free too.
+fn free_cluster_port() -> u16 {
+    loop {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        if port > 55_000 {
+            continue;
+        }
+        if std::net::TcpListener::bind(("127.0.0.1", port + 10_000)).is_ok() {
+            return port;
+        }
+    }
+}
+
+impl ClusterNode {
+    fn start(&mut self) {
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", &self.port.to_string()])
+            .args(["--bind", "127.0.0.1"])
+            .args(["--cluster-enabled", "yes"])
+            .args(["--cluster-config-file", "nodes.conf"])
+            .args(["--cluster-node-timeout", "1000"])
+            .args(["--cluster-require-full-coverage", "no"])
+            .args(["--save", ""])
+            .args(["--appendonly", "no"])
+            .arg("--dir")
+            .arg(&self.dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server starts");
+        self.process = Some(child);
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.process.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+}
+
+/// `redis-cli` run to completion with `args`; its stdout.
+fn redis_cli(args: &[&str]) -> std::io::Result<String> {
+    let out = std::process::Command::new("redis-cli")
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()?;
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+impl Cluster {
+    /// A running cluster, or `None` after a loud skip notice when the
+    /// machine has no `redis-server`. With `STEADFAST_REQUIRE_REDIS=1` a
+    /// missing `redis-server` fails the test instead.
+    pub async fn start_or_skip(test: &str) -> Option<Cluster> {
+        let found = std::process::Command::new("redis-server")
+            .arg("--version")
+            .output()
+            .is_ok_and(|out| out.status.success());
+        if !found {
+            if std::env::var("STEADFAST_REQUIRE_REDIS").as_deref() == Ok("1") {
+                panic!("{test}: no redis-server on this machine and STEADFAST_REQUIRE_REDIS=1");
+            }
+            eprintln!("\n!!! SKIPPED {test}: no redis-server to start a cluster with !!!\n");
+            return None;
+        }
+        let mut nodes: Vec<ClusterNode> = (0..3)
+            .map(|i| {
+                let dir = std::env::temp_dir().join(format!(
+                    "steadfast-cluster-{}-{:016x}-{i}",
+                    std::process::id(),
+                    fastrand::u64(..)
+                ));
+                std::fs::create_dir_all(&dir).unwrap();
+                ClusterNode {
+                    port: free_cluster_port(),
+                    dir,
+                    process: None,
+                }
+            })
+            .collect();
+        for node in &mut nodes {
+            node.start();
+        }
+        let cluster = Cluster { nodes };
+        for node in &cluster.nodes {
+            cluster.wait_until_answering(node.port).await;
+        }
+        let addrs: Vec<String> = cluster
+            .nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.port))
+            .collect();
+        let mut args = vec!["--cluster", "create"];
+        args.extend(addrs.iter().map(String::as_str));
+        args.extend(["--cluster-replicas", "0", "--cluster-yes"]);
+        let created = tokio::task::spawn_blocking({
+            let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+            move || redis_cli(&args.iter().map(String::as_str).collect::<Vec<_>>())
+        })
+        .await
+        .unwrap()
+        .expect("redis-cli runs");
+        assert!(
+            created.contains("All 16384 slots covered"),
+            "redis-cli --cluster create failed:\n{created}"
+        );
+        cluster.wait_until_ok().await;
+        Some(cluster)
+    }
+
+    async fn wait_until_answering(&self, port: u16) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let port = port.to_string();
+        while !redis_cli(&["-p", &port, "ping"]).is_ok_and(|out| out.contains("PONG")) {
+            assert!(
+                Instant::now() < deadline,
+                "redis-server on {port} never answered"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Waits until every running node says the cluster is ok.
+    pub async fn wait_until_ok(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let ok = self.nodes.iter().filter(|n| n.process.is_some()).all(|n| {
+                redis_cli(&["-p", &n.port.to_string(), "cluster", "info"])
+                    .is_ok_and(|out| out.contains("cluster_state:ok"))
+            });
+            if ok {
+                return;
+            }
+            assert!(Instant::now() < deadline, "the cluster never became ok");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The URLs of the nodes, in order.
+    pub fn urls(&self) -> Vec<String> {
+        self.nodes.iter().map(ClusterNode::url).collect()
+    }
+
+    /// The port of node `i`.
+    pub fn port(&self, i: usize) -> u16 {
+        self.nodes[i].port
+    }
+
+    /// A raw connection to node `i`.
+    pub async fn node(&self, i: usize) -> MultiplexedConnection {
+        redis::Client::open(self.nodes[i].url())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap()
+    }
+
+    /// The index of the node that serves `key` (the others answer
+    /// `MOVED`).
+    pub async fn owner(&self, key: &str) -> usize {
+        for i in 0..self.nodes.len() {
+            let mut conn = self.node(i).await;
+            let answer: redis::RedisResult<i64> =
+                redis::cmd("EXISTS").arg(key).query_async(&mut conn).await;
+            if answer.is_ok() {
+                return i;
+            }
+        }
+        panic!("no node serves {key}");
+    }
+
+    /// Every key on every node that matches `pattern`, sorted.
+    pub async fn keys(&self, pattern: &str) -> Vec<String> {
+        let mut all = Vec::new();
+        for i in 0..self.nodes.len() {
+            let mut conn = self.node(i).await;
+            let keys: Vec<String> = redis::cmd("KEYS")
+                .arg(pattern)
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            all.extend(keys);
+        }
+        all.sort();
+        all
+    }
+
+    /// Kills node `i` (SIGKILL, by pid).
+    pub fn kill(&mut self, i: usize) {
+        self.nodes[i].stop();
+    }
+
+    /// Starts node `i` again on its port and directory: it rejoins with
+    /// its slots (its data is gone).
+    pub async fn restart(&mut self, i: usize) {
+        self.nodes[i].start();
+        self.wait_until_answering(self.nodes[i].port).await;
+        self.wait_until_ok().await;
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for node in &mut self.nodes {
+            node.stop();
+            let _ = std::fs::remove_dir_all(&node.dir);
+        }
+    }
+}
