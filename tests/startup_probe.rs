@@ -115,8 +115,10 @@ async fn the_real_value_arrives_soon_after_the_source_returns_under_an_open_circ
     assert_eq!(
         *alerts.lock().unwrap(),
         [
-            "circuit opened for 60s",
-            "circuit closed: the source answers again"
+            "app: the source fails: transport error: Connection refused (os error 111)",
+            "circuit opened for 1m: 5 consecutive failures",
+            "app: loaded again after 5.5s (2 failed loads; 0 requests answered meanwhile: 0 stale, 0 by the fallback, 0 with an error)",
+            "circuit closed after 4.4s: the source answers again (0 failed probes, 1 call rejected)"
         ]
     );
     let again = loader.load_response("app").await.unwrap();
@@ -180,8 +182,9 @@ async fn the_fallback_comes_only_when_the_whole_wait_ran_out() {
     assert_eq!(
         *alerts.lock().unwrap(),
         [
-            "circuit opened for 60s",
-            "fallback in use: transport error: Connection refused (os error 111)"
+            "app: the source fails: transport error: Connection refused (os error 111)",
+            "circuit opened for 1m: 5 consecutive failures",
+            "app: the fallback answers: transport error: Connection refused (os error 111)"
         ]
     );
     assert_eq!(loader.breaker().unwrap().state(), State::Open);

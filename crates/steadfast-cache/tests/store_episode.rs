@@ -115,7 +115,7 @@ async fn a_store_outage_is_one_warning_and_one_info_line() {
     assert_eq!(
         logs.warnings(),
         [
-            "WARN steadfast_cache::state: cache store failing; going on without it until it answers again key=b op=\"get\" kind=Unavailable error=cache store unavailable"
+            "WARN steadfast_cache::state: cache store failing; going on without it until it answers again key=b op=\"get\" kind=Unavailable error=cache store unavailable: Connection refused (os error 111)"
         ]
     );
     assert_eq!(logs.infos(), Vec::<String>::new());
@@ -139,9 +139,9 @@ async fn a_store_outage_is_one_warning_and_one_info_line() {
     assert_eq!(
         *heard.lock().unwrap(),
         [
-            "failing: get cache store unavailable",
+            "failing: get cache store unavailable: Connection refused (os error 111)",
             "recovered: 20 failures in 14s",
-            "failing: get cache store unavailable",
+            "failing: get cache store unavailable: Connection refused (os error 111)",
         ]
     );
 }

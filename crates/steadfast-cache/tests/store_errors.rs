@@ -55,7 +55,7 @@ async fn a_broken_store_degrades_to_the_source() {
     let invalidated = handle.invalidate(&"app".into()).await;
     assert_eq!(
         invalidated.unwrap_err().to_string(),
-        "cache store unavailable"
+        "cache store unavailable: connection refused"
     );
     assert!(handle.clear().await.is_err());
     assert_eq!(handle.stats().store_errors, 11);
