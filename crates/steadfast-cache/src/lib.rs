@@ -89,6 +89,7 @@ mod service;
 mod state;
 pub mod store;
 mod tiered;
+mod too_large;
 
 pub use store::{Entry, Freshness, LeaseToken, Peek, Store, StoreError, StoreErrorKind};
 pub use tiered::{
@@ -103,6 +104,7 @@ pub use key::{DefaultKey, KeyFn, KeyRef};
 #[cfg(feature = "http")]
 pub use key::{HttpKey, MethodUri};
 pub use layer::{CacheLayer, CacheLayerBuilder, DefaultStore, IntoStore, WithStore};
-pub use memory::{MemoryStore, Unit, Weigh};
+pub use memory::{MemoryStore, MemoryStoreBuilder, Unit, Weigh};
 pub use service::Cache;
 pub use state::MAX_WINDOW;
+pub use too_large::EntryTooLarge;
