@@ -74,8 +74,10 @@
     unreachable_pub
 )]
 
+mod codec;
 mod error;
 mod event;
+pub mod file;
 mod flight;
 pub mod future;
 mod handle;
@@ -97,8 +99,10 @@ pub use tiered::{
     TieredStats,
 };
 
+pub use codec::{Codec, CodecError, JsonCodec};
 pub use error::{BuildError, LoadAbandoned};
 pub use event::{Event, Listener, StaleReason, StoreOp};
+pub use file::{FileBuildError, FileStats, FileStore, FileStoreBuilder, Restore};
 pub use handle::{CacheHandle, CacheStats};
 pub use key::{DefaultKey, KeyFn, KeyRef};
 #[cfg(feature = "http")]

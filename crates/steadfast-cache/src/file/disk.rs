@@ -1,0 +1,744 @@
+//! The blocking work of a [`FileStore`](super::FileStore) on its
+//! directory: atomic writes, reads, removals, the bounds. Everything here
+//! runs on tokio's blocking pool, never on a runtime thread.
+
+use std::collections::HashMap;
+use std::fs::{self, File, OpenOptions};
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::time::Instant;
+
+use super::builder::{Restore, WallClock};
+use super::format::{self, FormatError, Header};
+use super::name::{self, Kind};
+use super::order::{Order, Turn};
+use super::stats::Counters;
+use crate::codec::Codec;
+use crate::store::{Entry, StoreError, StoreErrorKind};
+use crate::too_large::EntryTooLarge;
+
+/// Locks spreading the keys' files: changes and reads of one key's file
+/// take its lock, so they never interleave.
+const STRIPES: usize = 64;
+
+/// How old a file left by an unfinished write must be before it is
+/// removed: younger ones may belong to a write under way in another
+/// process sharing the directory.
+const TEMP_GRACE: Duration = Duration::from_secs(10 * 60);
+
+/// What a store was configured with.
+pub(crate) struct Settings {
+    pub(crate) dir: PathBuf,
+    pub(crate) max_entries: usize,
+    pub(crate) max_bytes: u64,
+    pub(crate) restore: Restore,
+    pub(crate) clock: WallClock,
+}
+
+/// The deadlines of an entry this store wrote, exactly as it was given:
+/// the file's windows are whole milliseconds of the wall clock.
+#[derive(Debug, Clone, Copy)]
+struct Own {
+    seq: u64,
+    fresh_until: Instant,
+    revalidate_until: Instant,
+    expires_at: Instant,
+}
+
+/// What is known of one entry file.
+#[derive(Debug, Clone, Copy)]
+struct FileMeta {
+    len: u64,
+    modified: SystemTime,
+    own: Option<Own>,
+}
+
+/// The entry files of the directory, as last seen.
+#[derive(Debug, Default)]
+struct Index {
+    files: HashMap<Box<str>, FileMeta>,
+    bytes: u64,
+}
+
+impl Index {
+    fn insert(&mut self, name: &str, meta: FileMeta) -> bool {
+        let old = self.files.insert(Box::from(name), meta);
+        self.bytes = self
+            .bytes
+            .saturating_sub(old.map_or(0, |m| m.len))
+            .saturating_add(meta.len);
+        old.is_none()
+    }
+
+    fn remove(&mut self, name: &str) {
+        if let Some(old) = self.files.remove(name) {
+            self.bytes = self.bytes.saturating_sub(old.len);
+        }
+    }
+}
+
+/// Everything every clone of a store shares.
+pub(crate) struct Disk<C> {
+    settings: Settings,
+    codec: C,
+    /// This store's id, written into its files: an entry written by any
+    /// other id comes from an earlier run or another store.
+    writer: u64,
+    pub(crate) order: Order,
+    stripes: Box<[Mutex<()>]>,
+    index: Mutex<Index>,
+    /// The number of entry files in the index, readable without its lock.
+    files: AtomicU64,
+    restoring: AtomicBool,
+    pub(crate) counters: Counters,
+}
+
+/// Finishes a change in [`Order`] however its work ends.
+struct Change<'a> {
+    order: &'a Order,
+    name: &'a str,
+    seq: u64,
+    applied: bool,
+}
+
+impl Drop for Change<'_> {
+    fn drop(&mut self) {
+        self.order.finish(self.name, self.seq, self.applied);
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn unix_ms(at: SystemTime) -> u64 {
+    at.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+fn unavailable(error: io::Error) -> StoreError {
+    StoreError::new(StoreErrorKind::Unavailable, error)
+}
+
+fn decode_error(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> StoreError {
+    StoreError::new(StoreErrorKind::Decode, error)
+}
+
+/// A file being written, with the mode a snapshot of configuration should
+/// have: readable by its owner only.
+fn create_new(path: &Path) -> io::Result<File> {
+    let mut options = OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)
+}
+
+fn create_dir(dir: &Path) -> io::Result<()> {
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+/// Makes a rename in `dir` durable.
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    File::open(dir)?.sync_all()?;
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
+}
+
+fn modified(meta: &fs::Metadata) -> SystemTime {
+    meta.modified().unwrap_or(UNIX_EPOCH)
+}
+
+impl<C> Disk<C> {
+    pub(crate) fn new(settings: Settings, codec: C) -> Self {
+        Self {
+            settings,
+            codec,
+            writer: fastrand::u64(..),
+            order: Order::new(),
+            stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
+            index: Mutex::new(Index::default()),
+            files: AtomicU64::new(0),
+            restoring: AtomicBool::new(false),
+            counters: Counters::new(),
+        }
+    }
+
+    pub(crate) fn dir(&self) -> &Path {
+        &self.settings.dir
+    }
+
+    pub(crate) fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The number of entry files, as last seen.
+    pub(crate) fn files(&self) -> u64 {
+        self.files.load(Ordering::Relaxed)
+    }
+
+    fn stripe(&self, name: &str) -> MutexGuard<'_, ()> {
+        let mut hasher = DefaultHasher::new();
+        name.hash(&mut hasher);
+        lock(&self.stripes[hasher.finish() as usize % STRIPES])
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.settings.dir.join(name)
+    }
+
+    fn with_index<T>(&self, f: impl FnOnce(&mut Index) -> T) -> T {
+        let mut index = lock(&self.index);
+        let out = f(&mut index);
+        self.files
+            .store(index.files.len() as u64, Ordering::Relaxed);
+        out
+    }
+
+    /// Looks the entry of `key` up.
+    pub(crate) fn get<V>(&self, key: &str, name: &str) -> Result<Option<Entry<V>>, StoreError>
+    where
+        C: Codec<V>,
+    {
+        let _key = self.stripe(name);
+        self.counters.reads();
+        let path = self.path(name);
+        let (bytes, meta) = match self.read(&path) {
+            Ok(Some(read)) => read,
+            Ok(None) => {
+                self.counters.misses();
+                return Ok(None);
+            }
+            Err(Unreadable::Io(error)) => {
+                self.counters.read_errors();
+                self.counters.trouble(self.dir(), "read", &error);
+                return Err(unavailable(error));
+            }
+            Err(Unreadable::Corrupt(why, meta)) => return Err(self.corrupt(name, &meta, why)),
+        };
+        let now = Instant::now();
+        let wall = (self.settings.clock)();
+        let parsed = match format::parse(&bytes) {
+            Ok(parsed) if parsed.key == key => parsed,
+            Ok(_) => return Err(self.corrupt(name, &meta, FormatError::Key.into())),
+            Err(why) => return Err(self.corrupt(name, &meta, why.into())),
+        };
+        let value = match self.codec.decode(parsed.value) {
+            Ok(value) => value,
+            Err(why) => return Err(self.corrupt(name, &meta, why)),
+        };
+        let header = parsed.header;
+        let own = self
+            .with_index(|index| index.files.get(name).and_then(|m| m.own))
+            .filter(|own| header.writer == self.writer && own.seq == header.seq);
+        let entry = match own {
+            Some(own) => Entry {
+                value,
+                fresh_until: own.fresh_until,
+                revalidate_until: own.revalidate_until,
+                expires_at: own.expires_at,
+            },
+            None => match restored(&header, unix_ms(wall), now, self.settings.restore) {
+                Some((fresh_until, revalidate_until, expires_at)) => Entry {
+                    value,
+                    fresh_until,
+                    revalidate_until,
+                    expires_at,
+                },
+                None => {
+                    self.counters.expired();
+                    self.remove_if_unchanged(name, &meta);
+                    tracing::debug!(key, "snapshot past its last window; removed");
+                    return Ok(None);
+                }
+            },
+        };
+        if entry.expires_at <= now {
+            self.counters.expired();
+            self.remove_if_unchanged(name, &meta);
+            return Ok(None);
+        }
+        if own.is_some() {
+            self.counters.hits();
+        } else {
+            self.counters.restored();
+            let age_ms = unix_ms(wall).saturating_sub(header.written_ms);
+            if !self.restoring.swap(true, Ordering::Relaxed) {
+                tracing::info!(
+                    dir = %self.dir().display(),
+                    key,
+                    age_ms,
+                    "serving a snapshot restored from disk, as stale"
+                );
+            } else {
+                tracing::debug!(
+                    key,
+                    age_ms,
+                    "serving a snapshot restored from disk, as stale"
+                );
+            }
+        }
+        Ok(Some(entry))
+    }
+
+    /// The bytes of the file at `path` and what they were read from;
+    /// `None` when there is none.
+    fn read(&self, path: &Path) -> Result<Option<(Vec<u8>, fs::Metadata)>, Unreadable> {
+        let mut file = match File::open(path) {
+            Ok(file) => file,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(error) => return Err(Unreadable::Io(error)),
+        };
+        let meta = file.metadata().map_err(Unreadable::Io)?;
+        if !meta.is_file() {
+            return Err(Unreadable::Corrupt("not a regular file".into(), meta));
+        }
+        if meta.len() > self.settings.max_bytes {
+            let why = format!(
+                "file of {} bytes is larger than the directory's bound of {}",
+                meta.len(),
+                self.settings.max_bytes
+            );
+            return Err(Unreadable::Corrupt(why.into(), meta));
+        }
+        let mut bytes = Vec::with_capacity(meta.len() as usize);
+        (&mut file)
+            .take(self.settings.max_bytes.saturating_add(1))
+            .read_to_end(&mut bytes)
+            .map_err(Unreadable::Io)?;
+        Ok(Some((bytes, meta)))
+    }
+
+    /// Counts, logs and removes the unreadable file `name`; the error to
+    /// answer with.
+    fn corrupt(
+        &self,
+        name: &str,
+        meta: &fs::Metadata,
+        why: Box<dyn std::error::Error + Send + Sync>,
+    ) -> StoreError {
+        self.counters.corrupt();
+        tracing::warn!(
+            file = %self.path(name).display(),
+            error = %why,
+            "unreadable snapshot file; removed, read as a miss"
+        );
+        if meta.is_file() {
+            self.remove_if_unchanged(name, meta);
+        }
+        decode_error(why)
+    }
+
+    /// Removes the file `name` if it is still the one described by `meta`
+    /// (another process may have replaced it since). Hold its lock.
+    fn remove_if_unchanged(&self, name: &str, meta: &fs::Metadata) {
+        let path = self.path(name);
+        let same = fs::symlink_metadata(&path)
+            .is_ok_and(|now| now.len() == meta.len() && modified(&now) == modified(meta));
+        if same && fs::remove_file(&path).is_ok() {
+            self.with_index(|index| index.remove(name));
+        }
+    }
+
+    /// Writes `entry` as the newest version of `key`, unless a newer change
+    /// was called meanwhile.
+    pub(crate) fn put<V>(
+        &self,
+        key: &str,
+        name: &str,
+        seq: u64,
+        entry: Entry<V>,
+    ) -> Result<(), StoreError>
+    where
+        C: Codec<V>,
+    {
+        let now = Instant::now();
+        let wall = unix_ms((self.settings.clock)());
+        if entry.expires_at <= now {
+            return self.remove(name, seq);
+        }
+        let header = Header {
+            written_ms: wall,
+            fresh_ms: format::window_ms(entry.fresh_until.saturating_duration_since(now)),
+            revalidate_ms: format::window_ms(entry.revalidate_until.saturating_duration_since(now)),
+            expires_ms: format::window_ms(entry.expires_at.saturating_duration_since(now)),
+            writer: self.writer,
+            seq,
+        };
+        let mut bytes = Vec::new();
+        format::start(&header, key, &mut bytes);
+        let encoded = self
+            .codec
+            .encode(&entry.value, &mut bytes)
+            .map_err(|e| StoreError::new(StoreErrorKind::Encode, e))
+            .and_then(|()| {
+                format::finish(&mut bytes, key.len()).ok_or_else(|| {
+                    StoreError::new(StoreErrorKind::Encode, "key too long for a snapshot file")
+                })
+            });
+        if let Err(error) = encoded {
+            drop(Change {
+                order: &self.order,
+                name,
+                seq,
+                applied: false,
+            });
+            return Err(error);
+        }
+        let size = bytes.len() as u64;
+        if size > self.settings.max_bytes {
+            self.counters.refused();
+            // No older version may outlive the refused one.
+            let _ = self.remove(name, seq);
+            let cause = EntryTooLarge::new(size, self.settings.max_bytes);
+            return Err(StoreError::new(StoreErrorKind::Backend, cause));
+        }
+
+        let key_lock = self.stripe(name);
+        let mut change = Change {
+            order: &self.order,
+            name,
+            seq,
+            applied: false,
+        };
+        if self.order.write_turn(name, seq) == Turn::Superseded {
+            self.counters.superseded();
+            return Ok(());
+        }
+        let written = match self.write_file(name, seq, &bytes) {
+            Ok(written) => written,
+            Err(Failed::Before(error)) => {
+                self.counters.write_errors();
+                self.counters.trouble(self.dir(), "write", &error);
+                return Err(unavailable(error));
+            }
+            Err(Failed::Sync(error, written)) => {
+                change.applied = true;
+                self.record(name, written, seq, &entry);
+                self.counters.write_errors();
+                self.counters.trouble(self.dir(), "sync", &error);
+                return Err(unavailable(error));
+            }
+        };
+        change.applied = true;
+        self.counters.writes();
+        self.counters.healthy(self.dir());
+        let check = self.record(name, written, seq, &entry);
+        drop(change);
+        drop(key_lock);
+        if check {
+            self.keep_bounds(name);
+        }
+        Ok(())
+    }
+
+    /// Records the file just written; whether the bounds must be checked
+    /// (a new file, or more than the bounds).
+    fn record<V>(
+        &self,
+        name: &str,
+        written: (u64, SystemTime),
+        seq: u64,
+        entry: &Entry<V>,
+    ) -> bool {
+        let own = Own {
+            seq,
+            fresh_until: entry.fresh_until,
+            revalidate_until: entry.revalidate_until,
+            expires_at: entry.expires_at,
+        };
+        let meta = FileMeta {
+            len: written.0,
+            modified: written.1,
+            own: Some(own),
+        };
+        self.with_index(|index| {
+            let new = index.insert(name, meta);
+            new || index.files.len() > self.settings.max_entries
+                || index.bytes > self.settings.max_bytes
+        })
+    }
+
+    /// Writes `bytes` to a new file, makes it durable, and renames it over
+    /// the file `name`: a reader sees the old version or the new one,
+    /// whole, and a crash at any point leaves one of them.
+    fn write_file(&self, name: &str, seq: u64, bytes: &[u8]) -> Result<(u64, SystemTime), Failed> {
+        let dir = self.dir();
+        let temp = dir.join(name::temp_name(self.writer, seq));
+        let staged = (|| {
+            let mut file = match create_new(&temp) {
+                Err(error) if error.kind() == io::ErrorKind::NotFound => {
+                    create_dir(dir)?;
+                    create_new(&temp)?
+                }
+                other => other?,
+            };
+            file.write_all(bytes)?;
+            file.sync_all()?;
+            let meta = file.metadata()?;
+            drop(file);
+            fs::rename(&temp, self.path(name))?;
+            Ok((meta.len(), modified(&meta)))
+        })();
+        let written = staged.map_err(|error: io::Error| {
+            let _ = fs::remove_file(&temp);
+            Failed::Before(error)
+        })?;
+        sync_dir(dir).map_err(|error| Failed::Sync(error, written))?;
+        Ok(written)
+    }
+
+    /// Removes the file of `name`, unless a newer change already landed.
+    pub(crate) fn remove(&self, name: &str, seq: u64) -> Result<(), StoreError> {
+        let _key = self.stripe(name);
+        let mut change = Change {
+            order: &self.order,
+            name,
+            seq,
+            applied: false,
+        };
+        if self.order.remove_turn(name, seq) == Turn::Superseded {
+            self.counters.superseded();
+            return Ok(());
+        }
+        change.applied = true;
+        match fs::remove_file(self.path(name)) {
+            Ok(()) => {
+                self.counters.removals();
+                self.with_index(|index| index.remove(name));
+                Ok(())
+            }
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {
+                self.with_index(|index| index.remove(name));
+                Ok(())
+            }
+            Err(error) => {
+                self.counters.write_errors();
+                self.counters.trouble(self.dir(), "remove", &error);
+                Err(unavailable(error))
+            }
+        }
+    }
+
+    /// Removes every entry file but those this store wrote after clear
+    /// `seq` was called.
+    pub(crate) fn clear(&self, seq: u64) -> Result<(), StoreError> {
+        let _keys: Vec<_> = self.stripes.iter().map(lock).collect();
+        let result = self.with_index(|index| {
+            self.rescan(index)?;
+            let doomed: Vec<Box<str>> = index
+                .files
+                .iter()
+                .filter(|(_, meta)| meta.own.is_none_or(|own| own.seq < seq))
+                .map(|(name, _)| name.clone())
+                .collect();
+            for name in doomed {
+                match fs::remove_file(self.path(&name)) {
+                    Ok(()) => self.counters.removals(),
+                    Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+                    Err(error) => return Err(error),
+                }
+                index.remove(&name);
+            }
+            Ok(())
+        });
+        self.order.finish_clear(seq);
+        result.map_err(|error| {
+            self.counters.write_errors();
+            self.counters.trouble(self.dir(), "clear", &error);
+            unavailable(error)
+        })
+    }
+
+    /// Reads the directory into `index` (keeping what is known of this
+    /// store's own files that did not change), and removes files left by
+    /// writes that never finished.
+    fn rescan(&self, index: &mut Index) -> io::Result<()> {
+        let listing = match fs::read_dir(self.dir()) {
+            Ok(listing) => listing,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {
+                *index = Index::default();
+                return Ok(());
+            }
+            Err(error) => return Err(error),
+        };
+        let mut seen = Index::default();
+        let now = SystemTime::now();
+        for item in listing {
+            let item = item?;
+            let Ok(file_name) = item.file_name().into_string() else {
+                continue;
+            };
+            let kind = name::kind(&file_name);
+            if kind == Kind::Other {
+                continue;
+            }
+            let Ok(meta) = item.metadata() else { continue };
+            if !meta.is_file() {
+                continue;
+            }
+            if kind == Kind::Temp {
+                let age = now.duration_since(modified(&meta)).unwrap_or_default();
+                if age >= TEMP_GRACE && fs::remove_file(item.path()).is_ok() {
+                    self.counters.abandoned_temp_files();
+                    tracing::info!(
+                        file = %item.path().display(),
+                        "removed a snapshot file left by a write that never finished"
+                    );
+                }
+                continue;
+            }
+            let (len, modified) = (meta.len(), modified(&meta));
+            let own = index
+                .files
+                .get(file_name.as_str())
+                .filter(|known| known.len == len && known.modified == modified)
+                .and_then(|known| known.own);
+            seen.insert(&file_name, FileMeta { len, modified, own });
+        }
+        *index = seen;
+        Ok(())
+    }
+
+    /// Removes the least recently written files (never `keep`, just
+    /// written) until the directory is within its bounds.
+    fn keep_bounds(&self, keep: &str) {
+        let (max_entries, max_bytes) = (self.settings.max_entries, self.settings.max_bytes);
+        let victims = self.with_index(|index| {
+            if let Err(error) = self.rescan(index) {
+                self.counters.trouble(self.dir(), "scan", &error);
+                return Vec::new();
+            }
+            let mut by_age: Vec<(SystemTime, &str, u64)> = index
+                .files
+                .iter()
+                .filter(|(name, _)| &***name != keep)
+                .map(|(name, meta)| (meta.modified, &**name, meta.len))
+                .collect();
+            by_age.sort_unstable();
+            let (mut count, mut bytes) = (index.files.len(), index.bytes);
+            let mut victims = Vec::new();
+            for (modified, name, len) in by_age {
+                if count <= max_entries && bytes <= max_bytes {
+                    break;
+                }
+                count -= 1;
+                bytes = bytes.saturating_sub(len);
+                victims.push((Box::<str>::from(name), len, modified));
+            }
+            victims
+        });
+        for (name, len, modified_at) in victims {
+            let _key = self.stripe(&name);
+            let path = self.path(&name);
+            let unchanged = fs::symlink_metadata(&path)
+                .is_ok_and(|meta| meta.len() == len && modified(&meta) == modified_at);
+            if unchanged && fs::remove_file(&path).is_ok() {
+                self.counters.evictions();
+                tracing::debug!(file = %path.display(), "evicted to keep the snapshot directory within its bounds");
+                self.with_index(|index| index.remove(&name));
+            }
+        }
+    }
+}
+
+/// Why a file could not be read.
+enum Unreadable {
+    Io(io::Error),
+    Corrupt(Box<dyn std::error::Error + Send + Sync>, fs::Metadata),
+}
+
+/// Why a write failed: before the new version was in place, or after
+/// (the directory could not be made durable).
+enum Failed {
+    Before(io::Error),
+    Sync(io::Error, (u64, SystemTime)),
+}
+
+/// The deadlines, on this process's clock, of an entry another store wrote
+/// at `header.written_ms` and read at `wall_ms` (`now`): never fresh, and
+/// served as `restore` says. `None` when it is past its last window. A
+/// wall clock now behind the write's counts as no time passed.
+fn restored(
+    header: &Header,
+    wall_ms: u64,
+    now: Instant,
+    restore: Restore,
+) -> Option<(Instant, Instant, Instant)> {
+    let age = wall_ms.saturating_sub(header.written_ms);
+    let at = |end_ms: u64| match end_ms.checked_sub(age) {
+        Some(left) if left > 0 => now.checked_add(Duration::from_millis(left)),
+        _ => Some(now),
+    };
+    let expires_at = at(header.expires_ms)?;
+    if expires_at <= now {
+        return None;
+    }
+    let revalidate_until = match restore {
+        Restore::Revalidate => expires_at,
+        Restore::KeepWindows => at(header.revalidate_ms)?.max(now),
+    };
+    Some((now, revalidate_until, expires_at))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header() -> Header {
+        Header {
+            written_ms: 1_000_000,
+            fresh_ms: 10_000,
+            revalidate_ms: 20_000,
+            expires_ms: 60_000,
+            writer: 1,
+            seq: 1,
+        }
+    }
+
+    #[test]
+    fn a_restored_entry_is_never_fresh_and_ages_from_its_write() {
+        let now = Instant::now();
+        let ms = Duration::from_millis;
+        let h = header();
+        assert_eq!(
+            restored(&h, 1_005_000, now, Restore::Revalidate),
+            Some((now, now + ms(55_000), now + ms(55_000)))
+        );
+        assert_eq!(
+            restored(&h, 1_005_000, now, Restore::KeepWindows),
+            Some((now, now + ms(15_000), now + ms(55_000)))
+        );
+        assert_eq!(
+            restored(&h, 1_030_000, now, Restore::KeepWindows),
+            Some((now, now, now + ms(30_000)))
+        );
+        assert_eq!(restored(&h, 1_060_000, now, Restore::Revalidate), None);
+        assert_eq!(restored(&h, u64::MAX, now, Restore::Revalidate), None);
+    }
+
+    #[test]
+    fn a_clock_gone_back_counts_as_no_time_passed() {
+        let now = Instant::now();
+        let h = header();
+        assert_eq!(
+            restored(&h, 0, now, Restore::KeepWindows),
+            Some((
+                now,
+                now + Duration::from_secs(20),
+                now + Duration::from_secs(60)
+            ))
+        );
+    }
+}
