@@ -26,9 +26,9 @@ pub enum Restore {
     /// snapshot to the first callers while the refresh loads.
     #[default]
     Revalidate,
-    /// Keep the entry's own windows (less its fresh window): served at once
-    /// only within its stale-while-revalidate window, then only after the
-    /// source has failed.
+    /// Keep the entry's own windows: served at once (as stale, while one
+    /// refresh runs) only while it would have been fresh or revalidatable,
+    /// then only after the source has failed (stale-if-error).
     KeepWindows,
 }
 

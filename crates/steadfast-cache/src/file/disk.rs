@@ -50,11 +50,27 @@ struct Own {
     expires_at: Instant,
 }
 
+/// Which version of a file this is: another process may replace a file
+/// between two looks at it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    len: u64,
+    modified: SystemTime,
+}
+
+impl Stamp {
+    fn of(meta: &fs::Metadata) -> Self {
+        Self {
+            len: meta.len(),
+            modified: meta.modified().unwrap_or(UNIX_EPOCH),
+        }
+    }
+}
+
 /// What is known of one entry file.
 #[derive(Debug, Clone, Copy)]
 struct FileMeta {
-    len: u64,
-    modified: SystemTime,
+    stamp: Stamp,
     own: Option<Own>,
 }
 
@@ -70,14 +86,14 @@ impl Index {
         let old = self.files.insert(Box::from(name), meta);
         self.bytes = self
             .bytes
-            .saturating_sub(old.map_or(0, |m| m.len))
-            .saturating_add(meta.len);
+            .saturating_sub(old.map_or(0, |m| m.stamp.len))
+            .saturating_add(meta.stamp.len);
         old.is_none()
     }
 
     fn remove(&mut self, name: &str) {
         if let Some(old) = self.files.remove(name) {
-            self.bytes = self.bytes.saturating_sub(old.len);
+            self.bytes = self.bytes.saturating_sub(old.stamp.len);
         }
     }
 }
@@ -156,10 +172,6 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
     Ok(())
 }
 
-fn modified(meta: &fs::Metadata) -> SystemTime {
-    meta.modified().unwrap_or(UNIX_EPOCH)
-}
-
 impl<C> Disk<C> {
     pub(crate) fn new(settings: Settings, codec: C) -> Self {
         Self {
@@ -214,7 +226,7 @@ impl<C> Disk<C> {
         let _key = self.stripe(name);
         self.counters.reads();
         let path = self.path(name);
-        let (bytes, meta) = match self.read(&path) {
+        let (bytes, stamp) = match self.read(&path) {
             Ok(Some(read)) => read,
             Ok(None) => {
                 self.counters.misses();
@@ -225,18 +237,18 @@ impl<C> Disk<C> {
                 self.counters.trouble(self.dir(), "read", &error);
                 return Err(unavailable(error));
             }
-            Err(Unreadable::Corrupt(why, meta)) => return Err(self.corrupt(name, &meta, why)),
+            Err(Unreadable::Corrupt(why, stamp)) => return Err(self.corrupt(name, stamp, why)),
         };
         let now = Instant::now();
         let wall = (self.settings.clock)();
         let parsed = match format::parse(&bytes) {
             Ok(parsed) if parsed.key == key => parsed,
-            Ok(_) => return Err(self.corrupt(name, &meta, FormatError::Key.into())),
-            Err(why) => return Err(self.corrupt(name, &meta, why.into())),
+            Ok(_) => return Err(self.corrupt(name, Some(stamp), FormatError::Key.into())),
+            Err(why) => return Err(self.corrupt(name, Some(stamp), why.into())),
         };
         let value = match self.codec.decode(parsed.value) {
             Ok(value) => value,
-            Err(why) => return Err(self.corrupt(name, &meta, why)),
+            Err(why) => return Err(self.corrupt(name, Some(stamp), why)),
         };
         let header = parsed.header;
         let own = self
@@ -258,7 +270,7 @@ impl<C> Disk<C> {
                 },
                 None => {
                     self.counters.expired();
-                    self.remove_if_unchanged(name, &meta);
+                    self.remove_if_unchanged(name, stamp);
                     tracing::debug!(key, "snapshot past its last window; removed");
                     return Ok(None);
                 }
@@ -266,7 +278,7 @@ impl<C> Disk<C> {
         };
         if entry.expires_at <= now {
             self.counters.expired();
-            self.remove_if_unchanged(name, &meta);
+            self.remove_if_unchanged(name, stamp);
             return Ok(None);
         }
         if own.is_some() {
@@ -294,7 +306,7 @@ impl<C> Disk<C> {
 
     /// The bytes of the file at `path` and what they were read from;
     /// `None` when there is none.
-    fn read(&self, path: &Path) -> Result<Option<(Vec<u8>, fs::Metadata)>, Unreadable> {
+    fn read(&self, path: &Path) -> Result<Option<(Vec<u8>, Stamp)>, Unreadable> {
         let mut file = match File::open(path) {
             Ok(file) => file,
             Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -302,7 +314,7 @@ impl<C> Disk<C> {
         };
         let meta = file.metadata().map_err(Unreadable::Io)?;
         if !meta.is_file() {
-            return Err(Unreadable::Corrupt("not a regular file".into(), meta));
+            return Err(Unreadable::Corrupt("not a regular file".into(), None));
         }
         if meta.len() > self.settings.max_bytes {
             let why = format!(
@@ -310,22 +322,22 @@ impl<C> Disk<C> {
                 meta.len(),
                 self.settings.max_bytes
             );
-            return Err(Unreadable::Corrupt(why.into(), meta));
+            return Err(Unreadable::Corrupt(why.into(), Some(Stamp::of(&meta))));
         }
         let mut bytes = Vec::with_capacity(meta.len() as usize);
         (&mut file)
             .take(self.settings.max_bytes.saturating_add(1))
             .read_to_end(&mut bytes)
             .map_err(Unreadable::Io)?;
-        Ok(Some((bytes, meta)))
+        Ok(Some((bytes, Stamp::of(&meta))))
     }
 
-    /// Counts, logs and removes the unreadable file `name`; the error to
-    /// answer with.
+    /// Counts, logs and removes the unreadable file `name` (if it is a
+    /// file, of version `stamp`); the error to answer with.
     fn corrupt(
         &self,
         name: &str,
-        meta: &fs::Metadata,
+        stamp: Option<Stamp>,
         why: Box<dyn std::error::Error + Send + Sync>,
     ) -> StoreError {
         self.counters.corrupt();
@@ -334,21 +346,22 @@ impl<C> Disk<C> {
             error = %why,
             "unreadable snapshot file; removed, read as a miss"
         );
-        if meta.is_file() {
-            self.remove_if_unchanged(name, meta);
+        if let Some(stamp) = stamp {
+            self.remove_if_unchanged(name, stamp);
         }
         decode_error(why)
     }
 
-    /// Removes the file `name` if it is still the one described by `meta`
-    /// (another process may have replaced it since). Hold its lock.
-    fn remove_if_unchanged(&self, name: &str, meta: &fs::Metadata) {
+    /// Removes the file `name` if it is still the version `stamp` (another
+    /// process may have replaced it since); whether it did. Hold its lock.
+    fn remove_if_unchanged(&self, name: &str, stamp: Stamp) -> bool {
         let path = self.path(name);
-        let same = fs::symlink_metadata(&path)
-            .is_ok_and(|now| now.len() == meta.len() && modified(&now) == modified(meta));
-        if same && fs::remove_file(&path).is_ok() {
+        let same = fs::symlink_metadata(&path).is_ok_and(|now| Stamp::of(&now) == stamp);
+        let removed = same && fs::remove_file(&path).is_ok();
+        if removed {
             self.with_index(|index| index.remove(name));
         }
+        removed
     }
 
     /// Writes `entry` as the newest version of `key`, unless a newer change
@@ -445,13 +458,7 @@ impl<C> Disk<C> {
 
     /// Records the file just written; whether the bounds must be checked
     /// (a new file, or more than the bounds).
-    fn record<V>(
-        &self,
-        name: &str,
-        written: (u64, SystemTime),
-        seq: u64,
-        entry: &Entry<V>,
-    ) -> bool {
+    fn record<V>(&self, name: &str, written: Stamp, seq: u64, entry: &Entry<V>) -> bool {
         let own = Own {
             seq,
             fresh_until: entry.fresh_until,
@@ -459,8 +466,7 @@ impl<C> Disk<C> {
             expires_at: entry.expires_at,
         };
         let meta = FileMeta {
-            len: written.0,
-            modified: written.1,
+            stamp: written,
             own: Some(own),
         };
         self.with_index(|index| {
@@ -473,7 +479,7 @@ impl<C> Disk<C> {
     /// Writes `bytes` to a new file, makes it durable, and renames it over
     /// the file `name`: a reader sees the old version or the new one,
     /// whole, and a crash at any point leaves one of them.
-    fn write_file(&self, name: &str, seq: u64, bytes: &[u8]) -> Result<(u64, SystemTime), Failed> {
+    fn write_file(&self, name: &str, seq: u64, bytes: &[u8]) -> Result<Stamp, Failed> {
         let dir = self.dir();
         let temp = dir.join(name::temp_name(self.writer, seq));
         let staged = (|| {
@@ -489,7 +495,7 @@ impl<C> Disk<C> {
             let meta = file.metadata()?;
             drop(file);
             fs::rename(&temp, self.path(name))?;
-            Ok((meta.len(), modified(&meta)))
+            Ok(Stamp::of(&meta))
         })();
         let written = staged.map_err(|error: io::Error| {
             let _ = fs::remove_file(&temp);
@@ -589,7 +595,9 @@ impl<C> Disk<C> {
                 continue;
             }
             if kind == Kind::Temp {
-                let age = now.duration_since(modified(&meta)).unwrap_or_default();
+                let age = now
+                    .duration_since(Stamp::of(&meta).modified)
+                    .unwrap_or_default();
                 if age >= TEMP_GRACE && fs::remove_file(item.path()).is_ok() {
                     self.counters.abandoned_temp_files();
                     tracing::info!(
@@ -599,13 +607,13 @@ impl<C> Disk<C> {
                 }
                 continue;
             }
-            let (len, modified) = (meta.len(), modified(&meta));
+            let stamp = Stamp::of(&meta);
             let own = index
                 .files
                 .get(file_name.as_str())
-                .filter(|known| known.len == len && known.modified == modified)
+                .filter(|known| known.stamp == stamp)
                 .and_then(|known| known.own);
-            seen.insert(&file_name, FileMeta { len, modified, own });
+            seen.insert(&file_name, FileMeta { stamp, own });
         }
         *index = seen;
         Ok(())
@@ -620,34 +628,38 @@ impl<C> Disk<C> {
                 self.counters.trouble(self.dir(), "scan", &error);
                 return Vec::new();
             }
-            let mut by_age: Vec<(SystemTime, &str, u64)> = index
+            // File times are coarse (a clock tick): this store's own
+            // writes within one tick go by their order.
+            let mut by_age: Vec<(SystemTime, u64, &str, Stamp)> = index
                 .files
                 .iter()
                 .filter(|(name, _)| &***name != keep)
-                .map(|(name, meta)| (meta.modified, &**name, meta.len))
+                .map(|(name, meta)| {
+                    let seq = meta.own.map_or(0, |own| own.seq);
+                    (meta.stamp.modified, seq, &**name, meta.stamp)
+                })
                 .collect();
-            by_age.sort_unstable();
+            by_age.sort_unstable_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
             let (mut count, mut bytes) = (index.files.len(), index.bytes);
             let mut victims = Vec::new();
-            for (modified, name, len) in by_age {
+            for (_, _, name, stamp) in by_age {
                 if count <= max_entries && bytes <= max_bytes {
                     break;
                 }
                 count -= 1;
-                bytes = bytes.saturating_sub(len);
-                victims.push((Box::<str>::from(name), len, modified));
+                bytes = bytes.saturating_sub(stamp.len);
+                victims.push((Box::<str>::from(name), stamp));
             }
             victims
         });
-        for (name, len, modified_at) in victims {
+        for (name, stamp) in victims {
             let _key = self.stripe(&name);
-            let path = self.path(&name);
-            let unchanged = fs::symlink_metadata(&path)
-                .is_ok_and(|meta| meta.len() == len && modified(&meta) == modified_at);
-            if unchanged && fs::remove_file(&path).is_ok() {
+            if self.remove_if_unchanged(&name, stamp) {
                 self.counters.evictions();
-                tracing::debug!(file = %path.display(), "evicted to keep the snapshot directory within its bounds");
-                self.with_index(|index| index.remove(&name));
+                tracing::debug!(
+                    file = %self.path(&name).display(),
+                    "evicted to keep the snapshot directory within its bounds"
+                );
             }
         }
     }
@@ -656,14 +668,15 @@ impl<C> Disk<C> {
 /// Why a file could not be read.
 enum Unreadable {
     Io(io::Error),
-    Corrupt(Box<dyn std::error::Error + Send + Sync>, fs::Metadata),
+    /// With the version read, when it is a regular file.
+    Corrupt(Box<dyn std::error::Error + Send + Sync>, Option<Stamp>),
 }
 
 /// Why a write failed: before the new version was in place, or after
 /// (the directory could not be made durable).
 enum Failed {
     Before(io::Error),
-    Sync(io::Error, (u64, SystemTime)),
+    Sync(io::Error, Stamp),
 }
 
 /// The deadlines, on this process's clock, of an entry another store wrote

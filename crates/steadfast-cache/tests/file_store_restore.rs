@@ -1,0 +1,407 @@
+//! A restart on the last good value: a layer with a disk tier loads a
+//! value, everything is dropped, and a new layer on the same directory
+//! answers with it while its source (and Redis) is down, marked stale.
+//! Ages come from the wall clock at the write and at the read.
+
+#[path = "support/dir.rs"]
+mod dir;
+
+use std::future::Pending;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+use std::time::{Duration, SystemTime};
+
+use dir::Scratch;
+use steadfast_cache::{
+    CacheHandle, CacheLayer, Entry, FileStore, MemoryStore, Restore, Store, Tiered,
+};
+use steadfast_config::{ConfigError, ConfigRequest, ConfigResponse, Format};
+use steadfast_core::{BoxError, Source};
+use tokio::time::{Instant, advance};
+use tower::{Layer, Service, ServiceExt, service_fn};
+
+type Disk = FileStore<Arc<str>, ConfigResponse>;
+
+/// A source that is down: it takes every call and never answers.
+#[derive(Clone, Default)]
+struct Down {
+    calls: Arc<AtomicUsize>,
+}
+
+impl Service<ConfigRequest> for Down {
+    type Response = ConfigResponse;
+    type Error = ConfigError;
+    type Future = Pending<Result<ConfigResponse, ConfigError>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), ConfigError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: ConfigRequest) -> Self::Future {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        std::future::pending()
+    }
+}
+
+fn up(
+    body: &'static str,
+) -> impl Service<ConfigRequest, Response = ConfigResponse, Error = ConfigError, Future: Send>
++ Clone
++ Send
++ 'static {
+    service_fn(move |_: ConfigRequest| async move {
+        Ok::<_, ConfigError>(ConfigResponse::new(body, Format::Json))
+    })
+}
+
+fn layer<S>(
+    store: S,
+) -> CacheLayer<Arc<str>, ConfigResponse, ConfigError, steadfast_cache::DefaultKey, S>
+where
+    S: Store<Arc<str>, ConfigResponse>,
+{
+    CacheLayer::builder()
+        .ttl(Duration::from_secs(60))
+        .stale_if_error(Duration::from_secs(3600))
+        .provenance()
+        .store(store)
+        .build()
+        .unwrap()
+}
+
+fn memory_and(disk: Disk) -> Tiered<MemoryStore<Arc<str>, ConfigResponse>, Disk> {
+    Tiered::builder(MemoryStore::new(100).unwrap(), disk)
+        .build()
+        .unwrap()
+}
+
+/// Waits until the loads behind `handle` (and their writes) are over.
+async fn settle<S>(handle: &CacheHandle<Arc<str>, ConfigResponse, S>, disk: &Disk)
+where
+    S: Store<Arc<str>, ConfigResponse>,
+{
+    while handle.loads_in_flight() > 0 {
+        tokio::task::yield_now().await;
+    }
+    disk.flush().await;
+}
+
+fn text(res: &ConfigResponse) -> &str {
+    std::str::from_utf8(res.body()).unwrap()
+}
+
+#[tokio::test]
+async fn a_restart_with_the_source_down_starts_on_the_snapshot_marked_stale() {
+    let dir = Scratch::new("restore-layer");
+    {
+        let disk = Disk::builder(dir.path()).build().unwrap();
+        let layer = layer(memory_and(disk.clone()));
+        let handle = layer.handle();
+        let svc = layer.layer(up(r#"{"v":1}"#));
+        let first = svc.oneshot(ConfigRequest::new("app")).await.unwrap();
+        assert_eq!(first.source(), Source::Origin);
+        settle(&handle, &disk).await;
+        assert_eq!(disk.stats().writes, 1);
+    }
+
+    // A new process: new stores on the same directory, the source down.
+    let disk = Disk::builder(dir.path()).build().unwrap();
+    let layer = layer(memory_and(disk.clone()));
+    let handle = layer.handle();
+    let down = Down::default();
+    let mut svc = layer.layer(down.clone());
+    let started = std::time::Instant::now();
+    let answer = svc
+        .ready()
+        .await
+        .unwrap()
+        .call(ConfigRequest::new("app"))
+        .await
+        .unwrap();
+    let elapsed = started.elapsed();
+    eprintln!("restart answered from the disk snapshot in {elapsed:?}");
+    assert_eq!(text(&answer), r#"{"v":1}"#);
+    assert_eq!(answer.source(), Source::Stale);
+    // The source never answers, so the answer could not wait for it; one
+    // background refresh was started after it.
+    assert_eq!(down.calls.load(Ordering::SeqCst), 1);
+    let stats = handle.stats();
+    assert_eq!(
+        (
+            stats.misses,
+            stats.stale_served,
+            stats.refreshes,
+            stats.loads
+        ),
+        (1, 1, 1, 1)
+    );
+    assert_eq!((disk.stats().restored, disk.stats().reads), (1, 1));
+
+    // Later callers get the copy in memory, still stale, with no new load
+    // while the refresh is under way.
+    let again = svc
+        .ready()
+        .await
+        .unwrap()
+        .call(ConfigRequest::new("app"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (text(&again), again.source()),
+        (r#"{"v":1}"#, Source::Stale)
+    );
+    assert_eq!(down.calls.load(Ordering::SeqCst), 1);
+    assert_eq!(disk.stats().reads, 1);
+}
+
+#[cfg(feature = "redis")]
+#[path = "support/redis.rs"]
+mod redis_support;
+
+#[cfg(feature = "redis")]
+#[tokio::test]
+async fn a_restart_with_the_source_and_redis_down_starts_on_the_snapshot() {
+    use steadfast_cache::redis::RedisStore;
+
+    let redis = |port: std::net::SocketAddr| {
+        RedisStore::<Arc<str>, ConfigResponse>::builder(format!("redis://{port}"))
+            .prefix("restore")
+            .call_timeout(Duration::from_millis(100))
+            .build()
+            .unwrap()
+    };
+    let stack = |port, disk: Disk| {
+        let shared = Tiered::builder(redis(port), disk)
+            .l1_ttl_cap(Duration::MAX)
+            .build()
+            .unwrap();
+        Tiered::builder(MemoryStore::new(100).unwrap(), shared)
+            .build()
+            .unwrap()
+    };
+    let dir = Scratch::new("restore-redis");
+    {
+        let port = redis_support::closed_port().await;
+        let disk = Disk::builder(dir.path()).build().unwrap();
+        let layer = layer(stack(port, disk.clone()));
+        let handle = layer.handle();
+        let svc = layer.layer(up(r#"{"v":2}"#));
+        let first = svc.oneshot(ConfigRequest::new("app")).await.unwrap();
+        assert_eq!(first.source(), Source::Origin);
+        settle(&handle, &disk).await;
+        // Redis refused the write; the disk took it.
+        assert_eq!(handle.stats().store_errors, 1);
+        assert_eq!(disk.stats().writes, 1);
+    }
+
+    let port = redis_support::closed_port().await;
+    let disk = Disk::builder(dir.path()).build().unwrap();
+    let layer = layer(stack(port, disk.clone()));
+    let handle = layer.handle();
+    let down = Down::default();
+    let svc = layer.layer(down.clone());
+    let started = std::time::Instant::now();
+    let answer = svc.oneshot(ConfigRequest::new("app")).await.unwrap();
+    let elapsed = started.elapsed();
+    eprintln!("restart with Redis unreachable answered from the disk snapshot in {elapsed:?}");
+    assert_eq!(text(&answer), r#"{"v":2}"#);
+    assert_eq!(answer.source(), Source::Stale);
+    assert_eq!(down.calls.load(Ordering::SeqCst), 1);
+    let stats = handle.stats();
+    assert_eq!(
+        (stats.stale_served, stats.refreshes, stats.loads),
+        (1, 1, 1)
+    );
+    assert_eq!(disk.stats().restored, 1);
+}
+
+/// A wall clock that moves with tokio's (paused) clock from `base`.
+fn wall(base: SystemTime) -> impl Fn() -> SystemTime + Send + Sync + 'static {
+    let start = Instant::now();
+    move || base + start.elapsed()
+}
+
+fn entry(value: &str, fresh: u64, swr: u64, sie: u64) -> Entry<String> {
+    let now = Instant::now();
+    let secs = Duration::from_secs;
+    Entry {
+        value: value.to_owned(),
+        fresh_until: now + secs(fresh),
+        revalidate_until: now + secs(fresh + swr),
+        expires_at: now + secs(fresh + swr + sie),
+    }
+}
+
+fn restarted(dir: &Scratch, base: SystemTime, restore: Restore) -> FileStore<String, String> {
+    FileStore::builder(dir.path())
+        .wall_clock(wall(base))
+        .restore(restore)
+        .build()
+        .unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_snapshot_ages_by_the_wall_clock_between_its_write_and_its_read() {
+    let dir = Scratch::new("restore-age");
+    let base = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    let writer = restarted(&dir, base, Restore::Revalidate);
+    writer
+        .put("k".to_owned(), entry("v", 10, 10, 60))
+        .await
+        .unwrap();
+    drop(writer);
+
+    // 30 s later (tokio's clock and the wall clock alike).
+    advance(Duration::from_secs(30)).await;
+    let later = base + Duration::from_secs(30);
+    let now = Instant::now();
+    let keep = restarted(&dir, later, Restore::KeepWindows);
+    let found = keep.get(&"k".to_owned()).await.unwrap().unwrap();
+    assert_eq!(
+        (found.fresh_until, found.revalidate_until, found.expires_at),
+        (now, now, now + Duration::from_secs(50))
+    );
+    let revalidate = restarted(&dir, later, Restore::Revalidate);
+    let found = revalidate.get(&"k".to_owned()).await.unwrap().unwrap();
+    assert_eq!(
+        (found.fresh_until, found.revalidate_until, found.expires_at),
+        (
+            now,
+            now + Duration::from_secs(50),
+            now + Duration::from_secs(50)
+        )
+    );
+    // 5 s in: still inside its stale-while-revalidate window.
+    let early = restarted(&dir, base + Duration::from_secs(5), Restore::KeepWindows);
+    let found = early.get(&"k".to_owned()).await.unwrap().unwrap();
+    assert_eq!(
+        (found.fresh_until, found.revalidate_until, found.expires_at),
+        (
+            now,
+            now + Duration::from_secs(15),
+            now + Duration::from_secs(75)
+        )
+    );
+    assert_eq!(early.stats().restored, 1);
+
+    // Past its last window: a miss, and the file is gone.
+    let dead = restarted(&dir, base + Duration::from_secs(80), Restore::Revalidate);
+    assert_eq!(dead.get(&"k".to_owned()).await.unwrap(), None);
+    assert_eq!(dead.stats().expired, 1);
+    assert!(dir.files().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_wall_clock_that_went_back_counts_as_no_time_passed() {
+    let dir = Scratch::new("restore-clock-back");
+    let base = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    let writer = restarted(&dir, base, Restore::KeepWindows);
+    writer
+        .put("k".to_owned(), entry("v", 10, 10, 60))
+        .await
+        .unwrap();
+    advance(Duration::from_secs(5)).await;
+    let now = Instant::now();
+    let behind = restarted(&dir, base - Duration::from_secs(3600), Restore::KeepWindows);
+    let found = behind.get(&"k".to_owned()).await.unwrap().unwrap();
+    assert_eq!(
+        (found.fresh_until, found.revalidate_until, found.expires_at),
+        (
+            now,
+            now + Duration::from_secs(20),
+            now + Duration::from_secs(80)
+        )
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_its_own_windows_a_snapshot_past_revalidation_waits_for_the_source_to_fail() {
+    let dir = Scratch::new("restore-keep-windows");
+    let base = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    let disk = |clock_at: SystemTime| {
+        FileStore::<u64, String>::builder(dir.path())
+            .wall_clock(wall(clock_at))
+            .restore(Restore::KeepWindows)
+            .build()
+            .unwrap()
+    };
+    let layer = |disk: FileStore<u64, String>| {
+        CacheLayer::builder()
+            .key_fn(|k: &u64| *k)
+            .ttl(Duration::from_secs(10))
+            .stale_if_error(Duration::from_secs(3600))
+            .store(
+                Tiered::builder(MemoryStore::new(10).unwrap(), disk)
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap()
+    };
+    {
+        let store = disk(base);
+        let cache = layer(store.clone()).layer(service_fn(|_: u64| async {
+            Ok::<_, BoxError>("v1".to_owned())
+        }));
+        assert_eq!(cache.oneshot(1).await.unwrap(), "v1");
+        store.flush().await;
+    }
+    advance(Duration::from_secs(60)).await;
+    let later = base + Duration::from_secs(60);
+
+    // The source fails: the snapshot, once the source has answered.
+    let l = layer(disk(later));
+    let handle = l.handle();
+    let cache = l.layer(service_fn(|_: u64| async {
+        Err::<String, BoxError>("source down".into())
+    }));
+    assert_eq!(cache.oneshot(1).await.unwrap(), "v1");
+    let stats = handle.stats();
+    assert_eq!(
+        (stats.loads, stats.load_errors, stats.stale_served),
+        (1, 1, 1)
+    );
+
+    // The source answers: its fresh value, not the snapshot.
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counted = calls.clone();
+    let store = disk(later);
+    let l = layer(store.clone());
+    let handle = l.handle();
+    let cache = l.layer(service_fn(move |_: u64| {
+        counted.fetch_add(1, Ordering::SeqCst);
+        async { Ok::<_, BoxError>("v2".to_owned()) }
+    }));
+    assert_eq!(cache.oneshot(1).await.unwrap(), "v2");
+    assert_eq!(
+        (calls.load(Ordering::SeqCst), handle.stats().stale_served),
+        (1, 0)
+    );
+    while handle.loads_in_flight() > 0 {
+        tokio::task::yield_now().await;
+    }
+    store.flush().await;
+    assert_eq!(store.stats().writes, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_entry_this_store_wrote_is_fresh_after_it_left_memory() {
+    let dir = Scratch::new("restore-own");
+    let disk = Disk::builder(dir.path()).build().unwrap();
+    let store = memory_and(disk.clone());
+    let layer = layer(store.clone());
+    let handle = layer.handle();
+    let svc = layer.layer(up(r#"{"v":3}"#));
+    svc.clone()
+        .oneshot(ConfigRequest::new("app"))
+        .await
+        .unwrap();
+    settle(&handle, &disk).await;
+    store.l1().clear().await.unwrap();
+    let answer = svc.oneshot(ConfigRequest::new("app")).await.unwrap();
+    assert_eq!(answer.source(), Source::Cache);
+    let stats = handle.stats();
+    assert_eq!((stats.loads, stats.l2_hits, stats.stale_served), (1, 1, 0));
+    assert_eq!((disk.stats().hits, disk.stats().restored), (1, 0));
+}
