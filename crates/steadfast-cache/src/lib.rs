@@ -11,7 +11,9 @@
 //!
 //! A hit reads the store synchronously ([`Store::peek`]): no allocation, no
 //! async lock, no boxed future. [`MemoryStore`] is the in-process store,
-//! bounded by entry count or weight. [`CacheHandle`] invalidates keys,
+//! bounded by entry count or weight; [`FileStore`] keeps the last good
+//! value of every key on disk, as the last tier of a [`Tiered`] store, for
+//! a restart while the source is down. [`CacheHandle`] invalidates keys,
 //! clears everything and reads the counters; the counters are also reported
 //! through the `metrics` facade (`steadfast_cache_*_total`, registered when
 //! the layer is built: install a recorder first), and [`Event`]s go to an

@@ -87,6 +87,28 @@ where
     disk.flush().await;
 }
 
+/// The first answer of a restarted layer: marked stale, and given while
+/// the source (which never answers) has only just been called for the
+/// background refresh. Prints how long it took, measured on the real clock.
+async fn first_answer<S>(svc: &mut S, down: &Down, what: &str) -> ConfigResponse
+where
+    S: Service<ConfigRequest, Response = ConfigResponse, Error = ConfigError>,
+{
+    let started = std::time::Instant::now();
+    let answer = svc
+        .ready()
+        .await
+        .unwrap()
+        .call(ConfigRequest::new("app"))
+        .await
+        .unwrap();
+    let elapsed = started.elapsed();
+    eprintln!("restart with {what}: answered from the disk snapshot in {elapsed:?}");
+    assert_eq!(answer.source(), Source::Stale);
+    assert_eq!(down.calls.load(Ordering::SeqCst), 1);
+    answer
+}
+
 fn text(res: &ConfigResponse) -> &str {
     std::str::from_utf8(res.body()).unwrap()
 }
@@ -111,21 +133,8 @@ async fn a_restart_with_the_source_down_starts_on_the_snapshot_marked_stale() {
     let handle = layer.handle();
     let down = Down::default();
     let mut svc = layer.layer(down.clone());
-    let started = std::time::Instant::now();
-    let answer = svc
-        .ready()
-        .await
-        .unwrap()
-        .call(ConfigRequest::new("app"))
-        .await
-        .unwrap();
-    let elapsed = started.elapsed();
-    eprintln!("restart answered from the disk snapshot in {elapsed:?}");
+    let answer = first_answer(&mut svc, &down, "the source down").await;
     assert_eq!(text(&answer), r#"{"v":1}"#);
-    assert_eq!(answer.source(), Source::Stale);
-    // The source never answers, so the answer could not wait for it; one
-    // background refresh was started after it.
-    assert_eq!(down.calls.load(Ordering::SeqCst), 1);
     let stats = handle.stats();
     assert_eq!(
         (
@@ -200,14 +209,9 @@ async fn a_restart_with_the_source_and_redis_down_starts_on_the_snapshot() {
     let layer = layer(stack(port, disk.clone()));
     let handle = layer.handle();
     let down = Down::default();
-    let svc = layer.layer(down.clone());
-    let started = std::time::Instant::now();
-    let answer = svc.oneshot(ConfigRequest::new("app")).await.unwrap();
-    let elapsed = started.elapsed();
-    eprintln!("restart with Redis unreachable answered from the disk snapshot in {elapsed:?}");
+    let mut svc = layer.layer(down.clone());
+    let answer = first_answer(&mut svc, &down, "the source down, Redis unreachable").await;
     assert_eq!(text(&answer), r#"{"v":2}"#);
-    assert_eq!(answer.source(), Source::Stale);
-    assert_eq!(down.calls.load(Ordering::SeqCst), 1);
     let stats = handle.stats();
     assert_eq!(
         (stats.stale_served, stats.refreshes, stats.loads),

@@ -32,10 +32,10 @@ pub struct FileStats {
     pub read_errors: u64,
     /// Entries written to disk.
     pub writes: u64,
-    /// Writes that failed on the file system.
+    /// Writes, removals and clears that failed on the file system.
     pub write_errors: u64,
-    /// Writes skipped because a newer write, removal or clear of the same
-    /// key was already made.
+    /// Writes and removals skipped because a newer change of the same key
+    /// (or, for a write, a later clear) made them moot.
     pub superseded: u64,
     /// Entries refused because their file would be larger than the
     /// directory's byte bound.
