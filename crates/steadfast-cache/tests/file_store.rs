@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use dir::Scratch;
 use steadfast_cache::{
-    Entry, EntryTooLarge, FileBuildError, FileStats, FileStore, Peek, Store, StoreErrorKind,
+    Entry, EntryTooLarge, FileBuildError, FileStats, FileStore, Freshness, Peek, Store,
+    StoreErrorKind,
 };
 use tokio::time::Instant;
 
@@ -44,31 +45,47 @@ fn key(k: &str) -> String {
     k.to_owned()
 }
 
+/// `entry` as a file store gives its own entries back: usable only if the
+/// source fails, from `now` until its own end.
+fn last_resort(entry: &Entry<String>, now: Instant) -> Entry<String> {
+    Entry {
+        value: entry.value.clone(),
+        fresh_until: now.min(entry.expires_at),
+        revalidate_until: now.min(entry.expires_at),
+        expires_at: entry.expires_at,
+    }
+}
+
 #[tokio::test(start_paused = true)]
-async fn its_own_entries_come_back_exactly() {
+async fn its_own_entries_come_back_as_a_last_resort_with_their_exact_end() {
     let dir = Scratch::new("file-own");
     let store = store(&dir);
     assert_eq!(store.peek(&key("app")), Peek::Unknown);
     assert_eq!(store.get(&key("app")).await.unwrap(), None);
-    // Deadlines that are not whole milliseconds survive the trip.
+    // An end that is not whole milliseconds survives the trip.
     let mut written = long("v1");
-    written.fresh_until += Duration::from_micros(1_500);
+    written.expires_at += Duration::from_micros(1_500);
     store.put(key("app"), written.clone()).await.unwrap();
-    assert_eq!(store.get(&key("app")).await.unwrap(), Some(written.clone()));
+    let found = store.get(&key("app")).await.unwrap().unwrap();
+    assert_eq!(found, last_resort(&written, Instant::now()));
+    assert_eq!(found.freshness(Instant::now()), Freshness::StaleIfError);
     tokio::time::advance(Duration::from_secs(90)).await;
     let found = store.get(&key("app")).await.unwrap().unwrap();
-    assert_eq!(found, written);
+    assert_eq!(found, last_resort(&written, Instant::now()));
+    tokio::time::advance(Duration::from_secs(700)).await;
+    assert_eq!(store.get(&key("app")).await.unwrap(), None);
     assert_eq!(
         store.stats(),
         stats(|s| {
-            s.reads = 3;
+            s.reads = 4;
             s.hits = 2;
             s.misses = 1;
+            s.expired = 1;
             s.writes = 1;
         })
     );
-    assert_eq!((store.len(), store.len_hint()), (1, 1));
-    assert_eq!(dir.files().len(), 1);
+    assert_eq!((store.len(), store.len_hint()), (0, 0));
+    assert!(dir.files().is_empty());
 }
 
 #[tokio::test(start_paused = true)]

@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime};
 use dir::Scratch;
 use steadfast_cache::file::{HEADER_LEN, VERSION};
 use steadfast_cache::{
-    CacheLayer, Entry, FileStats, FileStore, MemoryStore, Store, StoreErrorKind, Tiered,
+    CacheLayer, Entry, FileStats, FileStore, Freshness, MemoryStore, Store, StoreErrorKind, Tiered,
 };
 use steadfast_core::BoxError;
 use tokio::time::Instant;
@@ -280,7 +280,11 @@ async fn two_stores_on_one_directory_read_each_other_as_snapshots() {
     assert_eq!(seen.value, "from b");
     assert!(seen.fresh_until <= Instant::now());
     assert_eq!((a.stats().restored, b.stats().restored), (1, 1));
-    assert_eq!(b.get(&k("k")).await.unwrap().unwrap(), long("from b"));
+    // B's own entry: usable only if the source fails.
+    let own = b.get(&k("k")).await.unwrap().unwrap();
+    assert_eq!(own.value, "from b");
+    assert_eq!(own.freshness(Instant::now()), Freshness::StaleIfError);
+    assert_eq!(b.stats().hits, 1);
 }
 
 #[tokio::test(start_paused = true)]

@@ -390,22 +390,72 @@ async fn with_its_own_windows_a_snapshot_past_revalidation_waits_for_the_source_
 }
 
 #[tokio::test(start_paused = true)]
-async fn an_entry_this_store_wrote_is_fresh_after_it_left_memory() {
+async fn an_entry_this_process_lost_from_memory_is_served_from_disk_only_if_the_source_fails() {
     let dir = Scratch::new("restore-own");
     let disk = Disk::builder(dir.path()).build().unwrap();
     let store = memory_and(disk.clone());
     let layer = layer(store.clone());
     let handle = layer.handle();
-    let svc = layer.layer(up(r#"{"v":3}"#));
+    let failing = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let fails = failing.clone();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counted = calls.clone();
+    let svc = layer.layer(service_fn(move |_: ConfigRequest| {
+        let n = counted.fetch_add(1, Ordering::SeqCst) + 1;
+        let fail = fails.load(Ordering::SeqCst);
+        async move {
+            if fail {
+                Err(ConfigError::Timeout(Duration::from_secs(1)))
+            } else {
+                Ok(ConfigResponse::new(format!("{{\"v\":{n}}}"), Format::Json))
+            }
+        }
+    }));
     svc.clone()
         .oneshot(ConfigRequest::new("app"))
         .await
         .unwrap();
     settle(&handle, &disk).await;
+
+    // Dropped from memory (as another instance's invalidation would): the
+    // disk copy does not stand in for a load.
     store.l1().clear().await.unwrap();
+    let answer = svc
+        .clone()
+        .oneshot(ConfigRequest::new("app"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (text(&answer), answer.source()),
+        (r#"{"v":2}"#, Source::Origin)
+    );
+    settle(&handle, &disk).await;
+
+    // With the source failing, it is the last resort.
+    store.l1().clear().await.unwrap();
+    failing.store(true, Ordering::SeqCst);
     let answer = svc.oneshot(ConfigRequest::new("app")).await.unwrap();
-    assert_eq!(answer.source(), Source::Cache);
+    assert_eq!(
+        (text(&answer), answer.source()),
+        (r#"{"v":2}"#, Source::Stale)
+    );
     let stats = handle.stats();
-    assert_eq!((stats.loads, stats.l2_hits, stats.stale_served), (1, 1, 0));
-    assert_eq!((disk.stats().hits, disk.stats().restored), (1, 0));
+    assert_eq!(
+        (
+            stats.loads,
+            stats.load_errors,
+            stats.l2_hits,
+            stats.stale_served
+        ),
+        (3, 1, 0, 1)
+    );
+    assert_eq!(
+        (
+            disk.stats().hits,
+            disk.stats().restored,
+            disk.stats().writes
+        ),
+        (2, 0, 2)
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
 }

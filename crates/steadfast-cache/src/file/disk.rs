@@ -40,13 +40,11 @@ pub(crate) struct Settings {
     pub(crate) clock: WallClock,
 }
 
-/// The deadlines of an entry this store wrote, exactly as it was given:
-/// the file's windows are whole milliseconds of the wall clock.
+/// An entry this store wrote, with its end exactly as it was given (the
+/// file's windows are whole milliseconds of the wall clock).
 #[derive(Debug, Clone, Copy)]
 struct Own {
     seq: u64,
-    fresh_until: Instant,
-    revalidate_until: Instant,
     expires_at: Instant,
 }
 
@@ -255,10 +253,12 @@ impl<C> Disk<C> {
             .with_index(|index| index.files.get(name).and_then(|m| m.own))
             .filter(|own| header.writer == self.writer && own.seq == header.seq);
         let entry = match own {
+            // This process had it in memory and lost it (evicted, or
+            // dropped on another instance's word): only a last resort.
             Some(own) => Entry {
                 value,
-                fresh_until: own.fresh_until,
-                revalidate_until: own.revalidate_until,
+                fresh_until: now.min(own.expires_at),
+                revalidate_until: now.min(own.expires_at),
                 expires_at: own.expires_at,
             },
             None => match restored(&header, unix_ms(wall), now, self.settings.restore) {
@@ -461,8 +461,6 @@ impl<C> Disk<C> {
     fn record<V>(&self, name: &str, written: Stamp, seq: u64, entry: &Entry<V>) -> bool {
         let own = Own {
             seq,
-            fresh_until: entry.fresh_until,
-            revalidate_until: entry.revalidate_until,
             expires_at: entry.expires_at,
         };
         let meta = FileMeta {

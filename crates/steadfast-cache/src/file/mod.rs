@@ -53,15 +53,24 @@
 //! byte bound is refused with an [`EntryTooLarge`](crate::EntryTooLarge)
 //! store error, and its older version removed.
 //!
-//! # Restored entries
+//! # What a look-up answers
 //!
-//! An entry this store wrote is read back with its exact deadlines. One
-//! found on disk from an earlier run (or another store on the same
-//! directory) is a snapshot: it is never fresh. [`Restore`] says how it is
-//! served; by default at once, as stale, while one background refresh
-//! runs, until its last window ends. With provenance on, the cache layer
-//! marks it [`Source::Stale`](steadfast_core::Source::Stale) and counts it
-//! in `stale_served`; the store counts it in [`FileStats::restored`].
+//! Nothing fresh: the files are the last good values, for when nothing
+//! better is at hand.
+//!
+//! - An entry this store wrote (this process had it in memory and lost it:
+//!   evicted, past a tier's cap, or dropped on another instance's word)
+//!   comes back usable only if the source fails (stale-if-error), until
+//!   its own end. It never stands in for a fresh load.
+//! - An entry found on disk from an earlier run, or written by another
+//!   store on the same directory, is a snapshot, served as [`Restore`]
+//!   says: by default at once, as stale, while one background refresh
+//!   runs, until its last window ends.
+//!
+//! With provenance on, the cache layer marks either answer
+//! [`Source::Stale`](steadfast_core::Source::Stale) and counts it in
+//! `stale_served`; the store counts them in [`FileStats::hits`] and
+//! [`FileStats::restored`].
 
 mod builder;
 mod disk;
@@ -91,11 +100,11 @@ use disk::Disk;
 /// a process that restarts while its source (and any shared tier) is down.
 ///
 /// It holds no entries in memory ([`peek`](Store::peek) is always
-/// [`Peek::Unknown`]), so it goes behind a [`MemoryStore`](crate::MemoryStore)
-/// in a [`Tiered`](crate::Tiered) store, as its last tier. Every clone
-/// shares one directory, one set of counters and one order of writes. See
-/// the [module docs](self) for the files, their writes and how entries from
-/// an earlier run are served.
+/// [`Peek::Unknown`]) and answers nothing fresh, so it goes behind a
+/// [`MemoryStore`](crate::MemoryStore) in a [`Tiered`](crate::Tiered)
+/// store, as its last tier. Every clone shares one directory, one set of
+/// counters and one order of writes. See the [module docs](self) for the
+/// files, their writes and what a look-up answers.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]

@@ -15,7 +15,8 @@ use metrics::Counter;
 pub struct FileStats {
     /// Look-ups ([`Store::get`](crate::Store::get)).
     pub reads: u64,
-    /// Look-ups answered with an entry this store wrote.
+    /// Look-ups answered with an entry this store wrote: usable only if
+    /// the source fails.
     pub hits: u64,
     /// Look-ups answered with an entry found on disk from an earlier run or
     /// another store: served as stale, never fresh.
