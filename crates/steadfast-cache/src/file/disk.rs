@@ -2,21 +2,22 @@
 //! directory: atomic writes, reads, removals, the bounds. Everything here
 //! runs on tokio's blocking pool, never on a runtime thread.
 
-use std::collections::HashMap;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::time::Instant;
 
-use super::builder::{Restore, WallClock};
+use super::age::{restored, unix_ms};
+use super::atomic::{self, Failed, Stamp};
 use super::format::{self, FormatError, Header};
-use super::name::{self, Kind};
+use super::index::{FileMeta, Index, Own};
+use super::name;
 use super::order::{Order, Turn};
+use super::settings::Settings;
 use super::stats::Counters;
 use crate::codec::Codec;
 use crate::store::{Entry, StoreError, StoreErrorKind};
@@ -25,76 +26,6 @@ use crate::too_large::EntryTooLarge;
 /// Locks spreading the keys' files: changes and reads of one key's file
 /// take its lock, so they never interleave.
 const STRIPES: usize = 64;
-
-/// How old a file left by an unfinished write must be before it is
-/// removed: younger ones may belong to a write under way in another
-/// process sharing the directory.
-const TEMP_GRACE: Duration = Duration::from_secs(10 * 60);
-
-/// What a store was configured with.
-pub(crate) struct Settings {
-    pub(crate) dir: PathBuf,
-    pub(crate) max_entries: usize,
-    pub(crate) max_bytes: u64,
-    pub(crate) restore: Restore,
-    pub(crate) clock: WallClock,
-}
-
-/// An entry this store wrote, with its end exactly as it was given (the
-/// file's windows are whole milliseconds of the wall clock).
-#[derive(Debug, Clone, Copy)]
-struct Own {
-    seq: u64,
-    expires_at: Instant,
-}
-
-/// Which version of a file this is: another process may replace a file
-/// between two looks at it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Stamp {
-    len: u64,
-    modified: SystemTime,
-}
-
-impl Stamp {
-    fn of(meta: &fs::Metadata) -> Self {
-        Self {
-            len: meta.len(),
-            modified: meta.modified().unwrap_or(UNIX_EPOCH),
-        }
-    }
-}
-
-/// What is known of one entry file.
-#[derive(Debug, Clone, Copy)]
-struct FileMeta {
-    stamp: Stamp,
-    own: Option<Own>,
-}
-
-/// The entry files of the directory, as last seen.
-#[derive(Debug, Default)]
-struct Index {
-    files: HashMap<Box<str>, FileMeta>,
-    bytes: u64,
-}
-
-impl Index {
-    fn insert(&mut self, name: &str, meta: FileMeta) -> bool {
-        let old = self.files.insert(Box::from(name), meta);
-        self.bytes = self
-            .bytes
-            .saturating_sub(old.map_or(0, |m| m.stamp.len))
-            .saturating_add(meta.stamp.len);
-        old.is_none()
-    }
-
-    fn remove(&mut self, name: &str) {
-        if let Some(old) = self.files.remove(name) {
-            self.bytes = self.bytes.saturating_sub(old.stamp.len);
-        }
-    }
-}
 
 /// Everything every clone of a store shares.
 pub(crate) struct Disk<C> {
@@ -130,44 +61,12 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-fn unix_ms(at: SystemTime) -> u64 {
-    at.duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
 fn unavailable(error: io::Error) -> StoreError {
     StoreError::new(StoreErrorKind::Unavailable, error)
 }
 
 fn decode_error(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> StoreError {
     StoreError::new(StoreErrorKind::Decode, error)
-}
-
-/// A file being written, with the mode a snapshot of configuration should
-/// have: readable by its owner only.
-fn create_new(path: &Path) -> io::Result<File> {
-    let mut options = OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path)
-}
-
-fn create_dir(dir: &Path) -> io::Result<()> {
-    let mut builder = fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir)
-}
-
-/// Makes a rename in `dir` durable.
-fn sync_dir(dir: &Path) -> io::Result<()> {
-    #[cfg(unix)]
-    File::open(dir)?.sync_all()?;
-    #[cfg(not(unix))]
-    let _ = dir;
-    Ok(())
 }
 
 impl<C> Disk<C> {
@@ -429,7 +328,8 @@ impl<C> Disk<C> {
             self.counters.superseded();
             return Ok(());
         }
-        let written = match self.write_file(name, seq, &bytes) {
+        let temp = self.path(&name::temp_name(self.writer, seq));
+        let written = match atomic::replace(self.dir(), &temp, &self.path(name), &bytes) {
             Ok(written) => written,
             Err(Failed::Before(error)) => {
                 self.counters.write_errors();
@@ -472,35 +372,6 @@ impl<C> Disk<C> {
             new || index.files.len() > self.settings.max_entries
                 || index.bytes > self.settings.max_bytes
         })
-    }
-
-    /// Writes `bytes` to a new file, makes it durable, and renames it over
-    /// the file `name`: a reader sees the old version or the new one,
-    /// whole, and a crash at any point leaves one of them.
-    fn write_file(&self, name: &str, seq: u64, bytes: &[u8]) -> Result<Stamp, Failed> {
-        let dir = self.dir();
-        let temp = dir.join(name::temp_name(self.writer, seq));
-        let staged = (|| {
-            let mut file = match create_new(&temp) {
-                Err(error) if error.kind() == io::ErrorKind::NotFound => {
-                    create_dir(dir)?;
-                    create_new(&temp)?
-                }
-                other => other?,
-            };
-            file.write_all(bytes)?;
-            file.sync_all()?;
-            let meta = file.metadata()?;
-            drop(file);
-            fs::rename(&temp, self.path(name))?;
-            Ok(Stamp::of(&meta))
-        })();
-        let written = staged.map_err(|error: io::Error| {
-            let _ = fs::remove_file(&temp);
-            Failed::Before(error)
-        })?;
-        sync_dir(dir).map_err(|error| Failed::Sync(error, written))?;
-        Ok(written)
     }
 
     /// Removes the file of `name`, unless a newer change already landed.
@@ -565,90 +436,23 @@ impl<C> Disk<C> {
         })
     }
 
-    /// Reads the directory into `index` (keeping what is known of this
-    /// store's own files that did not change), and removes files left by
-    /// writes that never finished.
+    /// Reads the directory into `index`, counting what it cleaned up.
     fn rescan(&self, index: &mut Index) -> io::Result<()> {
-        let listing = match fs::read_dir(self.dir()) {
-            Ok(listing) => listing,
-            Err(error) if error.kind() == io::ErrorKind::NotFound => {
-                *index = Index::default();
-                return Ok(());
-            }
-            Err(error) => return Err(error),
-        };
-        let mut seen = Index::default();
-        let now = SystemTime::now();
-        for item in listing {
-            let item = item?;
-            let Ok(file_name) = item.file_name().into_string() else {
-                continue;
-            };
-            let kind = name::kind(&file_name);
-            if kind == Kind::Other {
-                continue;
-            }
-            let Ok(meta) = item.metadata() else { continue };
-            if !meta.is_file() {
-                continue;
-            }
-            if kind == Kind::Temp {
-                let age = now
-                    .duration_since(Stamp::of(&meta).modified)
-                    .unwrap_or_default();
-                if age >= TEMP_GRACE && fs::remove_file(item.path()).is_ok() {
-                    self.counters.abandoned_temp_files();
-                    tracing::info!(
-                        file = %item.path().display(),
-                        "removed a snapshot file left by a write that never finished"
-                    );
-                }
-                continue;
-            }
-            let stamp = Stamp::of(&meta);
-            let own = index
-                .files
-                .get(file_name.as_str())
-                .filter(|known| known.stamp == stamp)
-                .and_then(|known| known.own);
-            seen.insert(&file_name, FileMeta { stamp, own });
+        for _ in 0..index.rescan(self.dir())? {
+            self.counters.abandoned_temp_files();
         }
-        *index = seen;
         Ok(())
     }
 
     /// Removes the least recently written files (never `keep`, just
     /// written) until the directory is within its bounds.
     fn keep_bounds(&self, keep: &str) {
-        let (max_entries, max_bytes) = (self.settings.max_entries, self.settings.max_bytes);
-        let victims = self.with_index(|index| {
-            if let Err(error) = self.rescan(index) {
+        let victims = self.with_index(|index| match self.rescan(index) {
+            Ok(()) => index.victims(keep, self.settings.max_entries, self.settings.max_bytes),
+            Err(error) => {
                 self.counters.trouble(self.dir(), "scan", &error);
-                return Vec::new();
+                Vec::new()
             }
-            // File times are coarse (a clock tick): this store's own
-            // writes within one tick go by their order.
-            let mut by_age: Vec<(SystemTime, u64, &str, Stamp)> = index
-                .files
-                .iter()
-                .filter(|(name, _)| &***name != keep)
-                .map(|(name, meta)| {
-                    let seq = meta.own.map_or(0, |own| own.seq);
-                    (meta.stamp.modified, seq, &**name, meta.stamp)
-                })
-                .collect();
-            by_age.sort_unstable_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
-            let (mut count, mut bytes) = (index.files.len(), index.bytes);
-            let mut victims = Vec::new();
-            for (_, _, name, stamp) in by_age {
-                if count <= max_entries && bytes <= max_bytes {
-                    break;
-                }
-                count -= 1;
-                bytes = bytes.saturating_sub(stamp.len);
-                victims.push((Box::<str>::from(name), stamp));
-            }
-            victims
         });
         for (name, stamp) in victims {
             let _key = self.stripe(&name);
@@ -668,88 +472,4 @@ enum Unreadable {
     Io(io::Error),
     /// With the version read, when it is a regular file.
     Corrupt(Box<dyn std::error::Error + Send + Sync>, Option<Stamp>),
-}
-
-/// Why a write failed: before the new version was in place, or after
-/// (the directory could not be made durable).
-enum Failed {
-    Before(io::Error),
-    Sync(io::Error, Stamp),
-}
-
-/// The deadlines, on this process's clock, of an entry another store wrote
-/// at `header.written_ms` and read at `wall_ms` (`now`): never fresh, and
-/// served as `restore` says. `None` when it is past its last window. A
-/// wall clock now behind the write's counts as no time passed.
-fn restored(
-    header: &Header,
-    wall_ms: u64,
-    now: Instant,
-    restore: Restore,
-) -> Option<(Instant, Instant, Instant)> {
-    let age = wall_ms.saturating_sub(header.written_ms);
-    let at = |end_ms: u64| match end_ms.checked_sub(age) {
-        Some(left) if left > 0 => now.checked_add(Duration::from_millis(left)),
-        _ => Some(now),
-    };
-    let expires_at = at(header.expires_ms)?;
-    if expires_at <= now {
-        return None;
-    }
-    let revalidate_until = match restore {
-        Restore::Revalidate => expires_at,
-        Restore::KeepWindows => at(header.revalidate_ms)?.max(now),
-    };
-    Some((now, revalidate_until, expires_at))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn header() -> Header {
-        Header {
-            written_ms: 1_000_000,
-            fresh_ms: 10_000,
-            revalidate_ms: 20_000,
-            expires_ms: 60_000,
-            writer: 1,
-            seq: 1,
-        }
-    }
-
-    #[test]
-    fn a_restored_entry_is_never_fresh_and_ages_from_its_write() {
-        let now = Instant::now();
-        let ms = Duration::from_millis;
-        let h = header();
-        assert_eq!(
-            restored(&h, 1_005_000, now, Restore::Revalidate),
-            Some((now, now + ms(55_000), now + ms(55_000)))
-        );
-        assert_eq!(
-            restored(&h, 1_005_000, now, Restore::KeepWindows),
-            Some((now, now + ms(15_000), now + ms(55_000)))
-        );
-        assert_eq!(
-            restored(&h, 1_030_000, now, Restore::KeepWindows),
-            Some((now, now, now + ms(30_000)))
-        );
-        assert_eq!(restored(&h, 1_060_000, now, Restore::Revalidate), None);
-        assert_eq!(restored(&h, u64::MAX, now, Restore::Revalidate), None);
-    }
-
-    #[test]
-    fn a_clock_gone_back_counts_as_no_time_passed() {
-        let now = Instant::now();
-        let h = header();
-        assert_eq!(
-            restored(&h, 0, now, Restore::KeepWindows),
-            Some((
-                now,
-                now + Duration::from_secs(20),
-                now + Duration::from_secs(60)
-            ))
-        );
-    }
 }

@@ -72,11 +72,15 @@
 //! `stale_served`; the store counts them in [`FileStats::hits`] and
 //! [`FileStats::restored`].
 
+mod age;
+mod atomic;
 mod builder;
 mod disk;
 mod format;
+mod index;
 mod name;
 mod order;
+mod settings;
 mod stats;
 
 use std::fmt;
@@ -88,8 +92,9 @@ use std::sync::Arc;
 
 use tokio::task::JoinHandle;
 
-pub use builder::{FileBuildError, FileStoreBuilder, Restore};
+pub use builder::{FileBuildError, FileStoreBuilder};
 pub use format::{HEADER_LEN, MAGIC, VERSION};
+pub use settings::Restore;
 pub use stats::FileStats;
 
 use crate::codec::{Codec, JsonCodec};
@@ -119,7 +124,11 @@ use disk::Disk;
 ///     .max_entries(256)
 ///     .max_bytes(16 << 20)
 ///     .build()?;
-/// let store = Tiered::builder(MemoryStore::new(10_000)?, disk).build()?;
+/// // The disk holds only what this process wrote: no other writer to
+/// // keep memory coherent with, so memory keeps each entry's own windows.
+/// let store = Tiered::builder(MemoryStore::new(10_000)?, disk)
+///     .l1_ttl_cap(Duration::MAX)
+///     .build()?;
 /// let cache = CacheLayer::builder::<ConfigResponse, ConfigError>()
 ///     .ttl(Duration::from_secs(60))
 ///     .stale_if_error(Duration::from_secs(24 * 3600))
