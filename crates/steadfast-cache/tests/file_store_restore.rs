@@ -245,84 +245,79 @@ fn restarted(dir: &Scratch, base: SystemTime, restore: Restore) -> FileStore<Str
         .unwrap()
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_snapshot_ages_by_the_wall_clock_between_its_write_and_its_read() {
-    let dir = Scratch::new("restore-age");
-    let base = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-    let writer = restarted(&dir, base, Restore::Revalidate);
+/// A store whose wall clock reads `base` now writes an entry fresh for
+/// 10 s, revalidatable for 10 s more, usable on error for 60 s more.
+async fn write_snapshot(dir: &Scratch, base: SystemTime) {
+    let writer = restarted(dir, base, Restore::default());
     writer
         .put("k".to_owned(), entry("v", 10, 10, 60))
         .await
         .unwrap();
-    drop(writer);
+}
 
-    // 30 s later (tokio's clock and the wall clock alike).
-    advance(Duration::from_secs(30)).await;
-    let later = base + Duration::from_secs(30);
+/// The entry a new store, whose wall clock reads `wall` now, finds: its
+/// fresh, revalidate and last windows as seconds from now.
+async fn read_back(dir: &Scratch, wall: SystemTime, restore: Restore) -> [u64; 3] {
     let now = Instant::now();
-    let keep = restarted(&dir, later, Restore::KeepWindows);
-    let found = keep.get(&"k".to_owned()).await.unwrap().unwrap();
+    let found = restarted(dir, wall, restore)
+        .get(&"k".to_owned())
+        .await
+        .unwrap()
+        .unwrap();
+    [found.fresh_until, found.revalidate_until, found.expires_at].map(|at| (at - now).as_secs())
+}
+
+/// A wall-clock time for the writes (November 2023).
+fn base() -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_snapshot_ages_by_the_wall_clock_between_its_write_and_its_read() {
+    let dir = Scratch::new("restore-age");
+    write_snapshot(&dir, base()).await;
+    // 30 s later (tokio's clock and the wall clock alike): never fresh,
+    // past its revalidation window, 50 s of its last window left.
+    advance(Duration::from_secs(30)).await;
+    let later = base() + Duration::from_secs(30);
     assert_eq!(
-        (found.fresh_until, found.revalidate_until, found.expires_at),
-        (now, now, now + Duration::from_secs(50))
+        read_back(&dir, later, Restore::KeepWindows).await,
+        [0, 0, 50]
     );
-    let revalidate = restarted(&dir, later, Restore::Revalidate);
-    let found = revalidate.get(&"k".to_owned()).await.unwrap().unwrap();
     assert_eq!(
-        (found.fresh_until, found.revalidate_until, found.expires_at),
-        (
-            now,
-            now + Duration::from_secs(50),
-            now + Duration::from_secs(50)
-        )
+        read_back(&dir, later, Restore::Revalidate).await,
+        [0, 50, 50]
     );
-    // 5 s in: still inside its stale-while-revalidate window.
-    let early = restarted(&dir, base + Duration::from_secs(5), Restore::KeepWindows);
-    let found = early.get(&"k".to_owned()).await.unwrap().unwrap();
+    // 5 s in: still inside what was its fresh window.
+    let early = base() + Duration::from_secs(5);
     assert_eq!(
-        (found.fresh_until, found.revalidate_until, found.expires_at),
-        (
-            now,
-            now + Duration::from_secs(15),
-            now + Duration::from_secs(75)
-        )
+        read_back(&dir, early, Restore::KeepWindows).await,
+        [0, 15, 75]
     );
-    assert_eq!(early.stats().restored, 1);
 
     // Past its last window: a miss, and the file is gone.
-    let dead = restarted(&dir, base + Duration::from_secs(80), Restore::Revalidate);
+    let dead = restarted(&dir, base() + Duration::from_secs(80), Restore::Revalidate);
     assert_eq!(dead.get(&"k".to_owned()).await.unwrap(), None);
-    assert_eq!(dead.stats().expired, 1);
+    assert_eq!((dead.stats().expired, dead.stats().restored), (1, 0));
     assert!(dir.files().is_empty());
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_wall_clock_that_went_back_counts_as_no_time_passed() {
     let dir = Scratch::new("restore-clock-back");
-    let base = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-    let writer = restarted(&dir, base, Restore::KeepWindows);
-    writer
-        .put("k".to_owned(), entry("v", 10, 10, 60))
-        .await
-        .unwrap();
+    write_snapshot(&dir, base()).await;
     advance(Duration::from_secs(5)).await;
-    let now = Instant::now();
-    let behind = restarted(&dir, base - Duration::from_secs(3600), Restore::KeepWindows);
-    let found = behind.get(&"k".to_owned()).await.unwrap().unwrap();
+    let behind = base() - Duration::from_secs(3600);
     assert_eq!(
-        (found.fresh_until, found.revalidate_until, found.expires_at),
-        (
-            now,
-            now + Duration::from_secs(20),
-            now + Duration::from_secs(80)
-        )
+        read_back(&dir, behind, Restore::KeepWindows).await,
+        [0, 20, 80]
     );
 }
 
 #[tokio::test(start_paused = true)]
 async fn with_its_own_windows_a_snapshot_past_revalidation_waits_for_the_source_to_fail() {
     let dir = Scratch::new("restore-keep-windows");
-    let base = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    let base = base();
     let disk = |clock_at: SystemTime| {
         FileStore::<u64, String>::builder(dir.path())
             .wall_clock(wall(clock_at))
