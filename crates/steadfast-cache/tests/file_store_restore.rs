@@ -95,18 +95,21 @@ where
     S: Service<ConfigRequest, Response = ConfigResponse, Error = ConfigError>,
 {
     let started = std::time::Instant::now();
-    let answer = svc
-        .ready()
-        .await
-        .unwrap()
-        .call(ConfigRequest::new("app"))
-        .await
-        .unwrap();
+    let answer = call(svc).await;
     let elapsed = started.elapsed();
     eprintln!("restart with {what}: answered from the disk snapshot in {elapsed:?}");
     assert_eq!(answer.source(), Source::Stale);
     assert_eq!(down.calls.load(Ordering::SeqCst), 1);
     answer
+}
+
+/// Asks `svc` for `app`.
+async fn call<S>(svc: &mut S) -> ConfigResponse
+where
+    S: Service<ConfigRequest, Response = ConfigResponse, Error = ConfigError>,
+{
+    let ready = svc.ready().await.unwrap();
+    ready.call(ConfigRequest::new("app")).await.unwrap()
 }
 
 fn text(res: &ConfigResponse) -> &str {
@@ -149,13 +152,7 @@ async fn a_restart_with_the_source_down_starts_on_the_snapshot_marked_stale() {
 
     // Later callers get the copy in memory, still stale, with no new load
     // while the refresh is under way.
-    let again = svc
-        .ready()
-        .await
-        .unwrap()
-        .call(ConfigRequest::new("app"))
-        .await
-        .unwrap();
+    let again = call(&mut svc).await;
     assert_eq!(
         (text(&again), again.source()),
         (r#"{"v":1}"#, Source::Stale)
