@@ -11,7 +11,9 @@
 //!
 //! A hit reads the store synchronously ([`Store::peek`]): no allocation, no
 //! async lock, no boxed future. [`MemoryStore`] is the in-process store,
-//! bounded by entry count or weight. [`CacheHandle`] invalidates keys,
+//! bounded by entry count or weight; [`FileStore`] keeps the last good
+//! value of every key on disk, as the last tier of a [`Tiered`] store, for
+//! a restart while the source is down. [`CacheHandle`] invalidates keys,
 //! clears everything and reads the counters; the counters are also reported
 //! through the `metrics` facade (`steadfast_cache_*_total`, registered when
 //! the layer is built: install a recorder first), and [`Event`]s go to an
@@ -81,8 +83,10 @@
     unreachable_pub
 )]
 
+mod codec;
 mod error;
 mod event;
+pub mod file;
 mod flight;
 pub mod future;
 mod handle;
@@ -96,6 +100,7 @@ mod service;
 mod state;
 pub mod store;
 mod tiered;
+mod too_large;
 
 pub use store::{Entry, Freshness, LeaseToken, Peek, Store, StoreError, StoreErrorKind};
 pub use tiered::{
@@ -103,13 +108,16 @@ pub use tiered::{
     TieredStats,
 };
 
+pub use codec::{Codec, CodecError, JsonCodec};
 pub use error::{BuildError, LoadAbandoned};
 pub use event::{Event, Listener, StaleReason, StoreOp};
+pub use file::{FileBuildError, FileStats, FileStore, FileStoreBuilder, Restore};
 pub use handle::{CacheHandle, CacheStats};
 pub use key::{DefaultKey, KeyFn, KeyRef};
 #[cfg(feature = "http")]
 pub use key::{HttpKey, MethodUri};
 pub use layer::{CacheLayer, CacheLayerBuilder, DefaultStore, IntoStore, WithStore};
-pub use memory::{MemoryStore, Unit, Weigh};
+pub use memory::{MemoryStore, MemoryStoreBuilder, Unit, Weigh};
 pub use service::Cache;
 pub use state::MAX_WINDOW;
+pub use too_large::EntryTooLarge;
