@@ -1,13 +1,19 @@
 //! A counter that threads bump without contending, and the per-thread slots
 //! that spread them.
 //!
-//! Each of the first [`SLOTS`] threads alive at once owns a slot; a
-//! [`ThreadCounter`] has one cell per slot, on a cache line of its own, and
-//! only the slot's owner writes to it, so a bump is a plain load and store.
+//! A [`ThreadCounter`] starts as one cell, bumped with a compare-and-swap. The
+//! first time two threads collide on it (a swap fails because another thread
+//! bumped in between), it spreads out: from then on each of the first
+//! [`SLOTS`] threads alive at once counts in a cell of its own, on cache
+//! lines of its own, made the first time that thread counts, and only the
+//! slot's owner writes to it, so a bump is a plain load and store. A counter
+//! that no two threads ever bump at once therefore stays one word, and one
+//! that is contended grows by a cache line per thread that uses it.
+//!
 //! When a thread ends, its slot (and with it the cells it wrote) passes to the
 //! next thread that needs one through a lock, so no count is lost and thread
-//! churn never runs out of slots. Threads beyond the first [`SLOTS`] share one
-//! more cell, bumped with `fetch_add`. The sum is exact.
+//! churn never runs out of slots. Threads beyond the first [`SLOTS`] bump the
+//! first cell with `fetch_add`. The sum is exact.
 //!
 //! # Example
 //!
@@ -35,7 +41,7 @@
 use std::cell::Cell as ThreadCell;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 
 /// How many threads alive at once get a slot of their own.
 pub const SLOTS: usize = 64;
@@ -112,41 +118,89 @@ pub fn thread_slot() -> usize {
 #[repr(align(128))]
 struct Padded(AtomicU64);
 
-/// A count bumped by many threads at once without contention: each thread
-/// writes only the cell of its [`thread_slot`], with a plain load and store.
-/// [`sum`](Self::sum) is exact once the bumps it should see have happened
-/// before it (a join, a channel, a lock).
+/// A count bumped by many threads at once without contention.
+///
+/// Until two threads collide on it, the count is one word bumped with a
+/// compare-and-swap; from the first collision on, each thread writes only
+/// the cell of its [`thread_slot`], with a plain load and store (see the
+/// [module documentation](self)). [`sum`](Self::sum) is exact once the bumps
+/// it should see have happened before it (a join, a channel, a lock).
 pub struct ThreadCounter {
-    cells: [Padded; SLOTS],
-    crowded: Padded,
+    /// The count of every bump until the first collision, then of the
+    /// threads without a slot.
+    shared: AtomicU64,
+    /// One cell per slot, each made the first time its thread counts; the
+    /// list itself is made at the first collision.
+    cells: OnceLock<Box<[OnceLock<Box<Padded>>]>>,
 }
 
 impl ThreadCounter {
     /// A counter at zero.
     pub const fn new() -> Self {
         Self {
-            cells: [const { Padded(AtomicU64::new(0)) }; SLOTS],
-            crowded: Padded(AtomicU64::new(0)),
+            shared: AtomicU64::new(0),
+            cells: OnceLock::new(),
         }
     }
 
     /// Adds one.
     #[inline]
     pub fn increment(&self) {
-        match self.cells.get(thread_slot()) {
-            Some(own) => own.0.store(own.0.load(Relaxed).wrapping_add(1), Relaxed),
+        match self.cells.get() {
+            Some(cells) => Self::increment_spread(&self.shared, cells),
             None => {
-                self.crowded.0.fetch_add(1, Relaxed);
+                let count = self.shared.load(Relaxed);
+                if self
+                    .shared
+                    .compare_exchange(count, count.wrapping_add(1), Relaxed, Relaxed)
+                    .is_err()
+                {
+                    self.collided();
+                }
             }
         }
     }
 
+    #[inline]
+    fn increment_spread(shared: &AtomicU64, cells: &[OnceLock<Box<Padded>>]) {
+        match cells.get(thread_slot()) {
+            Some(cell) => {
+                let own = &cell.get_or_init(|| Box::new(Padded(AtomicU64::new(0)))).0;
+                own.store(own.load(Relaxed).wrapping_add(1), Relaxed);
+            }
+            None => {
+                shared.fetch_add(1, Relaxed);
+            }
+        }
+    }
+
+    /// Counts the bump whose swap failed, and spreads the counter out.
+    #[cold]
+    #[inline(never)]
+    fn collided(&self) {
+        self.shared.fetch_add(1, Relaxed);
+        self.cells
+            .get_or_init(|| (0..SLOTS).map(|_| OnceLock::new()).collect());
+    }
+
+    /// Whether two threads have collided on this counter, so that each now
+    /// counts in a cell of its own. Other per-thread state that the same
+    /// threads touch as often can follow this signal to spread out too.
+    #[inline]
+    pub fn contended(&self) -> bool {
+        self.cells.get().is_some()
+    }
+
     /// The count so far.
     pub fn sum(&self) -> u64 {
-        self.cells
-            .iter()
-            .map(|cell| cell.0.load(Relaxed))
-            .fold(self.crowded.0.load(Relaxed), u64::wrapping_add)
+        let shared = self.shared.load(Relaxed);
+        self.cells.get().map_or(shared, |cells| {
+            cells
+                .iter()
+                .filter_map(OnceLock::get)
+                .map(|cell| cell.0.load(Relaxed))
+                .fold(shared, u64::wrapping_add)
+        })
     }
 }
 
@@ -160,6 +214,7 @@ impl fmt::Debug for ThreadCounter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ThreadCounter")
             .field("sum", &self.sum())
+            .field("contended", &self.contended())
             .finish()
     }
 }
@@ -239,6 +294,33 @@ mod tests {
 
         count_on_threads(&counter, 8, 10_000);
         assert_eq!(counter.sum(), 82_000);
+    }
+
+    #[test]
+    fn one_thread_never_spreads_the_counter() {
+        let _serial = serial();
+        let counter = Arc::new(ThreadCounter::new());
+        for _ in 0..100 {
+            count_on_threads(&counter, 1, 1_000);
+        }
+        assert_eq!(counter.sum(), 100_000);
+        assert!(!counter.contended());
+    }
+
+    #[test]
+    fn threads_that_collide_spread_the_counter_and_keep_the_sum() {
+        let _serial = serial();
+        let counter = Arc::new(ThreadCounter::new());
+        let mut rounds = 0;
+        // Two threads bumping at once collide within a few rounds on any
+        // machine that runs them side by side.
+        while !counter.contended() && rounds < 100 {
+            count_on_threads(&counter, 2, 100_000);
+            rounds += 1;
+        }
+        assert!(counter.contended(), "no collision in {rounds} rounds");
+        count_on_threads(&counter, 8, 10_000);
+        assert_eq!(counter.sum(), rounds * 200_000 + 80_000);
     }
 
     #[test]
