@@ -9,9 +9,10 @@ use tower_layer::Layer;
 use crate::error::BuildError;
 use crate::event::Event;
 use crate::handle::Handle;
+use crate::lane::Circuit;
 use crate::policy::DefaultClassifier;
 use crate::service::CircuitBreaker;
-use crate::state::{Circuit, Config, Core, Listener, Shared};
+use crate::state::{Config, Core, Listener, Shared};
 use crate::window::{CountWindow, TimeWindow, Window};
 
 const DEFAULT_CONSECUTIVE: u32 = 5;
@@ -84,10 +85,8 @@ enum WindowKind {
 /// trips. With none set, it opens after 5 consecutive failures. The rates
 /// share one sliding window (by default the last 100 calls) and apply once
 /// it holds [`minimum_calls`](Builder::minimum_calls). They are checked
-/// when a failure or slow call is recorded, when the call that completes the
-/// minimum of a count window is recorded, and when the first call of a new
-/// time bucket is recorded (the window just slid), so a success costs no
-/// scan of the window.
+/// after every call the window counts, as Resilience4j does; both windows
+/// keep running totals, so a check costs no scan of the window.
 pub struct Builder<C = DefaultClassifier> {
     classifier: C,
     name: Arc<str>,
@@ -383,15 +382,13 @@ impl<C> Builder<C> {
             .clamp(1.0, f64::from(self.probes)) as u32;
 
         let window = windowed.then(|| match kind {
-            WindowKind::Count(size) => {
-                Window::Count(CountWindow::new(size, u64::from(minimum_calls)))
-            }
+            WindowKind::Count(size) => Window::Count(Box::new(CountWindow::new(size))),
             WindowKind::Time(window, buckets) => {
                 let width = window.as_nanos() / u128::from(buckets);
-                Window::Time(TimeWindow::new(
+                Window::Time(Box::new(TimeWindow::new(
                     u64::try_from(width).unwrap_or(u64::MAX),
                     buckets,
-                ))
+                )))
             }
         });
         let config = Config {

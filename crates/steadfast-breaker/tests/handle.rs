@@ -107,3 +107,51 @@ async fn a_service_hands_out_the_same_circuit() {
     assert_eq!(layer.handle().state(), State::ForcedOpen);
     assert_eq!(breaker.handle().name(), "config");
 }
+
+fn forced(from: State, to: State, cause: Cause) -> Event {
+    Event::StateChanged {
+        from,
+        to,
+        cause,
+        open_for: None,
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn forcing_the_state_the_circuit_is_in_changes_nothing() {
+    let events = Events::default();
+    let (handle, mut svc, _) = breaker(
+        CircuitBreakerLayer::builder()
+            .consecutive_failures(3)
+            .on_event(events.listener()),
+    );
+
+    handle.force_open();
+    handle.force_open();
+    assert_eq!(handle.state(), State::ForcedOpen);
+    handle.force_closed();
+    handle.force_closed();
+    assert_eq!(handle.state(), State::Disabled);
+    handle.reset();
+    // Resetting a closed circuit clears its streak but is no transition.
+    send(&mut svc, FAIL).await.unwrap_err();
+    send(&mut svc, FAIL).await.unwrap_err();
+    assert_eq!(handle.consecutive_failures(), 2);
+    handle.reset();
+    assert_eq!(handle.consecutive_failures(), 0);
+    assert_eq!(handle.state(), State::Closed);
+
+    assert_eq!(
+        events.take(),
+        vec![
+            forced(State::Closed, State::ForcedOpen, Cause::Forced),
+            forced(State::ForcedOpen, State::Disabled, Cause::Forced),
+            forced(State::Disabled, State::Closed, Cause::Reset),
+        ]
+    );
+    let counters = handle.counters();
+    assert_eq!(
+        (counters.opened, counters.half_opened, counters.closed),
+        (1, 0, 2)
+    );
+}

@@ -59,3 +59,34 @@ async fn opening_warns_and_closing_informs() {
         ]
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn forcing_the_current_state_again_logs_nothing() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::INFO)
+        .with_ansi(false)
+        .without_time()
+        .with_target(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let (handle, _, _) = breaker(CircuitBreakerLayer::builder().name("primary"));
+    handle.reset();
+    handle.force_open();
+    handle.force_open();
+    handle.force_closed();
+    handle.force_closed();
+
+    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines,
+        vec![
+            " WARN circuit opened breaker=primary from=closed to=forced_open cause=Forced open_for=None",
+            " INFO circuit closed breaker=primary from=forced_open to=disabled cause=Forced",
+        ]
+    );
+}
