@@ -176,7 +176,8 @@ impl<C> Builder<C> {
         self
     }
 
-    /// Rates are computed over the last `calls` calls (default 100).
+    /// Rates are computed over the last `calls` calls (default 100). The
+    /// window takes two bytes per call.
     pub fn count_window(mut self, calls: u32) -> Self {
         self.window = Some(WindowKind::Count(calls));
         self
@@ -184,7 +185,7 @@ impl<C> Builder<C> {
 
     /// Rates are computed over the calls that finished in the last
     /// `window`, kept in `buckets` buckets: the window slides by
-    /// `window / buckets`.
+    /// `window / buckets`. The window takes 32 bytes per bucket.
     pub fn time_window(mut self, window: Duration, buckets: u32) -> Self {
         self.window = Some(WindowKind::Time(window, buckets));
         self
