@@ -108,15 +108,6 @@ async fn a_service_hands_out_the_same_circuit() {
     assert_eq!(breaker.handle().name(), "config");
 }
 
-fn forced(from: State, to: State, cause: Cause) -> Event {
-    Event::StateChanged {
-        from,
-        to,
-        cause,
-        open_for: None,
-    }
-}
-
 #[tokio::test(start_paused = true)]
 async fn forcing_the_state_the_circuit_is_in_changes_nothing() {
     let events = Events::default();
@@ -144,9 +135,9 @@ async fn forcing_the_state_the_circuit_is_in_changes_nothing() {
     assert_eq!(
         events.take(),
         vec![
-            forced(State::Closed, State::ForcedOpen, Cause::Forced),
-            forced(State::ForcedOpen, State::Disabled, Cause::Forced),
-            forced(State::Disabled, State::Closed, Cause::Reset),
+            changed(State::Closed, State::ForcedOpen, Cause::Forced, None),
+            changed(State::ForcedOpen, State::Disabled, Cause::Forced, None),
+            changed(State::Disabled, State::Closed, Cause::Reset, None),
         ]
     );
     let counters = handle.counters();

@@ -241,79 +241,59 @@ async fn a_time_window_keeps_counting_after_two_to_the_31_buckets() {
     assert_eq!(handle.state(), State::Open);
 }
 
-/// The calls F F F S S at one instant: 3 failures in 5.
-const THREE_FAILURES_THEN_TWO_SUCCESSES: [Call; 5] = [FAIL, FAIL, FAIL, OK, OK];
-
-#[tokio::test(start_paused = true)]
-async fn a_success_that_completes_the_minimum_of_a_time_window_opens_it() {
+/// Sends `calls` through `builder`'s breaker: the circuit stays closed
+/// until the last one, which opens it for `cause`.
+async fn opens_on_the_last_of(builder: steadfast_breaker::Builder, calls: &[Call], cause: Cause) {
     let events = Events::default();
-    let (handle, mut svc, _) = breaker(
-        CircuitBreakerLayer::builder()
-            .time_window(secs(1), 10)
-            .failure_rate(0.5)
-            .minimum_calls(5)
-            .on_event(events.listener()),
-    );
-
-    for call in &THREE_FAILURES_THEN_TWO_SUCCESSES[..4] {
+    let (handle, mut svc, _) = breaker(builder.on_event(events.listener()));
+    let (last, before) = calls.split_last().unwrap();
+    for call in before {
         send(&mut svc, *call).await.ok();
         assert_eq!(handle.state(), State::Closed);
     }
-    send(&mut svc, OK).await.unwrap();
+    send(&mut svc, *last).await.ok();
     assert_eq!(handle.state(), State::Open);
     assert!(matches!(
         events.take().as_slice(),
-        [Event::StateChanged {
-            from: State::Closed,
-            to: State::Open,
-            cause: Cause::FailureRate {
-                failures: 3,
-                calls: 5
-            },
-            ..
-        }]
+        [Event::StateChanged { from: State::Closed, to: State::Open, cause: c, .. }] if *c == cause
     ));
+}
+
+/// F F F S S at one instant: 3 failures in 5.
+const THREE_FAILURES_THEN_TWO_SUCCESSES: [Call; 5] = [FAIL, FAIL, FAIL, OK, OK];
+
+const THREE_OF_FIVE: Cause = Cause::FailureRate {
+    failures: 3,
+    calls: 5,
+};
+
+#[tokio::test(start_paused = true)]
+async fn a_success_that_completes_the_minimum_of_a_time_window_opens_it() {
+    let builder = CircuitBreakerLayer::builder()
+        .time_window(secs(1), 10)
+        .failure_rate(0.5)
+        .minimum_calls(5);
+    opens_on_the_last_of(builder, &THREE_FAILURES_THEN_TWO_SUCCESSES, THREE_OF_FIVE).await;
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_count_window_opens_on_the_same_calls() {
-    let (handle, mut svc, _) = breaker(
-        CircuitBreakerLayer::builder()
-            .count_window(10)
-            .failure_rate(0.5)
-            .minimum_calls(5),
-    );
-    for call in THREE_FAILURES_THEN_TWO_SUCCESSES {
-        send(&mut svc, call).await.ok();
-    }
-    assert_eq!(handle.state(), State::Open);
+    let builder = CircuitBreakerLayer::builder()
+        .count_window(10)
+        .failure_rate(0.5)
+        .minimum_calls(5);
+    opens_on_the_last_of(builder, &THREE_FAILURES_THEN_TWO_SUCCESSES, THREE_OF_FIVE).await;
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_fast_call_that_completes_the_minimum_of_a_time_window_opens_it_on_slow_calls() {
-    let events = Events::default();
-    let (handle, mut svc, _) = breaker(
-        CircuitBreakerLayer::builder()
-            .time_window(secs(10), 10)
-            .slow_calls(millis(100), 0.5)
-            .minimum_calls(5)
-            .on_event(events.listener()),
-    );
-
-    for _ in 0..3 {
-        send(&mut svc, ok_after(millis(150))).await.unwrap();
-    }
-    send(&mut svc, OK).await.unwrap();
-    assert_eq!(handle.state(), State::Closed);
-    send(&mut svc, OK).await.unwrap();
-    assert_eq!(handle.state(), State::Open);
-    assert!(matches!(
-        events.take().as_slice(),
-        [Event::StateChanged {
-            cause: Cause::SlowCallRate { slow: 3, calls: 5 },
-            ..
-        }]
-    ));
+    let builder = CircuitBreakerLayer::builder()
+        .time_window(secs(10), 10)
+        .slow_calls(millis(100), 0.5)
+        .minimum_calls(5);
+    let slow = ok_after(millis(150));
+    let calls = [slow, slow, slow, OK, OK];
+    opens_on_the_last_of(builder, &calls, Cause::SlowCallRate { slow: 3, calls: 5 }).await;
 }
 
 #[tokio::test(start_paused = true)]
