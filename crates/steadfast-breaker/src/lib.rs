@@ -40,7 +40,7 @@
 //! window reads the clock once per call, the slow-call policy twice (start
 //! and end), and the first call of each new bucket takes a short lock.
 //!
-//! An idle circuit costs about half a kibibyte, plus two bytes per call of a
+//! An idle circuit costs a little over half a kibibyte, plus two bytes per call of a
 //! count window or 32 bytes per bucket of a time window. Once two threads
 //! collide on a circuit, its call counter and the reference counts of its
 //! response futures spread out, a cache line per thread, so that threads

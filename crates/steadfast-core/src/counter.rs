@@ -1,19 +1,22 @@
 //! A counter that threads bump without contending, and the per-thread slots
 //! that spread them.
 //!
-//! A [`ThreadCounter`] starts as one cell, bumped with a compare-and-swap. The
-//! first time two threads collide on it (a swap fails because another thread
-//! bumped in between), it spreads out: from then on each of the first
-//! [`SLOTS`] threads alive at once counts in a cell of its own, on cache
-//! lines of its own, made the first time that thread counts, and only the
-//! slot's owner writes to it, so a bump is a plain load and store. A counter
-//! that no two threads ever bump at once therefore stays one word, and one
-//! that is contended grows by a cache line per thread that uses it.
+//! A [`ThreadCounter`] starts small. The first thread to count owns it and
+//! bumps its own word with a plain load and store; any other thread bumps a
+//! second word with a compare-and-swap. The first time two threads are seen
+//! counting at once (a swap fails because another thread swapped in
+//! between, or the owner's word moved while another thread was counting),
+//! the counter spreads out: from then on each of the first [`SLOTS`] threads
+//! alive at once counts in a cell of its own, on cache lines of its own,
+//! made the first time that thread counts there, and only the slot's owner
+//! writes to it. A counter that no two threads ever bump at once therefore
+//! stays a few words, and one that is contended grows by a cache line per
+//! thread that uses it.
 //!
-//! When a thread ends, its slot (and with it the cells it wrote) passes to the
-//! next thread that needs one through a lock, so no count is lost and thread
-//! churn never runs out of slots. Threads beyond the first [`SLOTS`] bump the
-//! first cell with `fetch_add`. The sum is exact.
+//! When a thread ends, its slot (and with it the words it wrote) passes to
+//! the next thread that needs one through a lock, so no count is lost and
+//! thread churn never runs out of slots. Threads beyond the first [`SLOTS`]
+//! bump the second word with `fetch_add`. The sum is exact.
 //!
 //! # Example
 //!
@@ -40,7 +43,7 @@
 
 use std::cell::Cell as ThreadCell;
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 
 /// How many threads alive at once get a slot of their own.
@@ -120,24 +123,38 @@ struct Padded(AtomicU64);
 
 /// A count bumped by many threads at once without contention.
 ///
-/// Until two threads collide on it, the count is one word bumped with a
-/// compare-and-swap; from the first collision on, each thread writes only
-/// the cell of its [`thread_slot`], with a plain load and store (see the
-/// [module documentation](self)). [`sum`](Self::sum) is exact once the bumps
-/// it should see have happened before it (a join, a channel, a lock).
+/// Its first thread bumps it with a plain load and store, others with a
+/// compare-and-swap, until two threads are seen counting at once; from then
+/// on each thread writes only the cell of its [`thread_slot`], with a plain
+/// load and store (see the [module documentation](self)).
+/// [`sum`](Self::sum) is exact once the bumps it should see have happened
+/// before it (a join, a channel, a lock).
 pub struct ThreadCounter {
-    /// The count of every bump until the first collision, then of the
-    /// threads without a slot.
+    /// The slot of the thread that counts in `own`, plus one; zero until a
+    /// thread counts.
+    owner: AtomicUsize,
+    /// The owner's count, written by the owner alone.
+    own: AtomicU64,
+    /// The count of the other threads until the counter spreads, then of
+    /// the threads without a slot.
     shared: AtomicU64,
     /// One cell per slot, each made the first time its thread counts; the
-    /// list itself is made at the first collision.
+    /// list itself is made when the counter spreads.
     cells: OnceLock<Box<[OnceLock<Box<Padded>>]>>,
+}
+
+/// Adds one to a word only the calling thread writes.
+#[inline]
+fn bump_own(word: &AtomicU64) {
+    word.store(word.load(Relaxed).wrapping_add(1), Relaxed);
 }
 
 impl ThreadCounter {
     /// A counter at zero.
     pub const fn new() -> Self {
         Self {
+            owner: AtomicUsize::new(0),
+            own: AtomicU64::new(0),
             shared: AtomicU64::new(0),
             cells: OnceLock::new(),
         }
@@ -146,45 +163,57 @@ impl ThreadCounter {
     /// Adds one.
     #[inline]
     pub fn increment(&self) {
-        match self.cells.get() {
-            Some(cells) => Self::increment_spread(&self.shared, cells),
-            None => {
-                let count = self.shared.load(Relaxed);
-                if self
-                    .shared
-                    .compare_exchange(count, count.wrapping_add(1), Relaxed, Relaxed)
-                    .is_err()
-                {
-                    self.collided();
+        let slot = thread_slot();
+        if let Some(cells) = self.cells.get() {
+            match cells.get(slot) {
+                Some(cell) => bump_own(&cell.get_or_init(Self::cell).0),
+                None => {
+                    self.shared.fetch_add(1, Relaxed);
                 }
             }
+            return;
+        }
+        let owner = self.owner.load(Relaxed);
+        if owner == slot + 1
+            || (owner == 0
+                && slot < SLOTS
+                && self
+                    .owner
+                    .compare_exchange(0, slot + 1, Relaxed, Relaxed)
+                    .is_ok())
+        {
+            bump_own(&self.own);
+        } else {
+            self.visit();
         }
     }
 
-    #[inline]
-    fn increment_spread(shared: &AtomicU64, cells: &[OnceLock<Box<Padded>>]) {
-        match cells.get(thread_slot()) {
-            Some(cell) => {
-                let own = &cell.get_or_init(|| Box::new(Padded(AtomicU64::new(0)))).0;
-                own.store(own.load(Relaxed).wrapping_add(1), Relaxed);
-            }
-            None => {
-                shared.fetch_add(1, Relaxed);
-            }
-        }
+    fn cell() -> Box<Padded> {
+        Box::new(Padded(AtomicU64::new(0)))
     }
 
-    /// Counts the bump whose swap failed, and spreads the counter out.
+    /// Counts a bump of a thread other than the owner, and spreads the
+    /// counter if another thread counted meanwhile.
     #[cold]
     #[inline(never)]
-    fn collided(&self) {
-        self.shared.fetch_add(1, Relaxed);
-        self.cells
-            .get_or_init(|| (0..SLOTS).map(|_| OnceLock::new()).collect());
+    fn visit(&self) {
+        let owned = self.own.load(Relaxed);
+        let count = self.shared.load(Relaxed);
+        let collided = self
+            .shared
+            .compare_exchange(count, count.wrapping_add(1), Relaxed, Relaxed)
+            .is_err();
+        if collided {
+            self.shared.fetch_add(1, Relaxed);
+        }
+        if collided || self.own.load(Relaxed) != owned {
+            self.cells
+                .get_or_init(|| (0..SLOTS).map(|_| OnceLock::new()).collect());
+        }
     }
 
-    /// Whether two threads have collided on this counter, so that each now
-    /// counts in a cell of its own. Other per-thread state that the same
+    /// Whether two threads have been seen counting at once, so that each
+    /// now counts in a cell of its own. Other per-thread state that the same
     /// threads touch as often can follow this signal to spread out too.
     #[inline]
     pub fn contended(&self) -> bool {
@@ -193,13 +222,16 @@ impl ThreadCounter {
 
     /// The count so far.
     pub fn sum(&self) -> u64 {
-        let shared = self.shared.load(Relaxed);
-        self.cells.get().map_or(shared, |cells| {
+        let unspread = self
+            .own
+            .load(Relaxed)
+            .wrapping_add(self.shared.load(Relaxed));
+        self.cells.get().map_or(unspread, |cells| {
             cells
                 .iter()
                 .filter_map(OnceLock::get)
                 .map(|cell| cell.0.load(Relaxed))
-                .fold(shared, u64::wrapping_add)
+                .fold(unspread, u64::wrapping_add)
         })
     }
 }
@@ -297,13 +329,16 @@ mod tests {
     }
 
     #[test]
-    fn one_thread_never_spreads_the_counter() {
+    fn threads_that_take_turns_never_spread_the_counter() {
         let _serial = serial();
         let counter = Arc::new(ThreadCounter::new());
         for _ in 0..100 {
             count_on_threads(&counter, 1, 1_000);
         }
-        assert_eq!(counter.sum(), 100_000);
+        for _ in 0..1_000 {
+            counter.increment();
+        }
+        assert_eq!(counter.sum(), 101_000);
         assert!(!counter.contended());
     }
 
