@@ -3,11 +3,13 @@
 //! Every count a closed circuit keeps (its failure streak, its window) lives
 //! in words that also carry the epoch of the state word the circuit was
 //! closed under. A call changes such a word only with a compare-and-swap
-//! that finds its own epoch there, and clearing the counts for a new closed
-//! period moves every word to the new epoch first. A call admitted before a
-//! reset, a trip or a forced state therefore either lands before the clear
-//! (and is cleared with the rest) or finds the new epoch and changes nothing:
-//! clears and calls are linearizable, with no lock on the call's path.
+//! that finds its own epoch there (or, for a count window's position, with
+//! an add whose result tells it which epoch it landed in), and clearing the
+//! counts for a new closed period moves every word to the new epoch before
+//! the new state word is published. A call admitted before a reset, a trip
+//! or a forced state therefore either lands before the clear (and is
+//! cleared with the rest) or finds the new epoch and counts nothing: clears
+//! and calls are linearizable, with no lock on the call's path.
 
 use std::sync::atomic::{AtomicU64, Ordering::*};
 
@@ -92,6 +94,15 @@ impl EpochCount {
         }
     }
 
+    /// Adds one to the count whatever its epoch, and returns the epoch and
+    /// the count before. The caller keeps the count below 2^40, or it would
+    /// carry into the epoch.
+    #[inline]
+    pub(crate) fn bump(&self) -> (u64, u64) {
+        let word = self.0.fetch_add(1, AcqRel);
+        (Self::epoch_of(word), word & COUNT_MASK)
+    }
+
     /// Moves to `epoch` with the count set to `count`.
     pub(crate) fn restart(&self, epoch: u64, count: u64) {
         self.0.store(Self::pack(epoch, count), Release);
@@ -128,6 +139,8 @@ mod tests {
         assert_eq!(count.get(0), None);
         count.restart(2, 0);
         assert_eq!((count.get(2), count.count()), (Some(0), 0));
+        assert_eq!(count.bump(), (2, 0));
+        assert_eq!(count.get(2), Some(1));
     }
 
     #[test]

@@ -6,16 +6,11 @@ use std::sync::{Arc, OnceLock};
 
 use steadfast_core::counter::thread_slot;
 
+use crate::cache_line::CacheLine;
 use crate::state::Shared;
 
 /// How many lanes a contended circuit can spread its futures over.
 const LANES: usize = 16;
-
-/// A value on cache lines of its own, so that writes to its neighbours do
-/// not slow down the threads that use it.
-#[derive(Debug, Default)]
-#[repr(align(128))]
-pub(crate) struct CacheLine<T>(T);
 
 /// A lane: a reference to the state, counted on cache lines of its own.
 pub(crate) type Lane<C> = Arc<CacheLine<Arc<Shared<C>>>>;

@@ -383,13 +383,13 @@ impl<C> Builder<C> {
             .clamp(1.0, f64::from(self.probes)) as u32;
 
         let window = windowed.then(|| match kind {
-            WindowKind::Count(size) => Window::Count(Box::new(CountWindow::new(size))),
+            WindowKind::Count(size) => Window::Count(CountWindow::new(size)),
             WindowKind::Time(window, buckets) => {
                 let width = window.as_nanos() / u128::from(buckets);
-                Window::Time(Box::new(TimeWindow::new(
+                Window::Time(TimeWindow::new(
                     u64::try_from(width).unwrap_or(u64::MAX),
                     buckets,
-                )))
+                ))
             }
         });
         let config = Config {
@@ -398,7 +398,7 @@ impl<C> Builder<C> {
             failure_ppm,
             slow_threshold: slow.map(|(threshold, _)| threshold),
             slow_ppm: slow.map_or(0, |(_, ppm)| ppm),
-            minimum_calls: u64::from(minimum_calls),
+            minimum_calls,
             open: self.open,
             multiplier,
             max_open,
@@ -420,9 +420,9 @@ impl<C> Builder<C> {
 }
 
 /// A rate in `(0, 1]` as parts per million.
-fn ppm(name: &'static str, rate: f64) -> Result<u64, BuildError> {
+fn ppm(name: &'static str, rate: f64) -> Result<u32, BuildError> {
     if rate > 0.0 && rate <= 1.0 {
-        Ok(((rate * 1_000_000.0).round() as u64).max(1))
+        Ok(((rate * 1_000_000.0).round() as u32).max(1))
     } else {
         Err(BuildError::InvalidRate { name, value: rate })
     }

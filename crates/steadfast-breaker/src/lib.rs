@@ -34,9 +34,9 @@
 //! A closed circuit takes no lock and allocates nothing: one atomic load to
 //! admit; for the response future, a reference-count increment; on a
 //! success, a plain store to the call counter and, with a window, one
-//! compare-and-swap on the window and a read of its totals, which are kept
-//! as the calls go, so the rates are checked after every call without a
-//! scan. Failures, transitions and rejections take slower paths. A time
+//! atomic add (count window) or compare-and-swap (time window) on the
+//! window and a read of its totals, which are kept as the calls go, so the
+//! rates are checked after every call without a scan. Failures, transitions and rejections take slower paths. A time
 //! window reads the clock once per call, the slow-call policy twice (start
 //! and end), and the first call of each new bucket takes a short lock.
 //!
@@ -106,6 +106,7 @@
 )]
 #![forbid(unsafe_code)]
 
+mod cache_line;
 mod epoch;
 mod error;
 mod event;

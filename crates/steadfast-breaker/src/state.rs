@@ -86,10 +86,10 @@ fn scale(duration: Duration, factor: f64) -> Duration {
 pub(crate) struct Config {
     pub(crate) name: Arc<str>,
     pub(crate) consecutive: Option<u32>,
-    pub(crate) failure_ppm: Option<u64>,
+    pub(crate) failure_ppm: Option<u32>,
     pub(crate) slow_threshold: Option<Duration>,
-    pub(crate) slow_ppm: u64,
-    pub(crate) minimum_calls: u64,
+    pub(crate) slow_ppm: u32,
+    pub(crate) minimum_calls: u32,
     pub(crate) open: Duration,
     pub(crate) multiplier: f64,
     pub(crate) max_open: Duration,
@@ -135,7 +135,8 @@ struct Tally {
 struct Transitions {
     rng: fastrand::Rng,
     trips: u32,
-    half_open_since: Instant,
+    /// When the circuit last half-opened, in nanoseconds since `Core::base`.
+    half_open_since: u64,
     free: u32,
     successes: u32,
     failures: u32,
@@ -160,7 +161,6 @@ pub(crate) struct Core {
     /// Failures in a row while closed.
     consecutive: EpochCount,
     window: Option<Window>,
-    timed: bool,
     tally: Tally,
     config: Config,
     base: Instant,
@@ -185,21 +185,18 @@ impl Core {
         listener: Option<Listener>,
     ) -> Self {
         let now = Instant::now();
-        let timed =
-            config.slow_threshold.is_some() || window.as_ref().is_some_and(Window::needs_time);
         Self {
             word: AtomicU64::new(CLOSED),
             open_until: AtomicU64::new(0),
             consecutive: EpochCount::new(),
             window,
-            timed,
             tally: Tally::default(),
             config,
             base: now,
             transitions: Mutex::new(Transitions {
                 rng,
                 trips: 0,
-                half_open_since: now,
+                half_open_since: 0,
                 free: 0,
                 successes: 0,
                 failures: 0,
@@ -218,7 +215,7 @@ impl Core {
     /// Whether a finished call needs the time (a time window, slow calls).
     #[inline]
     pub(crate) fn timed(&self) -> bool {
-        self.timed
+        self.config.slow_threshold.is_some() || self.window.as_ref().is_some_and(Window::needs_time)
     }
 
     /// Whether a call needs its start time (slow calls).
@@ -294,9 +291,9 @@ impl Core {
     }
 
     fn half_open_expired(&self, t: &Transitions, now: Instant) -> bool {
-        self.config
-            .max_wait
-            .is_some_and(|max| now.saturating_duration_since(t.half_open_since) >= max)
+        self.config.max_wait.is_some_and(|max| {
+            Duration::from_nanos(self.nanos(now).saturating_sub(t.half_open_since)) >= max
+        })
     }
 
     /// Counts a rejected call and says why it was rejected: the time until
@@ -397,11 +394,11 @@ impl Core {
 
     #[inline]
     fn check(&self, word: u64, totals: Totals) {
-        if totals.calls < self.config.minimum_calls {
+        if totals.calls < u64::from(self.config.minimum_calls) {
             return;
         }
         if let Some(ppm) = self.config.failure_ppm
-            && totals.failures * PPM >= ppm * totals.calls
+            && totals.failures * PPM >= u64::from(ppm) * totals.calls
         {
             self.trip(
                 word,
@@ -411,7 +408,7 @@ impl Core {
                 },
             );
         } else if self.config.slow_threshold.is_some()
-            && totals.slow * PPM >= self.config.slow_ppm * totals.calls
+            && totals.slow * PPM >= u64::from(self.config.slow_ppm) * totals.calls
         {
             self.trip(
                 word,
@@ -540,7 +537,7 @@ impl Core {
         t.free = self.config.probes;
         t.successes = 0;
         t.failures = 0;
-        t.half_open_since = now;
+        t.half_open_since = self.nanos(now);
         self.word.store(next_word(word, State::HalfOpen), Release);
         drop(t);
         self.announce(Change {

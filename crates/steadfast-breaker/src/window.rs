@@ -9,7 +9,8 @@
 use std::sync::atomic::{AtomicU16, AtomicU64, Ordering::*, fence};
 use std::sync::{Mutex, PoisonError};
 
-use crate::epoch::{EpochCount, non_negative, since};
+use crate::cache_line::CacheLine;
+use crate::epoch::{EPOCH_MASK, EpochCount, non_negative, since};
 
 /// Outcome bits stored per call.
 pub(crate) const FAILED: u8 = 1;
@@ -36,11 +37,14 @@ impl Totals {
     }
 }
 
-/// One window per breaker.
+/// One window per breaker, kept in the breaker's state: only the word every
+/// call writes sits on cache lines of its own, so that the totals, read by
+/// every call and written only when an outcome changes, stay in the caches
+/// of the threads calling at once.
 #[derive(Debug)]
 pub(crate) enum Window {
-    Count(Box<CountWindow>),
-    Time(Box<TimeWindow>),
+    Count(CountWindow),
+    Time(TimeWindow),
 }
 
 impl Window {
@@ -80,27 +84,35 @@ impl Window {
 
 /// The last `n` outcomes in a ring.
 ///
-/// A call takes its position with a compare-and-swap on `head`, writes its
+/// A call takes its position with an atomic add on `head`, writes its
 /// outcome into the slot there, and adds the difference it made to the
 /// running failure and slow totals, so the totals always equal the sum of
-/// the slots. Each slot also holds the low 14 bits of the epoch that wrote
-/// it; a slot of another epoch counts as empty.
+/// the slots. Each slot also holds the low 13 bits of the epoch that wrote
+/// it; a slot of another epoch counts as empty. A call admitted in an
+/// earlier epoch than the window's (the window was cleared since) finds
+/// that out from the same add, and leaves a hole at its position instead of
+/// its outcome: a hole is no call, and the ring counts them as it counts
+/// failures.
 ///
-/// The window's own words share one cache line, which every call writes
-/// (`head`); nothing else shares it.
 #[derive(Debug)]
-#[repr(align(128))]
 pub(crate) struct CountWindow {
-    /// The position of the next call, kept below twice the ring's length:
-    /// from the length on, the ring is full.
-    head: EpochCount,
+    /// The position of the next call; once past the length of the ring,
+    /// the ring is full, and positions are only read modulo it.
+    head: Box<CacheLine<EpochCount>>,
     failures: EpochCount,
     slow: EpochCount,
+    holes: EpochCount,
     slots: Box<[AtomicU16]>,
 }
 
-const TAG_SHIFT: u32 = 2;
+/// A slot's bit for a position that holds no call.
+const HOLE: u8 = 4;
+const TAG_SHIFT: u32 = 3;
 const BITS_MASK: u16 = (1 << TAG_SHIFT) - 1;
+
+/// Positions are brought back below this bound (by a multiple of the ring's
+/// length) long before they could carry into the epoch.
+const REWIND_AT: u64 = 1 << 39;
 
 /// A slot written by a call of `epoch` with `bits`.
 #[inline]
@@ -121,9 +133,10 @@ fn bits_for(value: u16, epoch: u64) -> u8 {
 impl CountWindow {
     pub(crate) fn new(size: u32) -> Self {
         Self {
-            head: EpochCount::new(),
+            head: Box::default(),
             failures: EpochCount::new(),
             slow: EpochCount::new(),
+            holes: EpochCount::new(),
             slots: (0..size).map(|_| AtomicU16::new(0)).collect(),
         }
     }
@@ -136,57 +149,85 @@ impl CountWindow {
     #[inline]
     fn record(&self, epoch: u64, bits: u8) -> Option<Totals> {
         let len = self.len();
-        let (at, next) = self.head.update(epoch, |at| {
-            if at + 1 >= 2 * len {
-                at + 1 - len
-            } else {
-                at + 1
-            }
-        })?;
-        let slot = &self.slots[(at % len) as usize];
+        let (window, at) = self.head.bump();
+        if at >= REWIND_AT {
+            self.rewind(window);
+        }
+        let stale = window != epoch & EPOCH_MASK;
+        let bits = if stale { HOLE } else { bits };
+        let old = self.write(window, &self.slots[(at % len) as usize], bits)?;
+        if old != bits {
+            adjust(&self.failures, window, bits & FAILED, old & FAILED)?;
+            adjust(&self.slow, window, bits & SLOW, old & SLOW)?;
+            adjust(&self.holes, window, bits & HOLE, old & HOLE)?;
+        }
+        if stale {
+            return None;
+        }
+        let holes = non_negative(self.holes.get(window)?);
+        Some(Totals::bounded(
+            (at + 1).min(len).saturating_sub(holes),
+            non_negative(self.failures.get(window)?),
+            non_negative(self.slow.get(window)?),
+        ))
+    }
+
+    /// Writes `bits` into `slot` for `epoch` and returns the bits it held
+    /// for that epoch; `None` if the window was cleared meanwhile.
+    #[inline]
+    fn write(&self, epoch: u64, slot: &AtomicU16, bits: u8) -> Option<u8> {
         let mut current = slot.load(Acquire);
-        let old = loop {
+        loop {
             let old = bits_for(current, epoch);
             // A slot that already holds this outcome needs no write.
             if old == bits {
-                break old;
+                return Some(old);
             }
             // Once the window is cleared, a slot may hold a call of the new
             // epoch, which this one must not overwrite.
             self.head.get(epoch)?;
             match slot.compare_exchange_weak(current, slot_value(epoch, bits), AcqRel, Acquire) {
-                Ok(_) => break old,
+                Ok(_) => return Some(old),
                 Err(actual) => current = actual,
             }
-        };
-        if old != bits {
-            adjust(&self.failures, epoch, bits & FAILED, old & FAILED)?;
-            adjust(&self.slow, epoch, bits & SLOW, old & SLOW)?;
         }
-        Some(Totals::bounded(
-            next.min(len),
-            non_negative(self.failures.get(epoch)?),
-            non_negative(self.slow.get(epoch)?),
-        ))
+    }
+
+    /// Brings the position back by a multiple of the ring's length.
+    #[cold]
+    fn rewind(&self, epoch: u64) {
+        let len = self.len();
+        self.head.update(
+            epoch,
+            |at| {
+                if at >= REWIND_AT { len + at % len } else { at }
+            },
+        );
     }
 
     fn totals(&self) -> Totals {
+        let calls = self.head.count().min(self.len());
         Totals::bounded(
-            self.head.count().min(self.len()),
+            calls.saturating_sub(non_negative(self.holes.count())),
             non_negative(self.failures.count()),
             non_negative(self.slow.count()),
         )
     }
 
+    /// Empties the slots, then the totals, then moves the position to
+    /// `epoch`: from that moment calls of the old epoch leave holes there,
+    /// and nothing clears a slot under them any more. Slots the old epoch
+    /// writes meanwhile keep its tag, so they count as empty.
     fn clear(&self, epoch: u64) {
-        self.failures.restart(epoch, 0);
-        self.slow.restart(epoch, 0);
-        self.head.restart(epoch, 0);
         for slot in self.slots.iter() {
             if slot.load(Relaxed) & BITS_MASK != 0 {
                 slot.store(0, Release);
             }
         }
+        self.failures.restart(epoch, 0);
+        self.slow.restart(epoch, 0);
+        self.holes.restart(epoch, 0);
+        self.head.restart(epoch, 0);
     }
 }
 
@@ -212,10 +253,10 @@ fn adjust(total: &EpochCount, epoch: u64, now: u8, before: u8) -> Option<()> {
 /// bucket's start. Clearing the window moves the counts to a new epoch and
 /// notes them as the start of every bucket.
 #[derive(Debug)]
-#[repr(align(128))]
 pub(crate) struct TimeWindow {
     width: u64,
-    calls: EpochCount,
+    /// Written by every call: on cache lines of its own.
+    calls: Box<CacheLine<EpochCount>>,
     failures: EpochCount,
     slow: EpochCount,
     /// The newest bucket started, by [`TimeWindow::seq`].
@@ -300,7 +341,7 @@ impl TimeWindow {
         // starts out as `len` buckets, all starting with no calls.
         Self {
             width: width_nanos,
-            calls: EpochCount::new(),
+            calls: Box::default(),
             failures: EpochCount::new(),
             slow: EpochCount::new(),
             latest: AtomicU64::new(len),
@@ -439,13 +480,30 @@ mod tests {
     }
 
     #[test]
-    fn count_window_ignores_calls_of_another_epoch() {
+    fn count_window_leaves_a_hole_for_a_call_of_another_epoch() {
         let w = CountWindow::new(3);
         w.record(0, FAILED);
         w.clear(5);
         assert_eq!(w.record(0, FAILED), None);
         assert_eq!(w.totals(), Totals::default());
         assert_eq!(w.record(5, SLOW), Some(totals(1, 0, 1)));
+        assert_eq!(w.record(5, FAILED), Some(totals(2, 1, 1)));
+        // The next call takes the hole's place: three calls.
+        assert_eq!(w.record(5, 0), Some(totals(3, 1, 1)));
+        assert_eq!(w.record(5, 0), Some(totals(3, 1, 0)));
+    }
+
+    #[test]
+    fn count_window_positions_come_back_before_they_carry_into_the_epoch() {
+        let w = CountWindow::new(3);
+        w.clear(2);
+        w.head.restart(2, REWIND_AT - 1);
+        for _ in 0..4 {
+            w.record(2, FAILED);
+        }
+        assert!(w.head.count() < 6, "{}", w.head.count());
+        assert_eq!(w.head.get(2).map(|at| at % 3), Some((REWIND_AT + 3) % 3));
+        assert_eq!(w.totals(), totals(3, 3, 0));
     }
 
     #[test]
@@ -454,9 +512,8 @@ mod tests {
         for i in 0..10_000u32 {
             w.record(0, if i % 3 == 0 { FAILED } else { 0 });
         }
-        // The last three calls: 9_997 (F), 9_998, 9_999.
+        // The last three calls: 9_997, 9_998 and 9_999 (F).
         assert_eq!(w.totals(), totals(3, 1, 0));
-        assert!(w.head.count() < 6);
     }
 
     #[test]
@@ -492,8 +549,9 @@ mod tests {
     }
 
     /// Threads record random outcomes while this thread clears the window
-    /// again and again. After each clear, once the calls racing it have
-    /// finished, the running totals must equal what the slots hold.
+    /// again and again, some of them with the epoch before the clear. After
+    /// each clear, once the calls racing it have finished, the running
+    /// totals (failures, slow calls, holes) must equal what the slots hold.
     #[test]
     fn clears_racing_records_keep_a_count_window_whole() {
         use std::sync::atomic::{AtomicBool, AtomicU64 as Counter};
@@ -529,14 +587,21 @@ mod tests {
             }
             w.clear(round);
             epoch.store(round, Relaxed);
+            for _ in 0..200 {
+                std::hint::spin_loop();
+            }
             pause.store(true, Release);
             paused.wait();
-            let (failed, slow) = w.slots.iter().fold((0, 0), |(f, s), slot| {
+            let held = w.slots.iter().fold([0; 3], |[f, s, h], slot| {
                 let bits = bits_for(slot.load(Relaxed), round);
-                (f + u64::from(bits & FAILED), s + u64::from(bits & SLOW) / 2)
+                [
+                    f + u64::from(bits & FAILED),
+                    s + u64::from(bits & SLOW) / 2,
+                    h + u64::from(bits & HOLE) / 4,
+                ]
             });
-            let t = w.totals();
-            if (t.failures, t.slow) != (failed, slow) {
+            let totals = [&w.failures, &w.slow, &w.holes].map(|t| t.get(round));
+            if totals != held.map(Some) {
                 wrong += 1;
             }
             pause.store(false, Release);

@@ -140,7 +140,7 @@ pub struct ThreadCounter {
     shared: AtomicU64,
     /// One cell per slot, each made the first time its thread counts; the
     /// list itself is made when the counter spreads.
-    cells: OnceLock<Box<[OnceLock<Box<Padded>>]>>,
+    cells: OnceLock<Box<[OnceLock<Box<Padded>>; SLOTS]>>,
 }
 
 /// Adds one to a word only the calling thread writes.
@@ -208,7 +208,7 @@ impl ThreadCounter {
         }
         if collided || self.own.load(Relaxed) != owned {
             self.cells
-                .get_or_init(|| (0..SLOTS).map(|_| OnceLock::new()).collect());
+                .get_or_init(|| Box::new(std::array::from_fn(|_| OnceLock::new())));
         }
     }
 
