@@ -164,12 +164,9 @@ impl CountWindow {
         if stale {
             return None;
         }
-        let holes = non_negative(self.holes.get(window)?);
-        Some(Totals::bounded(
-            (at + 1).min(len).saturating_sub(holes),
-            non_negative(self.failures.get(window)?),
-            non_negative(self.slow.get(window)?),
-        ))
+        // Totals read across a clear can only lead to a trip that the
+        // change of state word then refuses.
+        Some(self.totals_at(at + 1))
     }
 
     /// Writes `bits` into `slot` for `epoch` and returns the bits it held
@@ -206,7 +203,13 @@ impl CountWindow {
     }
 
     fn totals(&self) -> Totals {
-        let calls = self.head.count().min(self.len());
+        self.totals_at(self.head.count())
+    }
+
+    /// The totals with the position at `head`.
+    #[inline]
+    fn totals_at(&self, head: u64) -> Totals {
+        let calls = head.min(self.len());
         Totals::bounded(
             calls.saturating_sub(non_negative(self.holes.count())),
             non_negative(self.failures.count()),
