@@ -10,8 +10,9 @@ use pin_project_lite::pin_project;
 use steadfast_core::CircuitOpen;
 use tokio::time::Instant;
 
+use crate::lane::Link;
 use crate::policy::{Classifier, Outcome};
-use crate::state::{Lane, Shared};
+use crate::state::Shared;
 
 pin_project! {
     /// The response future of [`CircuitBreaker`](crate::CircuitBreaker):
@@ -29,7 +30,7 @@ pin_project! {
         Called {
             #[pin]
             future: F,
-            lane: Lane<C>,
+            link: Link<C>,
             word: u64,
             start: Option<Instant>,
         },
@@ -47,11 +48,11 @@ pin_project! {
 
 impl<F, C> ResponseFuture<F, C> {
     #[inline]
-    pub(crate) fn called(future: F, lane: Lane<C>, word: u64, start: Option<Instant>) -> Self {
+    pub(crate) fn called(future: F, link: Link<C>, word: u64, start: Option<Instant>) -> Self {
         Self {
             state: Inner::Called {
                 future,
-                lane,
+                link,
                 word,
                 start,
             },
@@ -88,12 +89,12 @@ where
         match self.project().state.project() {
             InnerProj::Called {
                 future,
-                lane,
+                link,
                 word,
                 start,
             } => {
                 let result = ready!(future.poll(cx));
-                let shared: &Shared<C> = &lane.0;
+                let shared: &Shared<C> = link;
                 let (outcome, slow, now) = judge(shared, *start, &result);
                 shared.core.record(*word, outcome, slow, now);
                 Poll::Ready(result)

@@ -56,20 +56,25 @@ impl Handle {
 
     /// Opens the circuit until [`reset`](Handle::reset) or
     /// [`force_closed`](Handle::force_closed). Rejections say
-    /// `Duration::MAX` until the next probe.
+    /// `Duration::MAX` until the next probe. On a circuit already forced
+    /// open, does nothing: no event, no count.
     pub fn force_open(&self) {
         self.shared.core.force(State::ForcedOpen, Cause::Forced);
     }
 
     /// Disables the breaker: every call passes and is counted, but the
     /// circuit never opens, until [`reset`](Handle::reset) or
-    /// [`force_open`](Handle::force_open).
+    /// [`force_open`](Handle::force_open). On a disabled circuit, does
+    /// nothing: no event, no count.
     pub fn force_closed(&self) {
         self.shared.core.force(State::Disabled, Cause::Forced);
     }
 
     /// Closes the circuit with an empty window, a zero failure streak and
-    /// the open-duration backoff restarted. Counters are kept.
+    /// the open-duration backoff restarted. Counters are kept. Calls
+    /// admitted before the reset and still running count in no window
+    /// afterwards. Resetting a circuit that is already closed empties its
+    /// window and streak but is no transition: no event, no count.
     pub fn reset(&self) {
         self.shared.core.force(State::Closed, Cause::Reset);
     }

@@ -9,9 +9,10 @@ use tower_layer::Layer;
 use crate::error::BuildError;
 use crate::event::Event;
 use crate::handle::Handle;
+use crate::lane::Circuit;
 use crate::policy::DefaultClassifier;
 use crate::service::CircuitBreaker;
-use crate::state::{Circuit, Config, Core, Listener, Shared};
+use crate::state::{Config, Core, Listener, Shared};
 use crate::window::{CountWindow, TimeWindow, Window};
 
 const DEFAULT_CONSECUTIVE: u32 = 5;
@@ -84,10 +85,8 @@ enum WindowKind {
 /// trips. With none set, it opens after 5 consecutive failures. The rates
 /// share one sliding window (by default the last 100 calls) and apply once
 /// it holds [`minimum_calls`](Builder::minimum_calls). They are checked
-/// when a failure or slow call is recorded, when the call that completes the
-/// minimum of a count window is recorded, and when the first call of a new
-/// time bucket is recorded (the window just slid), so a success costs no
-/// scan of the window.
+/// after every call the window counts, as Resilience4j does; both windows
+/// keep running totals, so a check costs no scan of the window.
 pub struct Builder<C = DefaultClassifier> {
     classifier: C,
     name: Arc<str>,
@@ -177,7 +176,8 @@ impl<C> Builder<C> {
         self
     }
 
-    /// Rates are computed over the last `calls` calls (default 100).
+    /// Rates are computed over the last `calls` calls (default 100). The
+    /// window takes two bytes per call.
     pub fn count_window(mut self, calls: u32) -> Self {
         self.window = Some(WindowKind::Count(calls));
         self
@@ -185,7 +185,7 @@ impl<C> Builder<C> {
 
     /// Rates are computed over the calls that finished in the last
     /// `window`, kept in `buckets` buckets: the window slides by
-    /// `window / buckets`.
+    /// `window / buckets`. The window takes 32 bytes per bucket.
     pub fn time_window(mut self, window: Duration, buckets: u32) -> Self {
         self.window = Some(WindowKind::Time(window, buckets));
         self
@@ -383,9 +383,7 @@ impl<C> Builder<C> {
             .clamp(1.0, f64::from(self.probes)) as u32;
 
         let window = windowed.then(|| match kind {
-            WindowKind::Count(size) => {
-                Window::Count(CountWindow::new(size, u64::from(minimum_calls)))
-            }
+            WindowKind::Count(size) => Window::Count(CountWindow::new(size)),
             WindowKind::Time(window, buckets) => {
                 let width = window.as_nanos() / u128::from(buckets);
                 Window::Time(TimeWindow::new(
@@ -400,7 +398,7 @@ impl<C> Builder<C> {
             failure_ppm,
             slow_threshold: slow.map(|(threshold, _)| threshold),
             slow_ppm: slow.map_or(0, |(_, ppm)| ppm),
-            minimum_calls: u64::from(minimum_calls),
+            minimum_calls,
             open: self.open,
             multiplier,
             max_open,
@@ -422,9 +420,9 @@ impl<C> Builder<C> {
 }
 
 /// A rate in `(0, 1]` as parts per million.
-fn ppm(name: &'static str, rate: f64) -> Result<u64, BuildError> {
+fn ppm(name: &'static str, rate: f64) -> Result<u32, BuildError> {
     if rate > 0.0 && rate <= 1.0 {
-        Ok(((rate * 1_000_000.0).round() as u64).max(1))
+        Ok(((rate * 1_000_000.0).round() as u32).max(1))
     } else {
         Err(BuildError::InvalidRate { name, value: rate })
     }

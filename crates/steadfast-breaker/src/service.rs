@@ -9,8 +9,9 @@ use tower_service::Service;
 
 use crate::future::{Permit, ResponseFuture};
 use crate::handle::Handle;
+use crate::lane::Circuit;
 use crate::policy::Classifier;
-use crate::state::{Admission, Circuit, TICKET_EMPTY, TICKET_PROBE, TICKET_REJECT, passes};
+use crate::state::{Admission, TICKET_EMPTY, TICKET_PROBE, TICKET_REJECT, passes};
 
 /// A service guarded by a circuit breaker; made by
 /// [`CircuitBreakerLayer`](crate::CircuitBreakerLayer).
@@ -119,7 +120,7 @@ where
         if passes(ticket) {
             let start = self.circuit.shared.core.times_calls().then(Instant::now);
             let future = self.inner.call(request);
-            return ResponseFuture::called(future, self.circuit.lane(), ticket, start);
+            return ResponseFuture::called(future, self.circuit.link(), ticket, start);
         }
         match ticket {
             TICKET_PROBE => {

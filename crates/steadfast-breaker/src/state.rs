@@ -1,13 +1,14 @@
 //! The state every clone of a breaker shares, and its transitions.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::*};
+use std::sync::atomic::{AtomicU64, Ordering::*};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use steadfast_core::CircuitOpen;
-use steadfast_core::counter::{ThreadCounter, thread_slot};
+use steadfast_core::counter::ThreadCounter;
 use tokio::time::Instant;
 
+use crate::epoch::{EPOCH_MASK, EpochCount};
 use crate::event::{Cause, Event, State};
 use crate::handle::{Counters, WindowTotals};
 use crate::policy::Outcome;
@@ -17,8 +18,11 @@ use crate::window::{FAILED, SLOW, Totals, Window};
 pub(crate) type Listener = Arc<dyn Fn(&Event) + Send + Sync>;
 
 // The state word: the circuit state in the low three bits, the epoch (one per
-// transition) above them. A call remembers the word it was admitted under;
-// its outcome moves the circuit only while the word is unchanged.
+// transition, and one per reset) above them. A call remembers the word it
+// was admitted under; its outcome moves the circuit only while the word is
+// unchanged. The counts of a closed circuit (streak, window) carry the epoch
+// of its word, so that a call admitted under another word cannot change them
+// even if it races the change of word (see `epoch`).
 const STATE_BITS: u64 = 0b111;
 const CLOSED: u64 = 0;
 const OPEN: u64 = 1;
@@ -65,6 +69,12 @@ fn next_word(word: u64, state: State) -> u64 {
     ((word >> 3).wrapping_add(1) << 3) | bits_of(state)
 }
 
+/// The epoch of a state word, as the counts of its closed period carry it.
+#[inline]
+fn epoch_of(word: u64) -> u64 {
+    (word >> 3) & EPOCH_MASK
+}
+
 /// `duration` times `factor` (finite, not negative), saturating at
 /// `Duration::MAX` instead of overflowing.
 fn scale(duration: Duration, factor: f64) -> Duration {
@@ -76,10 +86,10 @@ fn scale(duration: Duration, factor: f64) -> Duration {
 pub(crate) struct Config {
     pub(crate) name: Arc<str>,
     pub(crate) consecutive: Option<u32>,
-    pub(crate) failure_ppm: Option<u64>,
+    pub(crate) failure_ppm: Option<u32>,
     pub(crate) slow_threshold: Option<Duration>,
-    pub(crate) slow_ppm: u64,
-    pub(crate) minimum_calls: u64,
+    pub(crate) slow_ppm: u32,
+    pub(crate) minimum_calls: u32,
     pub(crate) open: Duration,
     pub(crate) multiplier: f64,
     pub(crate) max_open: Duration,
@@ -96,46 +106,6 @@ pub(crate) struct Config {
 pub(crate) struct Shared<C: ?Sized> {
     pub(crate) core: Core,
     pub(crate) classifier: C,
-}
-
-/// One of a circuit's lanes: a reference to its state, counted on a cache
-/// line of its own. Response futures hold a lane instead of the state's own
-/// `Arc`, and each thread takes its own lane, so threads calling through one
-/// circuit at once do not fight over a single reference count.
-pub(crate) type Lane<C> = Arc<CacheLine<Arc<Shared<C>>>>;
-
-/// How many lanes a circuit has.
-const LANES: usize = 16;
-
-/// A circuit's state and its lanes, as a layer and its services hold them.
-pub(crate) struct Circuit<C> {
-    pub(crate) shared: Arc<Shared<C>>,
-    lanes: Arc<[Lane<C>]>,
-}
-
-impl<C> Circuit<C> {
-    pub(crate) fn new(shared: Shared<C>) -> Self {
-        let shared = Arc::new(shared);
-        let lanes = (0..LANES)
-            .map(|_| Arc::new(CacheLine(shared.clone())))
-            .collect();
-        Self { shared, lanes }
-    }
-
-    /// The lane of the current thread.
-    #[inline]
-    pub(crate) fn lane(&self) -> Lane<C> {
-        self.lanes[thread_slot() % LANES].clone()
-    }
-}
-
-impl<C> Clone for Circuit<C> {
-    fn clone(&self) -> Self {
-        Self {
-            shared: self.shared.clone(),
-            lanes: self.lanes.clone(),
-        }
-    }
 }
 
 /// How a call may proceed.
@@ -165,7 +135,8 @@ struct Tally {
 struct Transitions {
     rng: fastrand::Rng,
     trips: u32,
-    half_open_since: Instant,
+    /// When the circuit last half-opened, in nanoseconds since `Core::base`.
+    half_open_since: u64,
     free: u32,
     successes: u32,
     failures: u32,
@@ -180,28 +151,16 @@ struct Change {
     open_for: Option<Duration>,
 }
 
-/// A value on cache lines of its own, so that writes to its neighbours (the
-/// reference count of the `Arc` around the state, other counters) do not
-/// slow down the threads that read it.
-#[derive(Debug, Default)]
-#[repr(align(128))]
-pub(crate) struct CacheLine<T>(pub(crate) T);
-
-impl<T> std::ops::Deref for CacheLine<T> {
-    type Target = T;
-
-    #[inline]
-    fn deref(&self) -> &T {
-        &self.0
-    }
-}
-
+/// A circuit's state. Nothing in it is written on a closed circuit's
+/// success path once the circuit is contended (the call counter spreads out
+/// per thread), so threads calling at once only read it; a window, which
+/// every call writes, sits in an allocation of its own.
 pub(crate) struct Core {
-    word: CacheLine<AtomicU64>,
+    word: AtomicU64,
     open_until: AtomicU64,
-    consecutive: CacheLine<AtomicU32>,
+    /// Failures in a row while closed.
+    consecutive: EpochCount,
     window: Option<Window>,
-    timed: bool,
     tally: Tally,
     config: Config,
     base: Instant,
@@ -226,21 +185,18 @@ impl Core {
         listener: Option<Listener>,
     ) -> Self {
         let now = Instant::now();
-        let timed =
-            config.slow_threshold.is_some() || window.as_ref().is_some_and(Window::needs_time);
         Self {
-            word: CacheLine(AtomicU64::new(CLOSED)),
+            word: AtomicU64::new(CLOSED),
             open_until: AtomicU64::new(0),
-            consecutive: CacheLine(AtomicU32::new(0)),
+            consecutive: EpochCount::new(),
             window,
-            timed,
             tally: Tally::default(),
             config,
             base: now,
             transitions: Mutex::new(Transitions {
                 rng,
                 trips: 0,
-                half_open_since: now,
+                half_open_since: 0,
                 free: 0,
                 successes: 0,
                 failures: 0,
@@ -249,10 +205,17 @@ impl Core {
         }
     }
 
+    /// Whether two threads have collided on this circuit's call counter:
+    /// from then on response futures hold per-thread lanes.
+    #[inline]
+    pub(crate) fn contended(&self) -> bool {
+        self.tally.calls.contended()
+    }
+
     /// Whether a finished call needs the time (a time window, slow calls).
     #[inline]
     pub(crate) fn timed(&self) -> bool {
-        self.timed
+        self.config.slow_threshold.is_some() || self.window.as_ref().is_some_and(Window::needs_time)
     }
 
     /// Whether a call needs its start time (slow calls).
@@ -328,9 +291,9 @@ impl Core {
     }
 
     fn half_open_expired(&self, t: &Transitions, now: Instant) -> bool {
-        self.config
-            .max_wait
-            .is_some_and(|max| now.saturating_duration_since(t.half_open_since) >= max)
+        self.config.max_wait.is_some_and(|max| {
+            Duration::from_nanos(self.nanos(now).saturating_sub(t.half_open_since)) >= max
+        })
     }
 
     /// Counts a rejected call and says why it was rejected: the time until
@@ -395,7 +358,9 @@ impl Core {
     }
 
     /// Records the outcome of a call admitted under `word` while closed or
-    /// disabled. `now` is set when the breaker is timed.
+    /// disabled. `now` is set when the breaker is timed. The rates are
+    /// checked after every call the window counts, once it holds the
+    /// minimum number of calls.
     #[inline]
     pub(crate) fn record(&self, word: u64, outcome: Outcome, slow: bool, now: Option<Instant>) {
         let Some(bits) = self.count(outcome, slow) else {
@@ -404,31 +369,36 @@ impl Core {
         if word & STATE_BITS != CLOSED || self.word.load(Relaxed) != word {
             return;
         }
+        let epoch = epoch_of(word);
         if let Some(limit) = self.config.consecutive {
             if bits & FAILED != 0 {
-                let failures = self.consecutive.fetch_add(1, Relaxed).saturating_add(1);
-                if failures >= limit {
+                let Some((_, failures)) = self.consecutive.update(epoch, |n| n + 1) else {
+                    return;
+                };
+                if failures >= u64::from(limit) {
+                    let failures = u32::try_from(failures).unwrap_or(u32::MAX);
                     self.trip(word, Cause::ConsecutiveFailures { failures });
                     return;
                 }
-            } else if self.consecutive.load(Relaxed) != 0 {
-                self.consecutive.store(0, Relaxed);
+            } else if self.consecutive.get(epoch) != Some(0) {
+                self.consecutive.update(epoch, |_| 0);
             }
         }
         if let Some(window) = &self.window {
             let nanos = now.map_or(0, |now| self.nanos(now));
-            if let Some(totals) = window.record(bits, nanos) {
+            if let Some(totals) = window.record(epoch, bits, nanos) {
                 self.check(word, totals);
             }
         }
     }
 
+    #[inline]
     fn check(&self, word: u64, totals: Totals) {
-        if totals.calls < self.config.minimum_calls {
+        if totals.calls < u64::from(self.config.minimum_calls) {
             return;
         }
         if let Some(ppm) = self.config.failure_ppm
-            && totals.failures * PPM >= ppm * totals.calls
+            && totals.failures * PPM >= u64::from(ppm) * totals.calls
         {
             self.trip(
                 word,
@@ -438,7 +408,7 @@ impl Core {
                 },
             );
         } else if self.config.slow_threshold.is_some()
-            && totals.slow * PPM >= self.config.slow_ppm * totals.calls
+            && totals.slow * PPM >= u64::from(self.config.slow_ppm) * totals.calls
         {
             self.trip(
                 word,
@@ -539,8 +509,9 @@ impl Core {
 
     fn close_locked(&self, t: &mut Transitions, word: u64, cause: Cause) -> Change {
         t.trips = 0;
-        self.clear_window();
-        self.word.store(next_word(word, State::Closed), Release);
+        let closed = next_word(word, State::Closed);
+        self.clear_counts(epoch_of(closed));
+        self.word.store(closed, Release);
         Change {
             from: state_of(word),
             to: State::Closed,
@@ -549,10 +520,12 @@ impl Core {
         }
     }
 
-    fn clear_window(&self) {
-        self.consecutive.store(0, Relaxed);
+    /// Empties the streak and the window for the closed period of `epoch`,
+    /// before the word of that period is published.
+    fn clear_counts(&self, epoch: u64) {
+        self.consecutive.restart(epoch, 0);
         if let Some(window) = &self.window {
-            window.clear();
+            window.clear(epoch);
         }
     }
 
@@ -564,7 +537,7 @@ impl Core {
         t.free = self.config.probes;
         t.successes = 0;
         t.failures = 0;
-        t.half_open_since = now;
+        t.half_open_since = self.nanos(now);
         self.word.store(next_word(word, State::HalfOpen), Release);
         drop(t);
         self.announce(Change {
@@ -605,21 +578,30 @@ impl Core {
     }
 
     /// Moves to `to` (closed, forced open or disabled) whatever the state.
+    /// Closing always starts a new closed period with empty counts, even
+    /// from closed; a move to the state the circuit is already in is no
+    /// transition and is neither announced nor counted.
     pub(crate) fn force(&self, to: State, cause: Cause) {
         let mut t = self.lock();
         let word = self.word.load(Acquire);
+        let from = state_of(word);
+        let next = next_word(word, to);
         if to == State::Closed {
             t.trips = 0;
-            self.clear_window();
+            self.clear_counts(epoch_of(next));
+        } else if from == to {
+            return;
         }
-        self.word.store(next_word(word, to), Release);
+        self.word.store(next, Release);
         drop(t);
-        self.announce(Change {
-            from: state_of(word),
-            to,
-            cause,
-            open_for: None,
-        });
+        if from != to {
+            self.announce(Change {
+                from,
+                to,
+                cause,
+                open_for: None,
+            });
+        }
     }
 
     pub(crate) fn counters(&self) -> Counters {
@@ -652,7 +634,7 @@ impl Core {
     }
 
     pub(crate) fn consecutive_failures(&self) -> u32 {
-        self.consecutive.load(Relaxed)
+        u32::try_from(self.consecutive.count()).unwrap_or(u32::MAX)
     }
 
     pub(crate) fn name(&self) -> &str {

@@ -1,9 +1,16 @@
 //! Sliding windows of recent outcomes, shared by every caller without a lock.
+//!
+//! Both kinds keep their totals as they go, so that a call reads them in
+//! O(1) and the rates are checked after every call. Their words carry the
+//! epoch of the closed period they count for ([`EpochCount`]): a call
+//! admitted in another period changes nothing, and a clear for a new period
+//! is linearizable with the calls racing it.
 
-use std::sync::atomic::{AtomicI64, AtomicU8, AtomicU64, Ordering::*};
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering::*, fence};
 use std::sync::{Mutex, PoisonError};
 
-use crate::state::CacheLine;
+use crate::cache_line::CacheLine;
+use crate::epoch::{EPOCH_MASK, EpochCount, non_negative, since};
 
 /// Outcome bits stored per call.
 pub(crate) const FAILED: u8 = 1;
@@ -17,40 +24,56 @@ pub(crate) struct Totals {
     pub(crate) slow: u64,
 }
 
-/// One window per breaker, read on every call: kept inline, its padded
-/// count-window head and all.
+impl Totals {
+    /// Totals whose failures and slow calls never exceed the calls: a call
+    /// that finishes as the window moves on can leave its outcome counted
+    /// a moment apart from the call itself.
+    fn bounded(calls: u64, failures: u64, slow: u64) -> Self {
+        Self {
+            calls,
+            failures: failures.min(calls),
+            slow: slow.min(calls),
+        }
+    }
+}
+
+/// One window per breaker, kept in the breaker's state: only the word every
+/// call writes sits on cache lines of its own, so that the totals, read by
+/// every call and written only when an outcome changes, stay in the caches
+/// of the threads calling at once.
 #[derive(Debug)]
-#[allow(clippy::large_enum_variant)]
 pub(crate) enum Window {
     Count(CountWindow),
     Time(TimeWindow),
 }
 
 impl Window {
-    /// Records one outcome at `nanos` (time since the breaker's base
-    /// instant; unused by a count window). Returns the totals when they may
-    /// have crossed a threshold: after a failure or slow call, after the
-    /// call that completes the minimum number of a count window, and after
-    /// the first call of a new time bucket (older calls just left).
+    /// Records one outcome of a call admitted in `epoch`, finishing at
+    /// `nanos` (time since the breaker's base instant; unused by a count
+    /// window). Returns the totals just after it, or `None` when the window
+    /// has been cleared for another epoch and the outcome was not counted.
     #[inline]
-    pub(crate) fn record(&self, bits: u8, nanos: u64) -> Option<Totals> {
+    pub(crate) fn record(&self, epoch: u64, bits: u8, nanos: u64) -> Option<Totals> {
         match self {
-            Window::Count(w) => w.record(bits),
-            Window::Time(w) => w.record(bits, nanos),
+            Window::Count(w) => w.record(epoch, bits),
+            Window::Time(w) => w.record(epoch, bits, nanos),
         }
     }
 
+    /// The totals at `nanos`.
     pub(crate) fn totals(&self, nanos: u64) -> Totals {
         match self {
             Window::Count(w) => w.totals(),
-            Window::Time(w) => w.totals(w.seq(nanos)),
+            Window::Time(w) => w.totals_at(w.seq(nanos)),
         }
     }
 
-    pub(crate) fn clear(&self) {
+    /// Empties the window and moves it to `epoch`: from then on only calls
+    /// admitted in `epoch` count.
+    pub(crate) fn clear(&self, epoch: u64) {
         match self {
-            Window::Count(w) => w.clear(),
-            Window::Time(w) => w.clear(),
+            Window::Count(w) => w.clear(epoch),
+            Window::Time(w) => w.clear(epoch),
         }
     }
 
@@ -59,208 +82,374 @@ impl Window {
     }
 }
 
-/// The last `n` outcomes in a ring. The running failure and slow totals
-/// always equal the sum of the slots: every slot change is a swap whose
-/// difference is added to them.
+/// The last `n` outcomes in a ring.
+///
+/// A call takes its position with an atomic add on `head`, writes its
+/// outcome into the slot there, and adds the difference it made to the
+/// running failure and slow totals, so the totals always equal the sum of
+/// the slots. Each slot also holds the low 13 bits of the epoch that wrote
+/// it; a slot of another epoch counts as empty. A call admitted in an
+/// earlier epoch than the window's (the window was cleared since) finds
+/// that out from the same add, and leaves a hole at its position instead of
+/// its outcome: a hole is no call, and the ring counts them as it counts
+/// failures.
+///
 #[derive(Debug)]
 pub(crate) struct CountWindow {
-    head: CacheLine<AtomicU64>,
-    check_at: u64,
-    slots: Box<[AtomicU8]>,
-    failures: AtomicI64,
-    slow: AtomicI64,
+    /// The position of the next call; once past the length of the ring,
+    /// the ring is full, and positions are only read modulo it.
+    head: Box<CacheLine<EpochCount>>,
+    failures: EpochCount,
+    slow: EpochCount,
+    holes: EpochCount,
+    slots: Box<[AtomicU16]>,
+}
+
+/// A slot's bit for a position that holds no call.
+const HOLE: u8 = 4;
+const TAG_SHIFT: u32 = 3;
+const BITS_MASK: u16 = (1 << TAG_SHIFT) - 1;
+
+/// Positions are brought back below this bound (by a multiple of the ring's
+/// length) long before they could carry into the epoch.
+const REWIND_AT: u64 = 1 << 39;
+
+/// A slot written by a call of `epoch` with `bits`.
+#[inline]
+fn slot_value(epoch: u64, bits: u8) -> u16 {
+    ((epoch as u16) << TAG_SHIFT) | u16::from(bits)
+}
+
+/// The bits a slot holds for `epoch`: none if another epoch wrote it.
+#[inline]
+fn bits_for(value: u16, epoch: u64) -> u8 {
+    if value >> TAG_SHIFT == (epoch as u16) & (u16::MAX >> TAG_SHIFT) {
+        (value & BITS_MASK) as u8
+    } else {
+        0
+    }
 }
 
 impl CountWindow {
-    pub(crate) fn new(size: u32, minimum_calls: u64) -> Self {
+    pub(crate) fn new(size: u32) -> Self {
         Self {
-            head: CacheLine(AtomicU64::new(0)),
-            check_at: minimum_calls,
-            slots: (0..size).map(|_| AtomicU8::new(0)).collect(),
-            failures: AtomicI64::new(0),
-            slow: AtomicI64::new(0),
+            head: Box::default(),
+            failures: EpochCount::new(),
+            slow: EpochCount::new(),
+            holes: EpochCount::new(),
+            slots: (0..size).map(|_| AtomicU16::new(0)).collect(),
         }
     }
 
     #[inline]
-    fn record(&self, bits: u8) -> Option<Totals> {
-        let len = self.slots.len() as u64;
-        let index = self.head.fetch_add(1, Relaxed);
-        let slot = &self.slots[(index % len) as usize];
-        // A slot that already holds this outcome needs no write.
-        let old = if slot.load(Relaxed) == bits {
-            bits
-        } else {
-            slot.swap(bits, Relaxed)
-        };
+    fn len(&self) -> u64 {
+        self.slots.len() as u64
+    }
+
+    #[inline]
+    fn record(&self, epoch: u64, bits: u8) -> Option<Totals> {
+        let len = self.len();
+        let (window, at) = self.head.bump();
+        if at >= REWIND_AT {
+            self.rewind(window);
+        }
+        let stale = window != epoch & EPOCH_MASK;
+        let bits = if stale { HOLE } else { bits };
+        let old = self.write(window, &self.slots[(at % len) as usize], bits)?;
         if old != bits {
-            let failed = i64::from(bits & FAILED) - i64::from(old & FAILED);
-            if failed != 0 {
-                self.failures.fetch_add(failed, Relaxed);
+            adjust(&self.failures, window, bits & FAILED, old & FAILED)?;
+            adjust(&self.slow, window, bits & SLOW, old & SLOW)?;
+            adjust(&self.holes, window, bits & HOLE, old & HOLE)?;
+        }
+        if stale {
+            return None;
+        }
+        // Totals read across a clear can only lead to a trip that the
+        // change of state word then refuses.
+        Some(self.totals_at(at + 1))
+    }
+
+    /// Writes `bits` into `slot` for `epoch` and returns the bits it held
+    /// for that epoch; `None` if the window was cleared meanwhile.
+    #[inline]
+    fn write(&self, epoch: u64, slot: &AtomicU16, bits: u8) -> Option<u8> {
+        let mut current = slot.load(Acquire);
+        loop {
+            let old = bits_for(current, epoch);
+            // A slot that already holds this outcome needs no write.
+            if old == bits {
+                return Some(old);
             }
-            let slow = i64::from((bits & SLOW) >> 1) - i64::from((old & SLOW) >> 1);
-            if slow != 0 {
-                self.slow.fetch_add(slow, Relaxed);
+            // Once the window is cleared, a slot may hold a call of the new
+            // epoch, which this one must not overwrite.
+            self.head.get(epoch)?;
+            match slot.compare_exchange_weak(current, slot_value(epoch, bits), AcqRel, Acquire) {
+                Ok(_) => return Some(old),
+                Err(actual) => current = actual,
             }
         }
-        if bits == 0 && index + 1 != self.check_at {
-            None
-        } else {
-            Some(self.totals())
-        }
+    }
+
+    /// Brings the position back by a multiple of the ring's length.
+    #[cold]
+    fn rewind(&self, epoch: u64) {
+        let len = self.len();
+        self.head.update(
+            epoch,
+            |at| {
+                if at >= REWIND_AT { len + at % len } else { at }
+            },
+        );
     }
 
     fn totals(&self) -> Totals {
-        let len = self.slots.len() as u64;
-        Totals {
-            calls: self.head.load(Relaxed).min(len),
-            failures: self.failures.load(Relaxed).max(0) as u64,
-            slow: self.slow.load(Relaxed).max(0) as u64,
-        }
+        self.totals_at(self.head.count())
     }
 
-    fn clear(&self) {
-        self.head.store(0, Relaxed);
+    /// The totals with the position at `head`.
+    #[inline]
+    fn totals_at(&self, head: u64) -> Totals {
+        let calls = head.min(self.len());
+        Totals::bounded(
+            calls.saturating_sub(non_negative(self.holes.count())),
+            non_negative(self.failures.count()),
+            non_negative(self.slow.count()),
+        )
+    }
+
+    /// Empties the slots, then the totals, then moves the position to
+    /// `epoch`: from that moment calls of the old epoch leave holes there,
+    /// and nothing clears a slot under them any more. Slots the old epoch
+    /// writes meanwhile keep its tag, so they count as empty.
+    fn clear(&self, epoch: u64) {
         for slot in self.slots.iter() {
-            slot.store(0, Relaxed);
+            if slot.load(Relaxed) & BITS_MASK != 0 {
+                slot.store(0, Release);
+            }
         }
-        self.failures.store(0, Relaxed);
-        self.slow.store(0, Relaxed);
+        self.failures.restart(epoch, 0);
+        self.slow.restart(epoch, 0);
+        self.holes.restart(epoch, 0);
+        self.head.restart(epoch, 0);
     }
 }
 
-/// Outcomes of the last `buckets × width`, one bucket per `width`.
+/// Adds one to `total` when a slot gained the outcome bit, takes one away
+/// when it lost it; `None` if the window moved to another epoch meanwhile.
+#[inline]
+fn adjust(total: &EpochCount, epoch: u64, now: u8, before: u8) -> Option<()> {
+    match now.cmp(&before) {
+        std::cmp::Ordering::Equal => Some(()),
+        std::cmp::Ordering::Greater => total.update(epoch, |n| n + 1).map(drop),
+        std::cmp::Ordering::Less => total.update(epoch, |n| n.wrapping_sub(1)).map(drop),
+    }
+}
+
+/// The outcomes of the last `buckets × width`, sliding one bucket at a
+/// time.
 ///
-/// Each counter packs the bucket's sequence number (high 32 bits) with its
-/// count (low 32 bits), so a bucket that comes round again is restarted by
-/// the same compare-and-swap that counts into it. The newest full sequence
-/// number seen tells when the whole window has gone idle, so that stamps
-/// that wrapped round in 32 bits are never taken for recent ones.
+/// The window counts calls, failures and slow calls cumulatively, and notes
+/// the counts at the start of each bucket: what the window holds is the
+/// counts now less those at the start of its oldest bucket. A call costs a
+/// compare-and-swap on the calls count (and one more for a failure or a slow
+/// call); only the first call of a new bucket takes a lock, to note the
+/// bucket's start. Clearing the window moves the counts to a new epoch and
+/// notes them as the start of every bucket.
 #[derive(Debug)]
 pub(crate) struct TimeWindow {
     width: u64,
+    /// Written by every call: on cache lines of its own.
+    calls: Box<CacheLine<EpochCount>>,
+    failures: EpochCount,
+    slow: EpochCount,
+    /// The newest bucket started, by [`TimeWindow::seq`].
     latest: AtomicU64,
     advancing: Mutex<()>,
-    buckets: Box<[Bucket]>,
+    starts: Box<[Start]>,
 }
 
+/// The counts at the start of one bucket, written under the window's lock
+/// and read without one: `stamp` holds the bucket's sequence number (its
+/// low 48 bits) above a 16-bit version that is odd while the counts change.
 #[derive(Debug, Default)]
-struct Bucket {
+struct Start {
+    stamp: AtomicU64,
     calls: AtomicU64,
     failures: AtomicU64,
     slow: AtomicU64,
 }
 
-impl TimeWindow {
-    pub(crate) fn new(width_nanos: u64, buckets: u32) -> Self {
+const VERSION_BITS: u32 = 16;
+const VERSION_MASK: u64 = (1 << VERSION_BITS) - 1;
+
+#[derive(Debug, Clone, Copy)]
+struct Counts {
+    calls: u64,
+    failures: u64,
+    slow: u64,
+}
+
+impl Start {
+    fn new(seq: u64) -> Self {
         Self {
-            width: width_nanos,
-            latest: AtomicU64::new(0),
-            advancing: Mutex::new(()),
-            buckets: (0..buckets).map(|_| Bucket::default()).collect(),
+            stamp: AtomicU64::new(seq << VERSION_BITS),
+            ..Self::default()
         }
     }
 
-    #[inline]
-    fn seq(&self, nanos: u64) -> u64 {
-        nanos / self.width
+    /// Notes `counts` as the start of bucket `seq`; only under the lock.
+    fn write(&self, seq: u64, counts: Counts) {
+        let stamp = self.stamp.load(Relaxed);
+        let version = stamp & VERSION_MASK;
+        self.stamp.store(
+            (stamp & !VERSION_MASK) | ((version + 1) & VERSION_MASK),
+            Relaxed,
+        );
+        fence(Release);
+        self.calls.store(counts.calls, Relaxed);
+        self.failures.store(counts.failures, Relaxed);
+        self.slow.store(counts.slow, Relaxed);
+        self.stamp.store(
+            (seq << VERSION_BITS) | ((version + 2) & VERSION_MASK),
+            Release,
+        );
     }
 
+    /// The counts at the start of bucket `seq`, if this is its start and no
+    /// write got in the way.
     #[inline]
-    fn record(&self, bits: u8, nanos: u64) -> Option<Totals> {
-        let full = self.seq(nanos);
-        if full > self.latest.load(Acquire) {
-            self.advance(full);
-        }
-        let seq = full as u32;
-        let bucket = &self.buckets[(full % self.buckets.len() as u64) as usize];
-        let restarted = bump(&bucket.calls, seq);
-        if bits == 0 && !restarted {
+    fn read(&self, seq: u64) -> Option<Counts> {
+        let stamp = self.stamp.load(Acquire);
+        if stamp & 1 != 0 || stamp >> VERSION_BITS != seq & (u64::MAX >> VERSION_BITS) {
             return None;
         }
-        if bits & FAILED != 0 {
-            bump(&bucket.failures, seq);
-        }
-        if bits & SLOW != 0 {
-            bump(&bucket.slow, seq);
-        }
-        Some(self.totals(full))
+        let counts = Counts {
+            calls: self.calls.load(Relaxed),
+            failures: self.failures.load(Relaxed),
+            slow: self.slow.load(Relaxed),
+        };
+        fence(Acquire);
+        (self.stamp.load(Relaxed) == stamp).then_some(counts)
     }
 
-    /// Moves the newest sequence number to `seq`, once per bucket; after a
-    /// gap of a whole window or more, first empties every bucket, before any
-    /// call counts into round `seq`.
+    fn seq(&self) -> u64 {
+        self.stamp.load(Relaxed) >> VERSION_BITS
+    }
+}
+
+impl TimeWindow {
+    pub(crate) fn new(width_nanos: u64, buckets: u32) -> Self {
+        let len = u64::from(buckets);
+        // Bucket sequence numbers start at `len` (see `seq`), so the window
+        // starts out as `len` buckets, all starting with no calls.
+        Self {
+            width: width_nanos,
+            calls: Box::default(),
+            failures: EpochCount::new(),
+            slow: EpochCount::new(),
+            latest: AtomicU64::new(len),
+            advancing: Mutex::new(()),
+            starts: (0..len)
+                .map(|i| Start::new(if i == 0 { len } else { i }))
+                .collect(),
+        }
+    }
+
+    #[inline]
+    fn len(&self) -> u64 {
+        self.starts.len() as u64
+    }
+
+    /// The sequence number of the bucket of `nanos`, counted from the
+    /// number of buckets, so that the oldest bucket of any window is at
+    /// least 1.
+    #[inline]
+    fn seq(&self, nanos: u64) -> u64 {
+        (nanos / self.width).saturating_add(self.len())
+    }
+
+    #[inline]
+    fn record(&self, epoch: u64, bits: u8, nanos: u64) -> Option<Totals> {
+        let seq = self.seq(nanos);
+        if seq > self.latest.load(Acquire) {
+            self.advance(seq);
+        }
+        // The calls count first: a reader that sees a failure or a slow
+        // call also sees its call.
+        self.calls.update(epoch, |n| n + 1)?;
+        if bits & FAILED != 0 {
+            self.failures.update(epoch, |n| n + 1)?;
+        }
+        if bits & SLOW != 0 {
+            self.slow.update(epoch, |n| n + 1)?;
+        }
+        Some(self.totals_at(seq))
+    }
+
+    /// Moves the newest bucket to `seq`, noting the counts now as the start
+    /// of every bucket from the previous newest one to `seq`.
     #[cold]
     fn advance(&self, seq: u64) {
-        let _advancing = self
-            .advancing
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let _advancing = self.lock();
         let previous = self.latest.load(Relaxed);
         if seq <= previous {
             return;
         }
-        if seq - previous >= self.buckets.len() as u64 {
-            self.clear();
+        let counts = self.counts();
+        let len = self.len();
+        for q in previous.max(seq - len) + 1..=seq {
+            self.starts[(q % len) as usize].write(q, counts);
         }
         self.latest.store(seq, Release);
     }
 
-    fn totals(&self, seq: u64) -> Totals {
-        let len = self.buckets.len() as u32;
-        if seq.saturating_sub(self.latest.load(Acquire)) >= u64::from(len) {
-            return Totals::default();
-        }
-        let seq = seq as u32;
-        let live = |cell: &AtomicU64| {
-            let value = cell.load(Relaxed);
-            if seq.wrapping_sub((value >> 32) as u32) < len {
-                value & u64::from(u32::MAX)
-            } else {
-                0
-            }
-        };
-        self.buckets.iter().fold(Totals::default(), |t, b| Totals {
-            calls: t.calls + live(&b.calls),
-            failures: t.failures + live(&b.failures),
-            slow: t.slow + live(&b.slow),
-        })
+    fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.advancing
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn clear(&self) {
-        for bucket in self.buckets.iter() {
-            bucket.calls.store(0, Relaxed);
-            bucket.failures.store(0, Relaxed);
-            bucket.slow.store(0, Relaxed);
+    fn counts(&self) -> Counts {
+        Counts {
+            calls: self.calls.count(),
+            failures: self.failures.count(),
+            slow: self.slow.count(),
         }
     }
-}
 
-/// Counts one outcome into `cell` for bucket `seq`, restarting the bucket if
-/// it still holds an older round. An outcome older than the bucket's round
-/// has already left the window and is dropped; an empty counter is
-/// restarted whatever its stamp. Returns whether this call restarted the
-/// bucket.
-#[inline]
-fn bump(cell: &AtomicU64, seq: u32) -> bool {
-    let mut current = cell.load(Relaxed);
-    loop {
-        let stamp = (current >> 32) as u32;
-        let (next, restart) = if current as u32 == 0 {
-            ((u64::from(seq) << 32) | 1, true)
-        } else if stamp == seq {
-            if current as u32 == u32::MAX {
-                return false;
+    /// The totals of the window ending with bucket `seq`, or with the
+    /// newest bucket if that is newer.
+    #[inline]
+    fn totals_at(&self, seq: u64) -> Totals {
+        let len = self.len();
+        loop {
+            let latest = self.latest.load(Acquire);
+            let oldest = seq.max(latest) - len + 1;
+            if oldest > latest {
+                return Totals::default();
             }
-            (current + 1, false)
-        } else if (stamp.wrapping_sub(seq) as i32) > 0 {
-            return false;
-        } else {
-            ((u64::from(seq) << 32) | 1, true)
+            if let Some(start) = self.starts[(oldest % len) as usize].read(oldest) {
+                let now = self.counts();
+                return Totals::bounded(
+                    since(now.calls, start.calls),
+                    since(now.failures, start.failures),
+                    since(now.slow, start.slow),
+                );
+            }
+            // The window is moving on: read it again.
+            std::hint::spin_loop();
+        }
+    }
+
+    fn clear(&self, epoch: u64) {
+        let _advancing = self.lock();
+        let counts = Counts {
+            calls: self.calls.carry_to(epoch),
+            failures: self.failures.carry_to(epoch),
+            slow: self.slow.carry_to(epoch),
         };
-        match cell.compare_exchange_weak(current, next, Relaxed, Relaxed) {
-            Ok(_) => return restart,
-            Err(actual) => current = actual,
+        for start in self.starts.iter() {
+            start.write(start.seq(), counts);
         }
     }
 }
@@ -269,74 +458,164 @@ fn bump(cell: &AtomicU64, seq: u32) -> bool {
 mod tests {
     use super::*;
 
+    fn totals(calls: u64, failures: u64, slow: u64) -> Totals {
+        Totals {
+            calls,
+            failures,
+            slow,
+        }
+    }
+
     #[test]
     fn count_window_slides() {
-        let w = CountWindow::new(4, 3);
-        assert_eq!(w.record(0), None);
-        assert_eq!(
-            w.record(FAILED),
-            Some(Totals {
-                calls: 2,
-                failures: 1,
-                slow: 0
-            })
-        );
-        w.record(FAILED | SLOW);
-        // No threshold can be crossed by a success past the minimum.
-        assert_eq!(w.record(0), None);
-        assert_eq!(
-            w.totals(),
-            Totals {
-                calls: 4,
-                failures: 2,
-                slow: 1
-            }
-        );
+        let w = CountWindow::new(4);
+        assert_eq!(w.record(0, 0), Some(totals(1, 0, 0)));
+        assert_eq!(w.record(0, FAILED), Some(totals(2, 1, 0)));
+        assert_eq!(w.record(0, FAILED | SLOW), Some(totals(3, 2, 1)));
+        assert_eq!(w.record(0, 0), Some(totals(4, 2, 1)));
         // Four more successes push every failure out.
         for _ in 0..3 {
-            w.record(0);
+            w.record(0, 0);
         }
-        assert_eq!(
-            w.totals(),
-            Totals {
-                calls: 4,
-                failures: 0,
-                slow: 0
-            }
-        );
-        w.clear();
+        assert_eq!(w.totals(), totals(4, 0, 0));
+        w.clear(1);
         assert_eq!(w.totals(), Totals::default());
+    }
+
+    #[test]
+    fn count_window_leaves_a_hole_for_a_call_of_another_epoch() {
+        let w = CountWindow::new(3);
+        w.record(0, FAILED);
+        w.clear(5);
+        assert_eq!(w.record(0, FAILED), None);
+        assert_eq!(w.totals(), Totals::default());
+        assert_eq!(w.record(5, SLOW), Some(totals(1, 0, 1)));
+        assert_eq!(w.record(5, FAILED), Some(totals(2, 1, 1)));
+        // The next call takes the hole's place: three calls.
+        assert_eq!(w.record(5, 0), Some(totals(3, 1, 1)));
+        assert_eq!(w.record(5, 0), Some(totals(3, 1, 0)));
+    }
+
+    #[test]
+    fn count_window_positions_come_back_before_they_carry_into_the_epoch() {
+        let w = CountWindow::new(3);
+        w.clear(2);
+        w.head.restart(2, REWIND_AT - 1);
+        for _ in 0..4 {
+            w.record(2, FAILED);
+        }
+        assert!(w.head.count() < 6, "{}", w.head.count());
+        assert_eq!(w.head.get(2).map(|at| at % 3), Some((REWIND_AT + 3) % 3));
+        assert_eq!(w.totals(), totals(3, 3, 0));
+    }
+
+    #[test]
+    fn count_window_keeps_its_place_over_many_laps() {
+        let w = CountWindow::new(3);
+        for i in 0..10_000u32 {
+            w.record(0, if i % 3 == 0 { FAILED } else { 0 });
+        }
+        // The last three calls: 9_997, 9_998 and 9_999 (F).
+        assert_eq!(w.totals(), totals(3, 1, 0));
     }
 
     #[test]
     fn time_window_forgets_old_buckets() {
         let w = TimeWindow::new(10, 3);
-        w.record(FAILED, 0);
-        assert!(w.record(0, 15).is_some(), "first call of a bucket");
-        assert_eq!(w.record(0, 16), None);
-        w.record(SLOW, 29);
-        assert_eq!(
-            w.totals(w.seq(29)),
-            Totals {
-                calls: 4,
-                failures: 1,
-                slow: 1
-            }
-        );
+        w.record(0, FAILED, 0);
+        w.record(0, 0, 15);
+        w.record(0, 0, 16);
+        w.record(0, SLOW, 29);
+        assert_eq!(w.totals_at(w.seq(29)), totals(4, 1, 1));
         // At 30 the bucket of [0, 10) has left.
-        assert_eq!(
-            w.totals(w.seq(30)),
-            Totals {
-                calls: 3,
-                failures: 0,
-                slow: 1
+        assert_eq!(w.totals_at(w.seq(30)), totals(3, 0, 1));
+        // An outcome that arrives late counts in the newest bucket.
+        w.record(0, FAILED, 31);
+        w.record(0, FAILED, 5);
+        assert_eq!(w.totals_at(w.seq(31)), totals(5, 2, 1));
+        // A whole window of silence empties it.
+        assert_eq!(w.totals_at(w.seq(61)), Totals::default());
+        assert_eq!(w.record(0, 0, 61), Some(totals(1, 0, 0)));
+    }
+
+    #[test]
+    fn time_window_clears_into_a_new_epoch() {
+        let w = TimeWindow::new(10, 3);
+        w.record(0, FAILED, 0);
+        w.record(0, SLOW, 12);
+        w.clear(1);
+        assert_eq!(w.totals_at(w.seq(12)), Totals::default());
+        assert_eq!(w.record(0, FAILED, 13), None);
+        assert_eq!(w.record(1, FAILED, 14), Some(totals(1, 1, 0)));
+        // The buckets keep sliding after a clear.
+        assert_eq!(w.record(1, 0, 45), Some(totals(1, 0, 0)));
+    }
+
+    /// Threads record random outcomes while this thread clears the window
+    /// again and again, some of them with the epoch before the clear. After
+    /// each clear, once the calls racing it have finished, the running
+    /// totals (failures, slow calls, holes) must equal what the slots hold.
+    #[test]
+    fn clears_racing_records_keep_a_count_window_whole() {
+        use std::sync::atomic::{AtomicBool, AtomicU64 as Counter};
+        use std::sync::{Arc, Barrier};
+
+        const THREADS: usize = 3;
+        let w = Arc::new(CountWindow::new(8));
+        let epoch = Arc::new(Counter::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let pause = Arc::new(AtomicBool::new(false));
+        let paused = Arc::new(Barrier::new(THREADS + 1));
+        let resumed = Arc::new(Barrier::new(THREADS + 1));
+        let threads: Vec<_> = (0..THREADS as u64)
+            .map(|i| {
+                let (w, epoch, stop) = (w.clone(), epoch.clone(), stop.clone());
+                let (pause, paused, resumed) = (pause.clone(), paused.clone(), resumed.clone());
+                std::thread::spawn(move || {
+                    let mut rng = fastrand::Rng::with_seed(i);
+                    while !stop.load(Relaxed) {
+                        if pause.load(Acquire) {
+                            paused.wait();
+                            resumed.wait();
+                        }
+                        w.record(epoch.load(Relaxed), rng.u8(0..4));
+                    }
+                })
+            })
+            .collect();
+        let mut wrong = 0;
+        for round in 1..=2_000u64 {
+            for _ in 0..200 {
+                std::hint::spin_loop();
             }
-        );
-        // Recording at 30 reuses that bucket and restarts it.
-        w.record(0, 30);
-        assert_eq!(w.totals(w.seq(30)).calls, 4);
-        // An outcome stamped before the bucket's round is dropped.
-        w.record(FAILED, 5);
-        assert_eq!(w.totals(w.seq(30)).failures, 0);
+            w.clear(round);
+            epoch.store(round, Relaxed);
+            for _ in 0..200 {
+                std::hint::spin_loop();
+            }
+            pause.store(true, Release);
+            paused.wait();
+            let held = w.slots.iter().fold([0; 3], |[f, s, h], slot| {
+                let bits = bits_for(slot.load(Relaxed), round);
+                [
+                    f + u64::from(bits & FAILED),
+                    s + u64::from(bits & SLOW) / 2,
+                    h + u64::from(bits & HOLE) / 4,
+                ]
+            });
+            let totals = [&w.failures, &w.slow, &w.holes].map(|t| t.get(round));
+            if totals != held.map(Some) {
+                wrong += 1;
+            }
+            pause.store(false, Release);
+            if round == 2_000 {
+                stop.store(true, Relaxed);
+            }
+            resumed.wait();
+        }
+        for thread in threads {
+            thread.join().unwrap();
+        }
+        assert_eq!(wrong, 0, "rounds whose totals left their slots");
     }
 }

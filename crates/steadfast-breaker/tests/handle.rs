@@ -107,3 +107,42 @@ async fn a_service_hands_out_the_same_circuit() {
     assert_eq!(layer.handle().state(), State::ForcedOpen);
     assert_eq!(breaker.handle().name(), "config");
 }
+
+#[tokio::test(start_paused = true)]
+async fn forcing_the_state_the_circuit_is_in_changes_nothing() {
+    let events = Events::default();
+    let (handle, mut svc, _) = breaker(
+        CircuitBreakerLayer::builder()
+            .consecutive_failures(3)
+            .on_event(events.listener()),
+    );
+
+    handle.force_open();
+    handle.force_open();
+    assert_eq!(handle.state(), State::ForcedOpen);
+    handle.force_closed();
+    handle.force_closed();
+    assert_eq!(handle.state(), State::Disabled);
+    handle.reset();
+    // Resetting a closed circuit clears its streak but is no transition.
+    send(&mut svc, FAIL).await.unwrap_err();
+    send(&mut svc, FAIL).await.unwrap_err();
+    assert_eq!(handle.consecutive_failures(), 2);
+    handle.reset();
+    assert_eq!(handle.consecutive_failures(), 0);
+    assert_eq!(handle.state(), State::Closed);
+
+    assert_eq!(
+        events.take(),
+        vec![
+            changed(State::Closed, State::ForcedOpen, Cause::Forced, None),
+            changed(State::ForcedOpen, State::Disabled, Cause::Forced, None),
+            changed(State::Disabled, State::Closed, Cause::Reset, None),
+        ]
+    );
+    let counters = handle.counters();
+    assert_eq!(
+        (counters.opened, counters.half_opened, counters.closed),
+        (1, 0, 2)
+    );
+}

@@ -23,18 +23,31 @@ impl Write for Captured {
     }
 }
 
+impl Captured {
+    /// Captures the `info` and `warn` lines logged on this thread until the
+    /// guard is dropped.
+    fn install() -> (Self, tracing::subscriber::DefaultGuard) {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::INFO)
+            .with_ansi(false)
+            .without_time()
+            .with_target(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        (captured, tracing::subscriber::set_default(subscriber))
+    }
+
+    fn lines(&self) -> Vec<String> {
+        let text = String::from_utf8(self.0.lock().unwrap().clone()).unwrap();
+        text.lines().map(str::to_owned).collect()
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn opening_warns_and_closing_informs() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::INFO)
-        .with_ansi(false)
-        .without_time()
-        .with_target(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (captured, _guard) = Captured::install();
 
     let (handle, mut svc, _) = breaker(
         CircuitBreakerLayer::builder()
@@ -49,13 +62,31 @@ async fn opening_warns_and_closing_informs() {
     send(&mut svc, OK).await.unwrap();
     assert_eq!(handle.counters().rejected, 1);
 
-    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-    let lines: Vec<&str> = text.lines().collect();
     assert_eq!(
-        lines,
+        captured.lines(),
         vec![
             " WARN circuit opened breaker=primary from=closed to=open cause=ConsecutiveFailures { failures: 1 } open_for=Some(2s)",
             " INFO circuit closed breaker=primary from=half_open to=closed cause=ProbesSucceeded { successes: 1 }",
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn forcing_the_current_state_again_logs_nothing() {
+    let (captured, _guard) = Captured::install();
+
+    let (handle, _, _) = breaker(CircuitBreakerLayer::builder().name("primary"));
+    handle.reset();
+    handle.force_open();
+    handle.force_open();
+    handle.force_closed();
+    handle.force_closed();
+
+    assert_eq!(
+        captured.lines(),
+        vec![
+            " WARN circuit opened breaker=primary from=closed to=forced_open cause=Forced open_for=None",
+            " INFO circuit closed breaker=primary from=forced_open to=disabled cause=Forced",
         ]
     );
 }

@@ -2,21 +2,10 @@
 
 mod support;
 
-use std::time::Duration;
-
 use steadfast_breaker::{Cause, CircuitBreakerLayer, Counters, Event, State};
 use support::*;
 use tokio::time::advance;
 use tower::ServiceExt;
-
-fn changed(from: State, to: State, cause: Cause, open_for: Option<Duration>) -> Event {
-    Event::StateChanged {
-        from,
-        to,
-        cause,
-        open_for,
-    }
-}
 
 #[tokio::test(start_paused = true)]
 async fn closed_opens_half_opens_and_closes() {

@@ -240,3 +240,81 @@ async fn a_time_window_keeps_counting_after_two_to_the_31_buckets() {
     }
     assert_eq!(handle.state(), State::Open);
 }
+
+/// Sends `calls` through `builder`'s breaker: the circuit stays closed
+/// until the last one, which opens it for `cause`.
+async fn opens_on_the_last_of(builder: steadfast_breaker::Builder, calls: &[Call], cause: Cause) {
+    let events = Events::default();
+    let (handle, mut svc, _) = breaker(builder.on_event(events.listener()));
+    let (last, before) = calls.split_last().unwrap();
+    for call in before {
+        send(&mut svc, *call).await.ok();
+        assert_eq!(handle.state(), State::Closed);
+    }
+    send(&mut svc, *last).await.ok();
+    assert_eq!(handle.state(), State::Open);
+    assert!(matches!(
+        events.take().as_slice(),
+        [Event::StateChanged { from: State::Closed, to: State::Open, cause: c, .. }] if *c == cause
+    ));
+}
+
+/// F F F S S at one instant: 3 failures in 5.
+const THREE_FAILURES_THEN_TWO_SUCCESSES: [Call; 5] = [FAIL, FAIL, FAIL, OK, OK];
+
+const THREE_OF_FIVE: Cause = Cause::FailureRate {
+    failures: 3,
+    calls: 5,
+};
+
+#[tokio::test(start_paused = true)]
+async fn a_success_that_completes_the_minimum_of_a_time_window_opens_it() {
+    let builder = CircuitBreakerLayer::builder()
+        .time_window(secs(1), 10)
+        .failure_rate(0.5)
+        .minimum_calls(5);
+    opens_on_the_last_of(builder, &THREE_FAILURES_THEN_TWO_SUCCESSES, THREE_OF_FIVE).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_count_window_opens_on_the_same_calls() {
+    let builder = CircuitBreakerLayer::builder()
+        .count_window(10)
+        .failure_rate(0.5)
+        .minimum_calls(5);
+    opens_on_the_last_of(builder, &THREE_FAILURES_THEN_TWO_SUCCESSES, THREE_OF_FIVE).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_fast_call_that_completes_the_minimum_of_a_time_window_opens_it_on_slow_calls() {
+    let builder = CircuitBreakerLayer::builder()
+        .time_window(secs(10), 10)
+        .slow_calls(millis(100), 0.5)
+        .minimum_calls(5);
+    let slow = ok_after(millis(150));
+    let calls = [slow, slow, slow, OK, OK];
+    opens_on_the_last_of(builder, &calls, Cause::SlowCallRate { slow: 3, calls: 5 }).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_time_window_that_fell_below_the_minimum_opens_when_a_success_reaches_it_again() {
+    let (handle, mut svc, _) = breaker(
+        CircuitBreakerLayer::builder()
+            .time_window(secs(4), 4)
+            .failure_rate(0.5)
+            .minimum_calls(4),
+    );
+
+    // t=0: S; t=1: F F, 2 failures in 3 calls, under the minimum.
+    send(&mut svc, OK).await.unwrap();
+    advance(secs(1)).await;
+    send(&mut svc, FAIL).await.unwrap_err();
+    send(&mut svc, FAIL).await.unwrap_err();
+    // t=4: the success of t=0 has left; S makes 3 calls, S makes 4 with
+    // 2 failures: 50 %.
+    advance(secs(3)).await;
+    send(&mut svc, OK).await.unwrap();
+    assert_eq!(handle.state(), State::Closed);
+    send(&mut svc, OK).await.unwrap();
+    assert_eq!(handle.state(), State::Open);
+}

@@ -1,13 +1,22 @@
 //! A counter that threads bump without contending, and the per-thread slots
 //! that spread them.
 //!
-//! Each of the first [`SLOTS`] threads alive at once owns a slot; a
-//! [`ThreadCounter`] has one cell per slot, on a cache line of its own, and
-//! only the slot's owner writes to it, so a bump is a plain load and store.
-//! When a thread ends, its slot (and with it the cells it wrote) passes to the
-//! next thread that needs one through a lock, so no count is lost and thread
-//! churn never runs out of slots. Threads beyond the first [`SLOTS`] share one
-//! more cell, bumped with `fetch_add`. The sum is exact.
+//! A [`ThreadCounter`] starts small. The first thread to count owns it and
+//! bumps its own word with a plain load and store; any other thread bumps a
+//! second word with a compare-and-swap. The first time two threads are seen
+//! counting at once (a swap fails because another thread swapped in
+//! between, or the owner's word moved while another thread was counting),
+//! the counter spreads out: from then on each of the first [`SLOTS`] threads
+//! alive at once counts in a cell of its own, on cache lines of its own,
+//! made the first time that thread counts there, and only the slot's owner
+//! writes to it. A counter that no two threads ever bump at once therefore
+//! stays a few words, and one that is contended grows by a cache line per
+//! thread that uses it.
+//!
+//! When a thread ends, its slot (and with it the words it wrote) passes to
+//! the next thread that needs one through a lock, so no count is lost and
+//! thread churn never runs out of slots. Threads beyond the first [`SLOTS`]
+//! bump the second word with `fetch_add`. The sum is exact.
 //!
 //! # Example
 //!
@@ -34,8 +43,8 @@
 
 use std::cell::Cell as ThreadCell;
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 
 /// How many threads alive at once get a slot of their own.
 pub const SLOTS: usize = 64;
@@ -112,41 +121,118 @@ pub fn thread_slot() -> usize {
 #[repr(align(128))]
 struct Padded(AtomicU64);
 
-/// A count bumped by many threads at once without contention: each thread
-/// writes only the cell of its [`thread_slot`], with a plain load and store.
+/// A count bumped by many threads at once without contention.
+///
+/// Its first thread bumps it with a plain load and store, others with a
+/// compare-and-swap, until two threads are seen counting at once; from then
+/// on each thread writes only the cell of its [`thread_slot`], with a plain
+/// load and store (see the [module documentation](self)).
 /// [`sum`](Self::sum) is exact once the bumps it should see have happened
 /// before it (a join, a channel, a lock).
 pub struct ThreadCounter {
-    cells: [Padded; SLOTS],
-    crowded: Padded,
+    /// The slot of the thread that counts in `own`, plus one; zero until a
+    /// thread counts.
+    owner: AtomicUsize,
+    /// The owner's count, written by the owner alone.
+    own: AtomicU64,
+    /// The count of the other threads until the counter spreads, then of
+    /// the threads without a slot.
+    shared: AtomicU64,
+    /// One cell per slot, each made the first time its thread counts; the
+    /// list itself is made when the counter spreads.
+    cells: OnceLock<Box<[OnceLock<Box<Padded>>; SLOTS]>>,
+}
+
+/// Adds one to a word only the calling thread writes.
+#[inline]
+fn bump_own(word: &AtomicU64) {
+    word.store(word.load(Relaxed).wrapping_add(1), Relaxed);
 }
 
 impl ThreadCounter {
     /// A counter at zero.
     pub const fn new() -> Self {
         Self {
-            cells: [const { Padded(AtomicU64::new(0)) }; SLOTS],
-            crowded: Padded(AtomicU64::new(0)),
+            owner: AtomicUsize::new(0),
+            own: AtomicU64::new(0),
+            shared: AtomicU64::new(0),
+            cells: OnceLock::new(),
         }
     }
 
     /// Adds one.
     #[inline]
     pub fn increment(&self) {
-        match self.cells.get(thread_slot()) {
-            Some(own) => own.0.store(own.0.load(Relaxed).wrapping_add(1), Relaxed),
-            None => {
-                self.crowded.0.fetch_add(1, Relaxed);
+        let slot = thread_slot();
+        if let Some(cells) = self.cells.get() {
+            match cells.get(slot) {
+                Some(cell) => bump_own(&cell.get_or_init(Self::cell).0),
+                None => {
+                    self.shared.fetch_add(1, Relaxed);
+                }
             }
+            return;
         }
+        let owner = self.owner.load(Relaxed);
+        if owner == slot + 1
+            || (owner == 0
+                && slot < SLOTS
+                && self
+                    .owner
+                    .compare_exchange(0, slot + 1, Relaxed, Relaxed)
+                    .is_ok())
+        {
+            bump_own(&self.own);
+        } else {
+            self.visit();
+        }
+    }
+
+    fn cell() -> Box<Padded> {
+        Box::new(Padded(AtomicU64::new(0)))
+    }
+
+    /// Counts a bump of a thread other than the owner, and spreads the
+    /// counter if another thread counted meanwhile.
+    #[cold]
+    #[inline(never)]
+    fn visit(&self) {
+        let owned = self.own.load(Relaxed);
+        let count = self.shared.load(Relaxed);
+        let collided = self
+            .shared
+            .compare_exchange(count, count.wrapping_add(1), Relaxed, Relaxed)
+            .is_err();
+        if collided {
+            self.shared.fetch_add(1, Relaxed);
+        }
+        if collided || self.own.load(Relaxed) != owned {
+            self.cells
+                .get_or_init(|| Box::new(std::array::from_fn(|_| OnceLock::new())));
+        }
+    }
+
+    /// Whether two threads have been seen counting at once, so that each
+    /// now counts in a cell of its own. Other per-thread state that the same
+    /// threads touch as often can follow this signal to spread out too.
+    #[inline]
+    pub fn contended(&self) -> bool {
+        self.cells.get().is_some()
     }
 
     /// The count so far.
     pub fn sum(&self) -> u64 {
-        self.cells
-            .iter()
-            .map(|cell| cell.0.load(Relaxed))
-            .fold(self.crowded.0.load(Relaxed), u64::wrapping_add)
+        let unspread = self
+            .own
+            .load(Relaxed)
+            .wrapping_add(self.shared.load(Relaxed));
+        self.cells.get().map_or(unspread, |cells| {
+            cells
+                .iter()
+                .filter_map(OnceLock::get)
+                .map(|cell| cell.0.load(Relaxed))
+                .fold(unspread, u64::wrapping_add)
+        })
     }
 }
 
@@ -160,6 +246,7 @@ impl fmt::Debug for ThreadCounter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ThreadCounter")
             .field("sum", &self.sum())
+            .field("contended", &self.contended())
             .finish()
     }
 }
@@ -239,6 +326,36 @@ mod tests {
 
         count_on_threads(&counter, 8, 10_000);
         assert_eq!(counter.sum(), 82_000);
+    }
+
+    #[test]
+    fn threads_that_take_turns_never_spread_the_counter() {
+        let _serial = serial();
+        let counter = Arc::new(ThreadCounter::new());
+        for _ in 0..100 {
+            count_on_threads(&counter, 1, 1_000);
+        }
+        for _ in 0..1_000 {
+            counter.increment();
+        }
+        assert_eq!(counter.sum(), 101_000);
+        assert!(!counter.contended());
+    }
+
+    #[test]
+    fn threads_that_collide_spread_the_counter_and_keep_the_sum() {
+        let _serial = serial();
+        let counter = Arc::new(ThreadCounter::new());
+        let mut rounds = 0;
+        // Two threads bumping at once collide within a few rounds on any
+        // machine that runs them side by side.
+        while !counter.contended() && rounds < 100 {
+            count_on_threads(&counter, 2, 100_000);
+            rounds += 1;
+        }
+        assert!(counter.contended(), "no collision in {rounds} rounds");
+        count_on_threads(&counter, 8, 10_000);
+        assert_eq!(counter.sum(), rounds * 200_000 + 80_000);
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use steadfast_breaker::{Builder, CircuitBreakerLayer, Classifier, Event, Handle};
+use steadfast_breaker::{Builder, Cause, CircuitBreakerLayer, Classifier, Event, Handle, State};
 use steadfast_core::CircuitOpen;
 use tower::{Layer, Service, ServiceExt, service_fn};
 
@@ -120,6 +120,16 @@ impl Events {
     /// The events so far, leaving none behind.
     pub fn take(&self) -> Vec<Event> {
         std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+/// The event of a change of state.
+pub fn changed(from: State, to: State, cause: Cause, open_for: Option<Duration>) -> Event {
+    Event::StateChanged {
+        from,
+        to,
+        cause,
+        open_for,
     }
 }
 
