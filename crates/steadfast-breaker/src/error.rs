@@ -53,6 +53,18 @@ pub enum BuildError {
     },
     /// The maximum open duration is shorter than the open duration.
     MaxOpenBelowOpen,
+    /// A window larger than the breaker accepts
+    /// ([`MAX_COUNT_WINDOW`](crate::MAX_COUNT_WINDOW) calls,
+    /// [`MAX_BUCKETS`](crate::MAX_BUCKETS) buckets): its memory is taken
+    /// up front.
+    TooLarge {
+        /// Which setting.
+        name: &'static str,
+        /// The value given.
+        value: u32,
+        /// The largest value accepted.
+        max: u32,
+    },
 }
 
 impl fmt::Display for BuildError {
@@ -79,6 +91,9 @@ impl fmt::Display for BuildError {
             }
             BuildError::InvalidJitter { value } => {
                 format!("circuit breaker: jitter must be in [0, 1], got {value}")
+            }
+            BuildError::TooLarge { name, value, max } => {
+                format!("circuit breaker: {name} must be at most {max}, got {value}")
             }
             BuildError::MaxOpenBelowOpen => {
                 "circuit breaker: the maximum open duration is shorter than the open duration"

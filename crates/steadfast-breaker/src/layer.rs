@@ -20,6 +20,11 @@ const DEFAULT_WINDOW: u32 = 100;
 const DEFAULT_MINIMUM_CALLS: u32 = 10;
 const DEFAULT_OPEN: Duration = Duration::from_secs(60);
 
+/// The largest count window a builder accepts: 2^20 calls (2 MiB).
+pub const MAX_COUNT_WINDOW: u32 = 1 << 20;
+/// The most buckets a time window may have: 2^16 (2 MiB).
+pub const MAX_BUCKETS: u32 = 1 << 16;
+
 /// Wraps services in a [`CircuitBreaker`].
 ///
 /// The layer holds one circuit: every service it makes, every clone of those
@@ -176,8 +181,8 @@ impl<C> Builder<C> {
         self
     }
 
-    /// Rates are computed over the last `calls` calls (default 100). The
-    /// window takes two bytes per call.
+    /// Rates are computed over the last `calls` calls (default 100, at most
+    /// [`MAX_COUNT_WINDOW`]). The window takes two bytes per call.
     pub fn count_window(mut self, calls: u32) -> Self {
         self.window = Some(WindowKind::Count(calls));
         self
@@ -185,7 +190,8 @@ impl<C> Builder<C> {
 
     /// Rates are computed over the calls that finished in the last
     /// `window`, kept in `buckets` buckets: the window slides by
-    /// `window / buckets`. The window takes 32 bytes per bucket.
+    /// `window / buckets`. The window takes 32 bytes per bucket; at most
+    /// [`MAX_BUCKETS`] buckets.
     pub fn time_window(mut self, window: Duration, buckets: u32) -> Self {
         self.window = Some(WindowKind::Time(window, buckets));
         self
@@ -317,6 +323,13 @@ impl<C> Builder<C> {
                     name: "count window",
                 });
             }
+            WindowKind::Count(size) if size > MAX_COUNT_WINDOW => {
+                return Err(BuildError::TooLarge {
+                    name: "count window",
+                    value: size,
+                    max: MAX_COUNT_WINDOW,
+                });
+            }
             WindowKind::Count(size) => {
                 default_minimum = default_minimum.min(size);
                 if let Some(minimum) = self.minimum_calls
@@ -334,6 +347,13 @@ impl<C> Builder<C> {
                 });
             }
             WindowKind::Time(_, 0) => return Err(BuildError::Zero { name: "buckets" }),
+            WindowKind::Time(_, buckets) if buckets > MAX_BUCKETS => {
+                return Err(BuildError::TooLarge {
+                    name: "buckets",
+                    value: buckets,
+                    max: MAX_BUCKETS,
+                });
+            }
             WindowKind::Time(window, buckets) if window.as_nanos() < u128::from(buckets) => {
                 return Err(BuildError::WindowTooShort { buckets });
             }

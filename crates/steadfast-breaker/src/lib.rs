@@ -123,7 +123,7 @@ mod window;
 pub use error::BuildError;
 pub use event::{Cause, Event, State};
 pub use handle::{Counters, Handle, WindowTotals};
-pub use layer::{Builder, CircuitBreakerLayer};
+pub use layer::{Builder, CircuitBreakerLayer, MAX_BUCKETS, MAX_COUNT_WINDOW};
 pub use policy::{Classifier, DefaultClassifier, FailureKindClassifier, Outcome};
 pub use service::CircuitBreaker;
 pub use steadfast_core::CircuitOpen;

@@ -144,3 +144,41 @@ fn errors_explain_themselves() {
         "circuit breaker: half-open probes must be at least 1"
     );
 }
+
+#[test]
+fn windows_too_large_to_allocate_are_refused() {
+    use steadfast_breaker::{MAX_BUCKETS, MAX_COUNT_WINDOW};
+    assert_eq!(
+        err(builder().failure_rate(0.5).count_window(u32::MAX)),
+        BuildError::TooLarge {
+            name: "count window",
+            value: u32::MAX,
+            max: MAX_COUNT_WINDOW
+        }
+    );
+    assert_eq!(
+        err(builder()
+            .failure_rate(0.5)
+            .time_window(Duration::from_secs(3600), u32::MAX)),
+        BuildError::TooLarge {
+            name: "buckets",
+            value: u32::MAX,
+            max: MAX_BUCKETS
+        }
+    );
+    assert_eq!(
+        err(builder().failure_rate(0.5).count_window(u32::MAX)).to_string(),
+        "circuit breaker: count window must be at most 1048576, got 4294967295"
+    );
+    // The largest accepted sizes build.
+    builder()
+        .failure_rate(0.5)
+        .count_window(MAX_COUNT_WINDOW)
+        .build()
+        .unwrap();
+    builder()
+        .failure_rate(0.5)
+        .time_window(Duration::from_secs(3600), MAX_BUCKETS)
+        .build()
+        .unwrap();
+}
