@@ -25,10 +25,14 @@
 //!   and start of its process. Without nginx it skips loudly, unless
 //!   `STEADFAST_REQUIRE_NGINX=1`.
 //!
-//! The timeline is scaled down (a TTL of 1.1 s, a tick of 200 ms) so a real
-//! run takes about half a minute; its events fall between ticks, so the real
-//! clock's jitter does not change what is seen. `cargo test --test outage --
-//! --nocapture` prints each run's per-phase summary.
+//! The timeline is scaled down (a TTL of 1.05 s, a tick of 200 ms, a circuit
+//! open for 1.1 s) so a real run takes about half a minute. The paused run
+//! also checks that every decision of the stack is at least 40 ms from going
+//! the other way (a request from a switch of the server, a load from its
+//! entry's TTL, a tick from the circuit's half-open moment), so the real
+//! clock's jitter does not change what is seen, and all three runs expect
+//! the same. `cargo test --test outage -- --nocapture` prints each run's
+//! per-phase summary.
 
 #[path = "support/backends.rs"]
 mod backends;
@@ -95,8 +99,9 @@ fn timeline() -> Vec<Phase> {
             at: ms(700),
             server: Server::Serving(1),
             keys: &["app"],
-            // The next probe (at 880 ms) answers, 5 s before the wait would
-            // have run out and long before the circuit would half-open.
+            // The next probe (at 880 ms) answers: 2 s before the wait would
+            // have run out, and before the circuit (open since 220 ms) would
+            // have let a probe through.
             expect: Expect {
                 answers: &[("app", "start:origin cache×5 stale cache×5 stale cache")],
                 max_staleness: Some(ms(1_200)),

@@ -127,6 +127,8 @@ pub struct Observed {
     pub warnings: Vec<String>,
     pub infos: Vec<String>,
     pub origin: Vec<(String, String)>,
+    /// The requests the server got, all keys together.
+    pub origin_requests: u64,
     pub metrics: Vec<(&'static str, u64)>,
     pub loads: u64,
     /// Every answer with its time in the phase, for a failure message.
@@ -480,7 +482,9 @@ where
         }
         seen.warnings = warnings[from.warnings..to.warnings].to_vec();
         seen.infos = infos[from.infos..to.infos].to_vec();
-        seen.origin = summary(&backend.requests(from.mark, to.mark));
+        let requests = backend.requests(from.mark, to.mark);
+        seen.origin_requests = requests.len() as u64;
+        seen.origin = summary(&requests);
         seen.metrics = moved(&from.metrics, &to.metrics);
         observed.push(seen);
     }
@@ -628,6 +632,20 @@ fn check(timeline: &[Phase], observed: &[Observed], clock: Clock) -> Vec<String>
             seen.loads.to_string(),
             answered.to_string(),
         );
+        // While the server runs, every call that reached the source is a
+        // request the server got.
+        if phase.server != Server::Stopped {
+            let calls = seen
+                .metrics
+                .iter()
+                .find(|(name, _)| *name == "primary_loads")
+                .map_or(0, |(_, n)| *n);
+            differ(
+                "requests the server got against calls of the source",
+                calls.to_string(),
+                seen.origin_requests.to_string(),
+            );
+        }
         let staleness_ok = match (expect.max_staleness, seen.max_staleness) {
             (None, None) => true,
             (Some(e), Some(s)) if clock == Clock::Paused => e == s,
