@@ -42,10 +42,16 @@ mod config_server;
 mod logs;
 #[path = "support/nginx.rs"]
 mod nginx;
+#[path = "support/observe.rs"]
+mod observe;
 #[path = "support/pipe.rs"]
 mod pipe;
+#[path = "support/report.rs"]
+mod report;
 #[path = "support/scenario.rs"]
 mod scenario;
+#[path = "support/verdict.rs"]
+mod verdict;
 
 use std::time::Duration;
 

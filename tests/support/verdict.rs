@@ -1,0 +1,166 @@
+//! Judges what the application saw against what the timeline expects, and
+//! a paused run's decisions against how close they came to going the other
+//! way.
+#![allow(dead_code, unreachable_pub)]
+
+use tokio::time::Instant;
+
+use crate::backends::Server;
+use crate::observe::{Answer, Observed};
+use crate::scenario::{Clock, MARGIN, Phase, SWR, TOLERANCE, TTL};
+
+/// The decisions of a paused run that fall within [`MARGIN`] of going the
+/// other way: a request the server got around a switch, a load whose entry
+/// was around the end of its TTL or its stale-while-revalidate window.
+pub fn fragile_edges(
+    timeline: &[Phase],
+    t0: Instant,
+    answers: &[Answer],
+    arrivals: Option<Vec<Instant>>,
+) -> Vec<String> {
+    let apart = |a: Instant, b: Instant| a.max(b) - a.min(b);
+    let mut fragile = Vec::new();
+    for arrival in arrivals.unwrap_or_default() {
+        for phase in &timeline[1..] {
+            let switch = t0 + phase.at;
+            if apart(arrival, switch) < MARGIN {
+                fragile.push(format!(
+                    "a request reached the server at {:?}, {:?} from the switch to {}",
+                    arrival - t0,
+                    apart(arrival, switch),
+                    phase.name
+                ));
+            }
+        }
+    }
+    for answer in answers {
+        let Some(age) = answer.staleness.or(answer
+            .fetched_at
+            .filter(|_| answer.token == "cache")
+            .map(|fetched| answer.at - fetched))
+        else {
+            continue;
+        };
+        // The entry's age when the load was asked for.
+        let age = age.saturating_sub(answer.at - answer.asked);
+        for edge in [TTL, TTL + SWR] {
+            if age.abs_diff(edge) < MARGIN {
+                fragile.push(format!(
+                    "{} was asked for at {:?} when its entry was {age:?} old, near {edge:?}",
+                    answer.key,
+                    answer.asked - t0
+                ));
+            }
+        }
+    }
+    fragile
+}
+
+/// Every way the phases differ from what the timeline expects.
+pub fn check(timeline: &[Phase], observed: &[Observed], clock: Clock) -> Vec<String> {
+    let mut wrong = Vec::new();
+    let owned = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+            .collect()
+    };
+    for (phase, seen) in timeline.iter().zip(observed) {
+        let expect = &phase.expect;
+        let name = phase.name;
+        let mut differ = |what: &str, expected: String, got: String| {
+            if expected != got {
+                wrong.push(format!(
+                    "{name}: {what}\n    expected {expected}\n         got {got}"
+                ));
+            }
+        };
+        differ(
+            "answers",
+            format!("{:?}", owned(expect.answers)),
+            format!("{:?}", seen.answers),
+        );
+        differ(
+            "alerts",
+            format!("{:?}", expect.alerts),
+            format!("{:?}", seen.alerts),
+        );
+        differ(
+            "WARN lines",
+            expect.warnings.to_string(),
+            seen.warnings.len().to_string(),
+        );
+        differ(
+            "INFO lines",
+            expect.infos.to_string(),
+            seen.infos.len().to_string(),
+        );
+        differ(
+            "origin requests",
+            format!("{:?}", owned(expect.origin)),
+            format!("{:?}", seen.origin),
+        );
+        differ(
+            "metrics",
+            format!("{:?}", expect.metrics),
+            format!("{:?}", seen.metrics),
+        );
+        let answered: u64 = seen
+            .metrics
+            .iter()
+            .filter(|(name, _)| {
+                matches!(
+                    *name,
+                    "cache_l1_hits"
+                        | "cache_l2_hits"
+                        | "cache_misses"
+                        | "cache_coalesced"
+                        | "stale_served"
+                        | "fallback_uses"
+                        | "errors"
+                )
+            })
+            .map(|(_, n)| n)
+            .sum();
+        differ(
+            "loads answered (metrics) against loads made",
+            seen.loads.to_string(),
+            answered.to_string(),
+        );
+        // While the server runs, every call that reached the source is a
+        // request the server got.
+        if phase.server != Server::Stopped {
+            let calls = seen
+                .metrics
+                .iter()
+                .find(|(name, _)| *name == "primary_loads")
+                .map_or(0, |(_, n)| *n);
+            differ(
+                "requests the server got against calls of the source",
+                calls.to_string(),
+                seen.origin_requests.to_string(),
+            );
+        }
+        let staleness_ok = match (expect.max_staleness, seen.max_staleness) {
+            (None, None) => true,
+            (Some(e), Some(s)) if clock == Clock::Paused => e == s,
+            (Some(e), Some(s)) => e.abs_diff(s) <= TOLERANCE,
+            _ => false,
+        };
+        if !staleness_ok {
+            differ(
+                "max staleness",
+                format!("{:?}", expect.max_staleness),
+                format!("{:?}", seen.max_staleness),
+            );
+        }
+        match (expect.recovery_within, seen.recovery) {
+            (None, _) => {}
+            (Some(bound), Some(took)) if took <= bound => {}
+            (Some(bound), took) => {
+                differ("recovery", format!("within {bound:?}"), format!("{took:?}"))
+            }
+        }
+    }
+    wrong
+}
