@@ -157,17 +157,11 @@ impl Nginx {
         }
     }
 
-    /// The number of requests nginx logged, by status.
+    /// The requests nginx logged: their URI and status.
     pub fn requests(&self) -> Vec<(String, u16)> {
-        fs::read_to_string(self.prefix.join("logs/access.log"))
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|line| {
-                let mut parts = line.split(' ');
-                let uri = parts.next()?.to_owned();
-                let status = parts.next()?.parse().ok()?;
-                Some((uri, status))
-            })
+        self.log()
+            .into_iter()
+            .map(|logged| (logged.uri, logged.status))
             .collect()
     }
 

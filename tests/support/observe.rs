@@ -10,6 +10,7 @@ use steadfast::{Alert, Metrics};
 use tokio::time::Instant;
 
 use crate::backends::{Backend, Mark, Seen, Server};
+use crate::counters::moved;
 use crate::logs::Logs;
 use crate::scenario::Phase;
 
@@ -31,6 +32,11 @@ pub struct Observed {
     /// The requests the server got, all keys together.
     pub origin_requests: u64,
     pub metrics: Vec<(&'static str, u64)>,
+    /// Loads answered, by the metrics.
+    pub answered: u64,
+    /// Calls of the source, by the metrics.
+    pub primary_loads: u64,
+    /// Loads the application made.
     pub loads: u64,
     /// Every answer with its time in the phase, for a failure message.
     pub timed: Vec<String>,
@@ -65,35 +71,6 @@ fn what(error: &ConfigError) -> String {
         ConfigError::CircuitOpen(_) => "circuit open".to_owned(),
         other => other.to_string(),
     }
-}
-
-/// The counters of a snapshot, by name.
-fn counters(m: &Metrics) -> [(&'static str, u64); 13] {
-    [
-        ("cache_l1_hits", m.cache_l1_hits),
-        ("cache_l2_hits", m.cache_l2_hits),
-        ("cache_misses", m.cache_misses),
-        ("cache_coalesced", m.cache_coalesced),
-        ("stale_served", m.stale_served),
-        ("fallback_uses", m.fallback_uses),
-        ("errors", m.errors),
-        ("primary_loads", m.primary_loads),
-        ("invalid_responses", m.invalid_responses),
-        ("retries", m.retries),
-        ("circuit_breaker_opens", m.circuit_breaker_opens),
-        ("circuit_breaker_rejections", m.circuit_breaker_rejections),
-        ("l2_errors", m.l2_errors),
-    ]
-}
-
-/// The counters that moved from `before` to `after`.
-fn moved(before: &Metrics, after: &Metrics) -> Vec<(&'static str, u64)> {
-    counters(after)
-        .into_iter()
-        .zip(counters(before))
-        .map(|((name, a), (_, b))| (name, a - b))
-        .filter(|(_, n)| *n != 0)
-        .collect()
 }
 
 /// `tokens` run-length encoded: `cache cache stale` is `cache×2 stale`.
@@ -278,6 +255,8 @@ pub fn phases<B: Backend>(
         seen.origin_requests = requests.len() as u64;
         seen.origin = summary(&requests);
         seen.metrics = moved(&from.metrics, &to.metrics);
+        seen.answered = to.metrics.answered() - from.metrics.answered();
+        seen.primary_loads = to.metrics.primary_loads - from.metrics.primary_loads;
         observed.push(seen);
     }
     observed
