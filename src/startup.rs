@@ -226,7 +226,8 @@ where
                 breaker::State::Open | breaker::State::HalfOpen
             )
         {
-            tracing::info!("config source answered a startup probe; closing the circuit");
+            // The breaker logs the circuit closing (`cause=Reset`), once.
+            tracing::debug!("config source answered a startup probe; closing the circuit");
             breaker.reset();
         }
         Ok(response)

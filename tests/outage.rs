@@ -115,9 +115,9 @@ fn timeline() -> Vec<Phase> {
                 max_staleness: Some(ms(1_200)),
                 recovery_within: Some(STARTUP_RECOVERY),
                 alerts: &["source recovered app", "circuit closed"],
-                // The episode's end, the probe closing the circuit, the
-                // circuit, the startup wait's end.
-                infos: 4,
+                // The episode's end, the circuit's (closed by the probe),
+                // the startup wait's.
+                infos: 3,
                 origin: &[("app", "200 304×2")],
                 metrics: &[
                     ("cache_l1_hits", 11),
