@@ -3,6 +3,7 @@
 //! requests the server got.
 #![allow(dead_code, unreachable_pub)]
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use steadfast::config::{ConfigError, ConfigResponse, Source};
@@ -13,6 +14,31 @@ use crate::backends::{Backend, Mark, Seen, Server};
 use crate::counters::moved;
 use crate::logs::Logs;
 use crate::scenario::Phase;
+
+/// The place of an answer or an alert in the order they came, across both.
+pub fn next_seq() -> u64 {
+    static ORDER: AtomicU64 = AtomicU64::new(0);
+    ORDER.fetch_add(1, Ordering::SeqCst)
+}
+
+/// An alert the listener got.
+#[derive(Debug, Clone)]
+pub struct Heard {
+    pub seq: u64,
+    pub at: Instant,
+    pub alert: Alert,
+}
+
+impl Heard {
+    /// `alert`, heard now.
+    pub fn now(alert: &Alert) -> Self {
+        Self {
+            seq: next_seq(),
+            at: Instant::now(),
+            alert: alert.clone(),
+        }
+    }
+}
 
 /// What the application saw during a phase.
 #[derive(Debug, Default)]
@@ -112,6 +138,8 @@ fn summary(requests: &[(String, Seen)]) -> Vec<(String, String)> {
 
 /// One answer the application got.
 pub struct Answer {
+    /// Its place among the answers and the alerts.
+    pub seq: u64,
     /// When the load started.
     pub asked: Instant,
     /// When it was answered.
@@ -141,6 +169,7 @@ impl Answer {
             Err(error) => format!("start:error ({error})"),
         };
         Self {
+            seq: next_seq(),
             asked,
             at,
             key,
@@ -169,6 +198,7 @@ impl Answer {
             Err(error) => (format!("error ({error})"), None, None),
         };
         Self {
+            seq: next_seq(),
             asked,
             at,
             key,
@@ -196,7 +226,7 @@ pub fn phases<B: Backend>(
     timeline: &[Phase],
     snapshots: &[Snapshot],
     answers: &[Answer],
-    heard: &[(Instant, Alert)],
+    heard: &[Heard],
     logs: &Logs,
     backend: &B,
 ) -> Vec<Observed> {
@@ -242,11 +272,12 @@ pub fn phases<B: Backend>(
             .filter(|_| recovers)
             .find(|a| a.fetched_at.is_some_and(|fetched| fetched >= from.at))
             .map(|a| a.at.duration_since(from.at));
-        for (at, alert) in &heard[from.alerts..to.alerts] {
-            seen.alerts.push(describe(alert));
+        for heard in &heard[from.alerts..to.alerts] {
+            seen.alerts.push(describe(&heard.alert));
             seen.alert_lines.push(format!(
-                "+{:.3}s {alert}",
-                at.duration_since(from.at).as_secs_f64()
+                "+{:.3}s {}",
+                heard.at.duration_since(from.at).as_secs_f64(),
+                heard.alert
             ));
         }
         seen.warnings = warnings[from.warnings..to.warnings].to_vec();

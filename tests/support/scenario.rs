@@ -22,7 +22,7 @@ use tower::Service;
 
 use crate::backends::{Backend, Server};
 use crate::logs;
-use crate::observe::{self, Answer, Observed, Snapshot};
+use crate::observe::{self, Answer, Heard, Observed, Snapshot};
 use crate::{report, verdict};
 
 /// How often the application loads its keys.
@@ -116,14 +116,14 @@ pub struct Expect {
     pub metrics: &'static [(&'static str, u64)],
 }
 
-/// The alerts heard, with when.
-type Heard = Arc<Mutex<Vec<(Instant, Alert)>>>;
+/// The alerts heard.
+type Alerts = Arc<Mutex<Vec<Heard>>>;
 
 /// The stack under test: cache with stale-while-revalidate and
 /// stale-if-error, retries, the circuit breaker, the per-attempt time
 /// limit, a typed check, a fallback, the startup wait and an alert
 /// listener.
-fn stack(heard: &Heard) -> StackBuilder {
+fn stack(heard: &Alerts) -> StackBuilder {
     let heard = heard.clone();
     StackBuilder::new()
         .cache(
@@ -151,7 +151,7 @@ fn stack(heard: &Heard) -> StackBuilder {
         .decode_as::<AppConfig>()
         .fallback(json_fallback(FALLBACK))
         .startup(StartupPolicy::Wait(STARTUP_WAIT))
-        .on_alert(move |alert: &Alert| heard.lock().unwrap().push((Instant::now(), alert.clone())))
+        .on_alert(move |alert: &Alert| heard.lock().unwrap().push(Heard::now(alert)))
 }
 
 /// Runs `timeline` (ending at `end`) against `backend` over `source`, prints
@@ -172,7 +172,7 @@ where
     S::Future: Send + 'static,
 {
     let logs = logs::capture();
-    let heard: Heard = Arc::default();
+    let heard: Alerts = Arc::default();
     let loader = stack(&heard).build(source).expect("a valid stack");
     backend.apply(timeline[0].server).await;
 
@@ -251,17 +251,12 @@ where
     snapshots.push(snapshot(backend));
 
     let answers = answers.lock().unwrap();
-    let observed = observe::phases(
-        timeline,
-        &snapshots,
-        &answers,
-        &heard.lock().unwrap(),
-        &logs,
-        backend,
-    );
+    let heard = heard.lock().unwrap();
+    let observed = observe::phases(timeline, &snapshots, &answers, &heard, &logs, backend);
 
     eprintln!("{}", report::table(backend.name(), timeline, &observed));
     let mut wrong = verdict::check(timeline, &observed, clock);
+    wrong.extend(verdict::episode_facts(&heard, &answers, clock));
     let last = &snapshots[snapshots.len() - 1].metrics;
     if last.answered() != answers.len() as u64 {
         wrong.push(format!(

@@ -3,10 +3,13 @@
 //! way.
 #![allow(dead_code, unreachable_pub)]
 
+use std::time::Duration;
+
+use steadfast::{Alert, Answered};
 use tokio::time::Instant;
 
 use crate::backends::Server;
-use crate::observe::{Answer, Observed};
+use crate::observe::{Answer, Heard, Observed};
 use crate::scenario::{Clock, MARGIN, Phase, SWR, TOLERANCE, TTL};
 
 /// The decisions of a paused run that fall within [`MARGIN`] of going the
@@ -144,6 +147,95 @@ pub fn check(timeline: &[Phase], observed: &[Observed], clock: Clock) -> Vec<Str
             (Some(bound), took) => {
                 differ("recovery", format!("within {bound:?}"), format!("{took:?}"))
             }
+        }
+    }
+    wrong
+}
+
+/// The facts each ending alert carries, against what the application saw:
+/// the episode lasted from its start alert to its end alert, and the
+/// requests it says were answered stale, by the fallback or with an error
+/// are the answers of its key in between.
+pub fn episode_facts(heard: &[Heard], answers: &[Answer], clock: Clock) -> Vec<String> {
+    let mut wrong = Vec::new();
+    for (i, end) in heard.iter().enumerate() {
+        let (starts, lasted, answered): (fn(&Alert) -> bool, Duration, Option<Answered>) =
+            match &end.alert {
+                Alert::SourceRecovered {
+                    lasted, answered, ..
+                } => (
+                    |a| matches!(a, Alert::SourceFailing { .. }),
+                    *lasted,
+                    Some(*answered),
+                ),
+                Alert::InvalidConfigEnded {
+                    lasted, answered, ..
+                } => (
+                    |a| matches!(a, Alert::InvalidConfig { .. }),
+                    *lasted,
+                    Some(*answered),
+                ),
+                Alert::FallbackEnded {
+                    lasted, answers, ..
+                } => {
+                    let mut answered = Answered::default();
+                    answered.fallback = *answers;
+                    (
+                        |a| matches!(a, Alert::FallbackUsed { .. }),
+                        *lasted,
+                        Some(answered),
+                    )
+                }
+                Alert::CircuitClosed { lasted, .. } => {
+                    (|a| matches!(a, Alert::CircuitOpened { .. }), *lasted, None)
+                }
+                _ => continue,
+            };
+        let key = end.alert.key();
+        let Some(start) = heard[..i]
+            .iter()
+            .rev()
+            .find(|h| starts(&h.alert) && h.alert.key() == key)
+        else {
+            wrong.push(format!("{} ends an episode that never started", end.alert));
+            continue;
+        };
+        let took = end.at - start.at;
+        let close = match clock {
+            Clock::Paused => took == lasted,
+            Clock::Real => took.abs_diff(lasted) <= TOLERANCE,
+        };
+        if !close {
+            wrong.push(format!(
+                "{}: says it lasted {lasted:?}, its alerts are {took:?} apart",
+                end.alert
+            ));
+        }
+        let (Some(said), Some(key)) = (answered, key) else {
+            continue;
+        };
+        let between = answers
+            .iter()
+            .filter(|a| a.key == key && start.seq < a.seq && a.seq < end.seq);
+        let mut seen = Answered::default();
+        for answer in between {
+            match answer.token.as_str() {
+                "stale" => seen.stale += 1,
+                "fallback" | "start:fallback" => seen.fallback += 1,
+                token if token.contains("error") => seen.errors += 1,
+                _ => {}
+            }
+        }
+        // A fallback episode counts only the fallback's answers.
+        if matches!(end.alert, Alert::FallbackEnded { .. }) {
+            seen.stale = 0;
+            seen.errors = 0;
+        }
+        if said != seen {
+            wrong.push(format!(
+                "{}: the application saw {seen:?} meanwhile",
+                end.alert
+            ));
         }
     }
     wrong
