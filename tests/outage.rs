@@ -9,8 +9,10 @@
 //! is then fixed, stops, and restarts. For every phase the timeline says
 //! what the application must see: the source of every answer, the greatest
 //! staleness served, how soon after the server's recovery a fresh answer
-//! came, the alerts, the WARN lines, the requests the server got and the
-//! metrics (every answered load counted once).
+//! came, the alerts, the WARN and INFO lines, the requests the server got
+//! and the metrics (every answered load counted once). The facts the ending
+//! alerts carry (how long, how the requests were answered meanwhile) are
+//! checked against what the application saw.
 //!
 //! The runs:
 //! - the hyper server over an in-process pipe, on tokio's paused clock: no
