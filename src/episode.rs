@@ -43,7 +43,8 @@ fn is_invalid_content(error: &ConfigError) -> bool {
 }
 
 /// The episodes of one stack, and the counters of the answers that no layer
-/// counts on its own (fallback answers and errors of the whole stack).
+/// counts on its own (fallback answers and errors of the whole stack, and
+/// the startup probe's answers).
 pub(crate) struct Episodes {
     listener: Option<AlertListener>,
     /// Whether a fallback layer answers the cache's errors (and counts them).
@@ -54,8 +55,10 @@ pub(crate) struct Episodes {
     reporting: Mutex<()>,
     fallback_answers: AtomicU64,
     errors: AtomicU64,
+    probe_answers: AtomicU64,
     m_fallback_answers: Counter,
     m_errors: Counter,
+    m_probe_answers: Counter,
 }
 
 #[derive(Default)]
@@ -330,8 +333,11 @@ impl Episodes {
             reporting: Mutex::new(()),
             fallback_answers: AtomicU64::new(0),
             errors: AtomicU64::new(0),
+            probe_answers: AtomicU64::new(0),
             m_fallback_answers: metrics::counter!("steadfast_loader_fallback_answers_total"),
             m_errors: metrics::counter!("steadfast_loader_errors_total"),
+            // A probe's answer is a miss the cache did not see.
+            m_probe_answers: metrics::counter!("steadfast_cache_misses_total"),
         }
     }
 
@@ -343,6 +349,17 @@ impl Episodes {
     /// Requests the stack answered with an error.
     pub(crate) fn errors(&self) -> u64 {
         self.errors.load(Ordering::Relaxed)
+    }
+
+    /// Loads the startup wait answered with what its probe beneath the
+    /// circuit got from the source: misses the cache did not see.
+    pub(crate) fn probe_answers(&self) -> u64 {
+        self.probe_answers.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn count_probe_answer(&self) {
+        self.probe_answers.fetch_add(1, Ordering::Relaxed);
+        self.m_probe_answers.increment(1);
     }
 
     fn count_error(&self) {

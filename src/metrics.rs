@@ -25,7 +25,7 @@ use crate::loader::Loader;
 /// |---|---|---|
 /// | `cache_l1_hits` | `steadfast_cache_l1_hits_total` | loads answered with a fresh value from memory |
 /// | `cache_l2_hits` | `steadfast_cache_l2_hits_total` | loads answered with a fresh value from the shared cache tier (L2) |
-/// | `cache_misses` | `steadfast_cache_misses_total` | loads answered with the value their own load got from the source |
+/// | `cache_misses` | `steadfast_cache_misses_total` | loads answered with the value their own load got from the source (the startup wait's probe beneath an open circuit included) |
 /// | `cache_coalesced` | `steadfast_cache_coalesced_total` | loads answered with the value of a load another caller started (single flight) |
 /// | `stale_served` | `steadfast_cache_stale_served_total` | loads answered with a stale value (while it refreshes, or because the source failed) |
 /// | `fallback_uses` | `steadfast_loader_fallback_answers_total` | loads answered by the fallback (the startup wait's included) |
@@ -49,7 +49,8 @@ pub struct Metrics {
     pub cache_l1_hits: u64,
     /// Loads answered with a fresh value from the shared cache tier (L2).
     pub cache_l2_hits: u64,
-    /// Loads answered with the value their own load got from the source.
+    /// Loads answered with the value their own load got from the source,
+    /// through the cache or by the startup wait's probe beneath it.
     pub cache_misses: u64,
     /// Loads answered with the value of a load another caller had started.
     pub cache_coalesced: u64,
@@ -112,7 +113,7 @@ impl<S, St> Loader<S, St> {
             let s = cache.stats();
             m.cache_l1_hits = s.l1_hits;
             m.cache_l2_hits = s.l2_hits;
-            m.cache_misses = s.misses;
+            m.cache_misses = s.misses + parts.episodes.probe_answers();
             m.cache_coalesced = s.coalesced;
             m.stale_served = s.stale_served;
             m.l2_errors = s.store_errors;

@@ -204,8 +204,8 @@ where
     St: Store<Key, ConfigResponse>,
 {
     /// One call of the source beneath the circuit. An answer is stored in
-    /// the cache, as a load through it would be, and closes the circuit:
-    /// the source answers again.
+    /// the cache and counted as a miss, as a load through it would be, and
+    /// closes the circuit: the source answers again.
     async fn probe_once(
         &self,
         probe: &Probe,
@@ -216,6 +216,9 @@ where
             // A store failure is counted and logged by the cache; the
             // answer is good all the same.
             let _ = cache.insert(req.cache_key(), response.clone()).await;
+            // The load is answered with the value its own call got from
+            // the source, beside the cache: a miss.
+            self.episodes.count_probe_answer();
         }
         if let Some(breaker) = &self.breaker
             && matches!(
@@ -223,7 +226,8 @@ where
                 breaker::State::Open | breaker::State::HalfOpen
             )
         {
-            tracing::info!("config source answered a startup probe; closing the circuit");
+            // The breaker logs the circuit closing (`cause=Reset`), once.
+            tracing::debug!("config source answered a startup probe; closing the circuit");
             breaker.reset();
         }
         Ok(response)

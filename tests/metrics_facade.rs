@@ -17,7 +17,7 @@ use steadfast::breaker::CircuitBreakerLayer;
 use steadfast::cache::{CacheLayerBuilder, Entry, MemoryStore, Store, Tiered};
 use steadfast::config::{ConfigResponse, Format, Source};
 use steadfast::retry::{Backoff, Jitter, RetryLayer};
-use steadfast::{Metrics, StackBuilder, json_fallback};
+use steadfast::{Metrics, StackBuilder, StartupPolicy, json_fallback};
 use stores::SharedTier;
 use tokio::time::{Instant, advance};
 
@@ -77,16 +77,20 @@ fn by_name(m: &Metrics) -> [(&'static str, u64); 13] {
     ]
 }
 
-#[test]
-fn every_field_has_one_facade_counter_with_the_same_count() {
-    let counts = Counts::default();
+/// Runs `f` on a paused clock, with its counters sent to `counts`.
+fn counted<T>(counts: &Counts, f: impl Future<Output = T>) -> T {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .start_paused(true)
         .build()
         .unwrap();
+    metrics::with_local_recorder(counts, || runtime.block_on(f))
+}
 
-    let m = metrics::with_local_recorder(&counts, || runtime.block_on(timeline()));
+#[test]
+fn every_field_has_one_facade_counter_with_the_same_count() {
+    let counts = Counts::default();
+    let m = counted(&counts, timeline());
     let fields = by_name(&m);
     assert!(
         fields.iter().all(|(_, n)| *n > 0),
@@ -173,4 +177,42 @@ async fn timeline() -> Metrics {
     assert_eq!(source("cold").await.unwrap(), Source::Fallback);
     assert!(source("other").await.is_err());
     loader.metrics()
+}
+
+#[test]
+fn a_start_answered_by_a_probe_beneath_the_open_circuit_is_a_miss_in_both() {
+    let counts = Counts::default();
+    let m = counted(&counts, async {
+        let script = Script::new(Mode::Down);
+        let loader = StackBuilder::new()
+            .retry(
+                RetryLayer::builder()
+                    .max_attempts(2)
+                    .backoff(Backoff::constant(Duration::from_millis(10)).with_jitter(Jitter::None))
+                    .without_budget(),
+            )
+            .breaker(
+                CircuitBreakerLayer::builder()
+                    .consecutive_failures(2)
+                    .open_duration(Duration::from_secs(60)),
+            )
+            .decode_as::<App>()
+            .fallback(json_fallback(r#"{"name":"app","version":0}"#))
+            .startup(StartupPolicy::Wait(Duration::from_secs(10)))
+            .build(script.clone())
+            .unwrap();
+        let up = script.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            up.set(Mode::Up);
+        });
+        let app = loader.start::<App>("app").await.unwrap();
+        assert_eq!(app.version, 1);
+        // The circuit opened on the first round: the answer came from a
+        // probe beneath it, long before it would half-open.
+        assert_eq!(loader.metrics().circuit_breaker_opens, 1);
+        loader.metrics()
+    });
+    assert_eq!((m.cache_misses, m.answered()), (1, 1));
+    assert_eq!(counts.get("steadfast_cache_misses_total"), 1);
 }

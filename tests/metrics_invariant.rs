@@ -4,6 +4,8 @@
 //! coalesced load (it joined another's), a stale answer, a fallback answer
 //! or an error.
 
+#[path = "support/counters.rs"]
+mod counters;
 #[path = "support/source.rs"]
 mod source;
 #[path = "support/stores.rs"]
@@ -11,36 +13,15 @@ mod stores;
 
 use std::time::Duration;
 
+use counters::nonzero;
 use source::{App, Mode, Script};
 use steadfast::cache::{CacheLayerBuilder, MemoryStore, Tiered};
 use steadfast::config::{ConfigResponse, Source};
-use steadfast::{Key, Metrics, StackBuilder, json_fallback};
+use steadfast::{Key, StackBuilder, json_fallback};
 use stores::SharedTier;
 use tokio::time::advance;
 
 const FALLBACK: &str = r#"{"name":"fallback","version":0}"#;
-
-/// The counters that are not zero, by name: an exact snapshot.
-fn nonzero(m: &Metrics) -> Vec<(&'static str, u64)> {
-    [
-        ("cache_l1_hits", m.cache_l1_hits),
-        ("cache_l2_hits", m.cache_l2_hits),
-        ("cache_misses", m.cache_misses),
-        ("cache_coalesced", m.cache_coalesced),
-        ("stale_served", m.stale_served),
-        ("fallback_uses", m.fallback_uses),
-        ("errors", m.errors),
-        ("primary_loads", m.primary_loads),
-        ("invalid_responses", m.invalid_responses),
-        ("retries", m.retries),
-        ("circuit_breaker_opens", m.circuit_breaker_opens),
-        ("circuit_breaker_rejections", m.circuit_breaker_rejections),
-        ("l2_errors", m.l2_errors),
-    ]
-    .into_iter()
-    .filter(|(_, n)| *n != 0)
-    .collect()
-}
 
 fn cache() -> CacheLayerBuilder<ConfigResponse, steadfast::config::ConfigError> {
     CacheLayerBuilder::new()

@@ -97,6 +97,17 @@ fn phases_answer_as_documented() {
         "{:?}",
         started.elapsed()
     );
+    // A conditional request naming the current version is slow too: no
+    // quick 304 in the slow phase.
+    let started = Instant::now();
+    let slow = get(&nginx, "/config/app.json", &[("If-None-Match", &etag)]);
+    assert_eq!(status(&slow), 200, "{slow}");
+    assert_eq!(header(&slow, "etag"), None);
+    assert!(
+        started.elapsed() >= Duration::from_millis(150),
+        "{:?}",
+        started.elapsed()
+    );
     nginx.set_slow(false);
 
     nginx.stop();
@@ -108,4 +119,13 @@ fn phases_answer_as_documented() {
     assert_eq!(log.first(), Some(&("/config/app.json".to_owned(), 200)));
     assert!(log.contains(&("/config/app.json".to_owned(), 304)));
     assert!(log.contains(&("/config/app.json".to_owned(), 503)));
+    assert!(log.contains(&("/slow/app.json".to_owned(), 200)));
+    // The timed log has every request, each started before it was read.
+    let timed = nginx.log();
+    assert_eq!(timed.len(), log.len());
+    assert!(
+        timed
+            .iter()
+            .all(|logged| logged.started <= std::time::SystemTime::now())
+    );
 }

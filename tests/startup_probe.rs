@@ -127,6 +127,10 @@ async fn the_real_value_arrives_soon_after_the_source_returns_under_an_open_circ
     assert_eq!(metrics.primary_loads, 9);
     assert_eq!(metrics.fallback_uses, 0);
     assert_eq!(metrics.cache_hits(), 1);
+    // The start was answered with the value its own probe got from the
+    // source: a miss, as a load through the cache would be.
+    assert_eq!(metrics.cache_misses, 1);
+    assert_eq!(metrics.answered(), 2);
 }
 
 #[tokio::test(start_paused = true)]

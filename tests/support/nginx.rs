@@ -11,7 +11,8 @@
 //!   is answered `503` with `Retry-After: 1`;
 //! - a slow flag: while `<prefix>/slow` exists bodies are sent at
 //!   [`SLOW_RATE`] bytes per second (`limit_rate`), so a body of a few
-//!   hundred bytes takes seconds;
+//!   hundred bytes takes seconds; a conditional request is answered in
+//!   full then (no `ETag`, no `304`), so it is slow too;
 //! - `/moved/<path>` redirects (`301`) to `/config/<path>`, and
 //!   `/elsewhere/<path>` to the same path on `localhost` (another origin).
 //!
@@ -24,10 +25,23 @@ use std::fs;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 /// The rate of the slow phase, in bytes per second.
 pub const SLOW_RATE: u32 = 64;
+
+/// One request of nginx's access log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Logged {
+    /// The URI, after nginx's rewrites (`/slow/<file>` in the slow phase).
+    pub uri: String,
+    /// The status sent.
+    pub status: u16,
+    /// The bytes of the body sent.
+    pub bytes: u64,
+    /// When nginx began to read the request.
+    pub started: SystemTime,
+}
 
 /// A private nginx and its files.
 #[derive(Debug)]
@@ -143,8 +157,17 @@ impl Nginx {
         }
     }
 
-    /// The number of requests nginx logged, by status.
+    /// The requests nginx logged: their URI and status.
     pub fn requests(&self) -> Vec<(String, u16)> {
+        self.log()
+            .into_iter()
+            .map(|logged| (logged.uri, logged.status))
+            .collect()
+    }
+
+    /// Every request nginx logged, with when it started (a request is
+    /// logged when it ends, so one still running is not there yet).
+    pub fn log(&self) -> Vec<Logged> {
         fs::read_to_string(self.prefix.join("logs/access.log"))
             .unwrap_or_default()
             .lines()
@@ -152,7 +175,17 @@ impl Nginx {
                 let mut parts = line.split(' ');
                 let uri = parts.next()?.to_owned();
                 let status = parts.next()?.parse().ok()?;
-                Some((uri, status))
+                let bytes = parts.next()?.parse().ok()?;
+                let ended: f64 = parts.next()?.parse().ok()?;
+                let took: f64 = parts.next()?.parse().ok()?;
+                let started = SystemTime::UNIX_EPOCH
+                    + Duration::try_from_secs_f64((ended - took).max(0.0)).ok()?;
+                Some(Logged {
+                    uri,
+                    status,
+                    bytes,
+                    started,
+                })
             })
             .collect()
     }
@@ -248,7 +281,7 @@ events {{ worker_connections 256; }}
 http {{
     default_type application/octet-stream;
     types {{ application/json json; application/toml toml; application/yaml yaml yml; text/html html; }}
-    log_format steadfast '$uri $status';
+    log_format steadfast '$uri $status $body_bytes_sent $msec $request_time';
     access_log {prefix}/logs/access.log steadfast;
     client_body_temp_path {prefix}/tmp/body;
     proxy_temp_path {prefix}/tmp/proxy;
@@ -270,12 +303,17 @@ http {{
                 add_header Retry-After 1 always;
                 return 503;
             }}
-            set $rate 0;
             if (-f {prefix}/slow) {{
-                set $rate {SLOW_RATE};
+                rewrite ^/config/(.*)$ /slow/$1 last;
             }}
-            limit_rate $rate;
             etag on;
+        }}
+        location /slow/ {{
+            internal;
+            alias {prefix}/html/config/;
+            limit_rate {SLOW_RATE};
+            etag off;
+            if_modified_since off;
         }}
         location /moved/ {{
             rewrite ^/moved/(.*)$ /config/$1 permanent;

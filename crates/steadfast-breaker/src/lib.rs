@@ -58,8 +58,9 @@
 //!   `steadfast_breaker_half_opened_total`, `steadfast_breaker_closed_total`
 //!   (successes are not sent per call; read them from the handle).
 //! - `tracing`: `warn` when the circuit opens, `info` when it closes,
-//!   `debug` on half-open and on each rejection, with the breaker's name,
-//!   the states and the cause as fields.
+//!   `debug` on half-open, on each rejection and when a failed probe keeps
+//!   it open (one warning per outage, however long), with the breaker's
+//!   name, the states and the cause as fields.
 //! - [`Event`]s for a listener set with [`Builder::on_event`].
 //!
 //! # Example

@@ -663,6 +663,14 @@ impl Core {
             }
         }
         match change.to {
+            // A failed probe: the circuit is still open, the outage it
+            // warned about goes on.
+            State::Open if change.from == State::HalfOpen => tracing::debug!(
+                breaker = %name,
+                cause = ?change.cause,
+                open_for = ?change.open_for,
+                "circuit still open: its probes failed"
+            ),
             State::Open | State::ForcedOpen => tracing::warn!(
                 breaker = %name,
                 from = %change.from,

@@ -1,4 +1,5 @@
-//! Tracing events on state changes: warn on open, info on close.
+//! Tracing events on state changes: warn on open, info on close, debug when
+//! a failed probe keeps the circuit open.
 
 mod support;
 
@@ -8,6 +9,37 @@ use std::sync::{Arc, Mutex};
 use steadfast_breaker::CircuitBreakerLayer;
 use support::*;
 use tokio::time::advance;
+
+/// An outage is one warning, whatever the probes that fail during it: a
+/// circuit that re-opens after a failed probe is still open, and says so
+/// at debug level only.
+#[tokio::test(start_paused = true)]
+async fn a_failed_probe_keeps_the_circuit_open_without_a_warning() {
+    let (captured, _guard) = Captured::install();
+
+    let (handle, mut svc, _) = breaker(
+        CircuitBreakerLayer::builder()
+            .name("primary")
+            .consecutive_failures(1)
+            .open_duration(secs(2)),
+    );
+    send(&mut svc, FAIL).await.unwrap_err();
+    for _ in 0..3 {
+        advance(secs(2)).await;
+        send(&mut svc, FAIL).await.unwrap_err();
+    }
+    advance(secs(2)).await;
+    send(&mut svc, OK).await.unwrap();
+    assert_eq!(handle.counters().opened, 4);
+
+    assert_eq!(
+        captured.lines(),
+        vec![
+            " WARN circuit opened breaker=primary from=closed to=open cause=ConsecutiveFailures { failures: 1 } open_for=Some(2s)",
+            " INFO circuit closed breaker=primary from=half_open to=closed cause=ProbesSucceeded { successes: 1 }",
+        ]
+    );
+}
 
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);
