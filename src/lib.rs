@@ -62,6 +62,7 @@ mod alert;
 mod builder;
 mod defaults;
 mod episode;
+pub mod latency;
 mod layers;
 mod loader;
 mod metrics;
@@ -75,7 +76,7 @@ pub use builder::{
     DEFAULT_TIMEOUT, DEFAULT_TTL, StackBuilder, StackError,
 };
 pub use defaults::{Defaults, FallbackFn, json_fallback};
-pub use layers::{Cached, Checked, Full, Guarded, Key, Retried, Timed};
+pub use layers::{Cached, Checked, Full, Guarded, Key, Measured, Retried, Timed};
 pub use loader::Loader;
 pub use metrics::Metrics;
 pub use startup::StartupPolicy;
