@@ -87,3 +87,8 @@ pub use steadfast_config as config;
 pub use steadfast_core as core;
 pub use steadfast_fallback as fallback;
 pub use steadfast_retry as retry;
+
+// The README's Rust blocks, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
