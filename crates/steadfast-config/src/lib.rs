@@ -95,7 +95,7 @@ pub use file::{DEFAULT_MAX_FILE_SIZE, FileSource, FileSourceBuilder};
 pub use http::ReqwestClient;
 pub use http::{
     DEFAULT_MAX_BODY_SIZE, DEFAULT_REMEMBERED, DEFAULT_REMEMBERED_BYTES, DEFAULT_TIMEOUT,
-    DefaultClient, HttpSource, HttpSourceBuilder, RequestBody,
+    DefaultClient, HttpSource, HttpSourceBuilder, LongPoll, RequestBody,
 };
 pub use request::ConfigRequest;
 pub use response::{ConfigResponse, Format};
