@@ -62,19 +62,22 @@ mod alert;
 mod builder;
 mod defaults;
 mod episode;
+mod fleet;
 mod layers;
 mod loader;
 mod metrics;
 pub mod origin;
 mod startup;
 pub mod timeout;
+mod watch;
 
-pub use alert::{Alert, AlertListener, Answered, Ended};
+pub use alert::{Alert, AlertListener, Answered, Ended, WatchEnded};
 pub use builder::{
     DEFAULT_ATTEMPTS, DEFAULT_FAILURE_THRESHOLD, DEFAULT_INITIAL_DELAY, DEFAULT_RECOVERY,
     DEFAULT_TIMEOUT, DEFAULT_TTL, StackBuilder, StackError,
 };
 pub use defaults::{Defaults, FallbackFn, json_fallback};
+pub use fleet::RedisFleet;
 pub use layers::{Cached, Checked, Full, Guarded, Key, Retried, Timed};
 pub use loader::Loader;
 pub use metrics::Metrics;

@@ -86,7 +86,9 @@ where
             .as_ref()
             .map(|fleet| fleet.follow(self.settings.request.key()));
         let mut heard = notices.as_ref().map(|n| *n.borrow()).unwrap_or_default();
-        let mut next = self.next_tick(Instant::now(), false);
+        // A long poll goes out at once: the source holds it until a change.
+        let long_poll = self.settings.long_poll.is_some();
+        let mut next = self.next_tick(Instant::now(), long_poll);
         loop {
             let following = self.role == FleetRole::Follower;
             tokio::select! {
