@@ -453,7 +453,9 @@ impl fmt::Display for Alert {
                 failed_polls,
             } => {
                 match ended {
-                    WatchEnded::Live => write!(f, "{key}: the watch is live again after {}", Human(*lasted))?,
+                    WatchEnded::Live => {
+                        write!(f, "{key}: the watch is live again after {}", Human(*lasted))?
+                    }
                     _ => write!(f, "{key}: the watch stopped, stale for {}", Human(*lasted))?,
                 }
                 write!(f, " ({})", Count(*failed_polls, "failed polls"))

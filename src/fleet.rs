@@ -134,7 +134,13 @@ where
     C: Codec<ConfigResponse>,
 {
     fn hold<'a>(&'a self, key: &'a str, ttl: Duration) -> BoxFuture<'a, Result<bool, FleetError>> {
-        Box::pin(async move { self.inner.lease.hold(key, ttl).await.map_err(FleetError::new) })
+        Box::pin(async move {
+            self.inner
+                .lease
+                .hold(key, ttl)
+                .await
+                .map_err(FleetError::new)
+        })
     }
 
     fn release<'a>(&'a self, key: &'a str) -> BoxFuture<'a, ()> {

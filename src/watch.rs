@@ -79,7 +79,10 @@ where
         Box::pin(async move {
             // A store failure is counted, logged and alerted by the cache;
             // the version is published all the same.
-            let _ = self.cache.insert(request.cache_key(), response.clone()).await;
+            let _ = self
+                .cache
+                .insert(request.cache_key(), response.clone())
+                .await;
         })
     }
 }
@@ -145,9 +148,9 @@ where
                 cache: cache.clone(),
             }));
         }
-        let watcher = builder
-            .build(decode_version::<T>)
-            .map_err(|invalid| StartError::Load(ConfigError::invalid_request(invalid.to_string())))?;
+        let watcher = builder.build(decode_version::<T>).map_err(|invalid| {
+            StartError::Load(ConfigError::invalid_request(invalid.to_string()))
+        })?;
         let first = self
             .start_response(request)
             .await

@@ -69,11 +69,9 @@ impl Consul {
                                 let asked: u64 = asked.parse().unwrap();
                                 let wait = wait_of(&wait);
                                 held.fetch_add(1, Ordering::SeqCst);
-                                let _ = tokio::time::timeout(
-                                    wait,
-                                    rx.wait_for(|now| *now != asked),
-                                )
-                                .await;
+                                let _ =
+                                    tokio::time::timeout(wait, rx.wait_for(|now| *now != asked))
+                                        .await;
                                 held.fetch_sub(1, Ordering::SeqCst);
                             }
                             let now = *rx.borrow();
@@ -195,5 +193,12 @@ async fn a_source_that_does_not_hold_is_polled_at_the_interval() {
     let polls = handle.stats().polls;
     // The first load, the immediate first poll, then one per 200 ms.
     assert!((6..=8).contains(&polls), "{polls} polls");
-    assert!(consul.seen.lock().unwrap().iter().all(|pq| pq == "/v1/kv/app"));
+    assert!(
+        consul
+            .seen
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|pq| pq == "/v1/kv/app")
+    );
 }

@@ -296,7 +296,12 @@ async fn a_version_the_hook_cannot_rank_is_an_invalid_config() {
         .unwrap();
     tokio::time::sleep(INTERVAL + Duration::from_secs(1)).await;
     match handle.status() {
-        WatchStatus::Stale { cause, error, failed_polls, .. } => {
+        WatchStatus::Stale {
+            cause,
+            error,
+            failed_polls,
+            ..
+        } => {
             assert_eq!(cause, StaleCause::InvalidConfig);
             assert_eq!(failed_polls, 1);
             assert!(matches!(error, ConfigError::Validation { .. }), "{error}");
@@ -572,7 +577,12 @@ fn nonsense_settings_are_refused() {
             min: Duration::from_secs(63),
         }
     );
-    assert!(builder().lease_ttl(Duration::from_secs(64)).build(number).is_ok());
+    assert!(
+        builder()
+            .lease_ttl(Duration::from_secs(64))
+            .build(number)
+            .is_ok()
+    );
     assert_eq!(
         InvalidWatch::Jitter(1.5).to_string(),
         "watch jitter must be in 0.0..1.0, got 1.5"
@@ -670,9 +680,9 @@ async fn the_status_through_an_outage_and_a_recovery() {
     let script: Script = |n, _| match n {
         0 => Ok(json("1").with_version("v1")),
         1 | 2 => Err(timeout()),
-        3 => Err(ConfigError::CircuitOpen(steadfast_config::CircuitOpen::new(
-            Duration::from_secs(9),
-        ))),
+        3 => Err(ConfigError::CircuitOpen(
+            steadfast_config::CircuitOpen::new(Duration::from_secs(9)),
+        )),
         4 => Ok(json("1").with_version("v1")),
         5 => Err(timeout()),
         _ => Ok(json("2").with_version("v2")),
@@ -710,7 +720,10 @@ async fn the_status_through_an_outage_and_a_recovery() {
         }
         other => panic!("{other:?}"),
     }
-    assert!(matches!(handle.last_error(), Some(ConfigError::CircuitOpen(_))));
+    assert!(matches!(
+        handle.last_error(),
+        Some(ConfigError::CircuitOpen(_))
+    ));
 
     // The source answers again (the same version): live since then.
     tokio::time::sleep(INTERVAL).await;

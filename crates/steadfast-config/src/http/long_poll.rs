@@ -116,7 +116,11 @@ impl LongPolls {
 
     /// How long a request for `req` may take: `timeout`, plus the wait of
     /// a request that asks to be held.
-    pub(crate) fn timeout(polls: Option<&Self>, req: &ConfigRequest, timeout: Duration) -> Duration {
+    pub(crate) fn timeout(
+        polls: Option<&Self>,
+        req: &ConfigRequest,
+        timeout: Duration,
+    ) -> Duration {
         match (polls, req.wait()) {
             (Some(_), Some(wait)) => timeout.saturating_add(wait),
             _ => timeout,

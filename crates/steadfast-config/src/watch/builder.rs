@@ -11,6 +11,7 @@ use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
 use tower::Service;
 
+use super::WatchEvent;
 use super::error::{InvalidWatch, StartError};
 use super::event::WatchListener;
 use super::fleet::{Fleet, WriteThrough};
@@ -19,7 +20,6 @@ use super::order::{DEFAULT_REMEMBERED_VERSIONS, Rank, Versions, numeric_version}
 use super::stats::{Counters, Outcome};
 use super::status::{FleetRole, WatchStatus};
 use super::task::{self, Task};
-use super::WatchEvent;
 use crate::{ConfigError, ConfigRequest, ConfigResponse, Validate};
 
 /// The interval unless set: 30 s.
@@ -199,10 +199,9 @@ impl WatchBuilder {
         if self.remembered == 0 {
             return Err(InvalidWatch::ZeroRememberedVersions);
         }
-        let longest_wait = Duration::try_from_secs_f64(
-            self.interval.as_secs_f64() * (1.0 + self.jitter),
-        )
-        .unwrap_or(Duration::MAX);
+        let longest_wait =
+            Duration::try_from_secs_f64(self.interval.as_secs_f64() * (1.0 + self.jitter))
+                .unwrap_or(Duration::MAX);
         let cycle = longest_wait
             .saturating_add(poll_timeout)
             .saturating_add(self.long_poll.unwrap_or_default());

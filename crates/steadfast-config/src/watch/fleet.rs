@@ -55,8 +55,10 @@ pub trait Fleet: Send + Sync + 'static {
     /// Reads the shared copy of `key` that another instance wrote, and
     /// makes it this instance's (a local copy of the key is dropped, so a
     /// load reads the shared one).
-    fn adopt<'a>(&'a self, key: &'a str)
-    -> BoxFuture<'a, Result<Option<ConfigResponse>, FleetError>>;
+    fn adopt<'a>(
+        &'a self,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<ConfigResponse>, FleetError>>;
 }
 
 /// What a [`Fleet`] heard about one key, for the followers.

@@ -209,7 +209,11 @@ where
             Ok(result) => self.apply(result, Via::Poll).await,
             Err(_) => {
                 tracing::debug!(config = %self.settings.request, timeout = ?limit, "config poll timed out");
-                self.failed(ConfigError::Timeout(limit), StaleCause::PollTimedOut, Via::Poll);
+                self.failed(
+                    ConfigError::Timeout(limit),
+                    StaleCause::PollTimedOut,
+                    Via::Poll,
+                );
                 Outcome::Error
             }
         };
@@ -226,8 +230,7 @@ where
             return;
         };
         let key = self.settings.request.key();
-        let read =
-            tokio::time::timeout(self.settings.poll_timeout, fleet.adopt(key)).await;
+        let read = tokio::time::timeout(self.settings.poll_timeout, fleet.adopt(key)).await;
         match read {
             Ok(Ok(Some(response))) => {
                 self.apply(Ok(response), Via::Fleet).await;
@@ -365,7 +368,14 @@ where
             (_, WatchStatus::Stale { error, cause, .. }) => {
                 tracing::warn!(config = %config, %cause, %error, "config watch stale: polls fail; keeping the last good value");
             }
-            (WatchStatus::Stale { since, failed_polls, .. }, _) => {
+            (
+                WatchStatus::Stale {
+                    since,
+                    failed_polls,
+                    ..
+                },
+                _,
+            ) => {
                 tracing::info!(config = %config, status = %to, lasted = ?since.elapsed(), failed_polls, "config watch no longer stale");
             }
             (WatchStatus::Fallback { since, .. }, _) => {
