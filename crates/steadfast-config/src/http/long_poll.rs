@@ -34,7 +34,7 @@ const MAX_INDEXES: usize = 4096;
 /// use steadfast_config::{HttpSource, LongPoll};
 ///
 /// let source = HttpSource::builder("http://127.0.0.1:8500")
-///     .path("/v1/kv/{name}?raw")
+///     .path("/v1/kv/{name}")
 ///     .long_poll(LongPoll::consul())
 ///     .build()?;
 /// # let _ = source;
