@@ -11,6 +11,7 @@
 //! episodes (stale, on the fallback) go to the stack's alert listener.
 
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use steadfast_cache::{CacheHandle, Store};
@@ -84,6 +85,11 @@ where
                 .insert(request.cache_key(), response.clone())
                 .await;
         })
+    }
+
+    fn refresh_every(&self) -> Option<Duration> {
+        // Written again at half its time to live, it is never found stale.
+        Some(self.cache.ttl() / 2)
     }
 }
 

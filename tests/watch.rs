@@ -412,3 +412,43 @@ async fn one_poller_per_fleet() {
     .await;
     let _ = WatchEnded::Live;
 }
+
+#[tokio::test(start_paused = true)]
+async fn while_a_watch_runs_loads_never_find_the_entry_stale() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use steadfast::config::{ConfigError, ConfigRequest, Format};
+    let calls = Arc::new(AtomicU64::new(0));
+    let counted = calls.clone();
+    let source = tower::service_fn(move |_: ConfigRequest| {
+        counted.fetch_add(1, Ordering::SeqCst);
+        async {
+            Ok::<_, ConfigError>(
+                ConfigResponse::new(r#"{"version":1}"#, Format::Json).with_version("v1"),
+            )
+        }
+    });
+    let ttl = Duration::from_secs(10);
+    let loader = StackBuilder::new()
+        .cache(CacheLayerBuilder::new().ttl(ttl).ttl_jitter(0.0))
+        .build(source)
+        .unwrap();
+    let interval = Duration::from_secs(1);
+    let (handle, _rx) = loader
+        .watch::<App>(Watcher::builder("app").interval(interval).jitter(0.0))
+        .await
+        .unwrap();
+    tokio::time::sleep(interval / 2).await;
+    for _ in 0..60 {
+        tokio::time::sleep(interval).await;
+        loader.load::<App>("app").await.unwrap();
+    }
+    let cache = loader.cache().unwrap().stats();
+    // The first load was a miss; every load since, a fresh hit.
+    assert_eq!(cache.misses, 1);
+    assert_eq!(cache.stale_served, 0);
+    assert_eq!(cache.l1_hits, 60);
+    // The origin saw the first load and one poll per interval, nothing more.
+    let polls = handle.stats().polls;
+    assert_eq!(calls.load(Ordering::SeqCst), 1 + polls);
+    assert_eq!(polls, 60);
+}

@@ -28,6 +28,15 @@ pub trait WriteThrough: Send + Sync + 'static {
         request: &'a ConfigRequest,
         response: &'a ConfigResponse,
     ) -> BoxFuture<'a, ()>;
+
+    /// How long a written version stays fresh in the store unless written
+    /// again: a poll that finds the version unchanged writes it again once
+    /// this long has passed since the last write, so that a load never
+    /// finds it stale while the watch runs. `None` (the default): only new
+    /// versions are written.
+    fn refresh_every(&self) -> Option<Duration> {
+        None
+    }
 }
 
 /// The instances that watch the same configuration through one shared

@@ -47,6 +47,9 @@ pub(crate) struct Task<S, D, T> {
     versions: Versions,
     shared: Arc<Shared<T>>,
     role: FleetRole,
+    /// When the published version was last written through (or loaded
+    /// through the cache, for the first one).
+    written: Instant,
 }
 
 impl<S, D, T> Task<S, D, T>
@@ -75,6 +78,7 @@ where
             versions,
             shared,
             role: FleetRole::Alone,
+            written: Instant::now(),
         }
     }
 
@@ -274,7 +278,18 @@ where
                 );
                 Outcome::Ignored
             }
-            Verdict::Same => Outcome::Unchanged,
+            Verdict::Same => {
+                if via == Via::Poll
+                    && let Some(store) = &self.settings.write_through
+                    && store
+                        .refresh_every()
+                        .is_some_and(|every| self.written.elapsed() >= every)
+                {
+                    store.write(&self.settings.request, &response).await;
+                    self.written = Instant::now();
+                }
+                Outcome::Unchanged
+            }
             Verdict::Newer => match (self.decode)(&response) {
                 Err(error) => {
                     self.failed(error, StaleCause::InvalidConfig, via);
@@ -285,6 +300,7 @@ where
                         && let Some(store) = &self.settings.write_through
                     {
                         store.write(&self.settings.request, &response).await;
+                        self.written = Instant::now();
                     }
                     self.versions.accept(&response);
                     self.shared.sender.send_replace(Arc::new(value));
