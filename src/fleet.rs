@@ -58,9 +58,11 @@ where
 {
     /// The fleet of `store`'s namespace: its lease, and a subscription to
     /// its invalidation channel (opened now, kept until the fleet is
-    /// dropped). Needs a Tokio runtime; `None` without one.
-    pub fn new(store: &Tiered<L1, RedisStore<Key, ConfigResponse, C>>) -> Option<Self> {
-        tokio::runtime::Handle::try_current().ok()?;
+    /// dropped). Needs a Tokio runtime, to listen on.
+    pub fn new(store: &Tiered<L1, RedisStore<Key, ConfigResponse, C>>) -> Result<Self, NoRuntime> {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(NoRuntime);
+        }
         let l2 = store.l2();
         let (stop, stopped) = oneshot::channel();
         let inner = Arc::new(Inner {
@@ -72,7 +74,7 @@ where
         let (sink, messages) = InvalidationSink::channel(NOTICES);
         tokio::spawn(l2.invalidations().run(sink));
         tokio::spawn(dispatch(Arc::downgrade(&inner), messages, stopped));
-        Some(Self { inner })
+        Ok(Self { inner })
     }
 }
 
@@ -188,6 +190,18 @@ where
         })
     }
 }
+
+/// [`RedisFleet::new`] was called outside a Tokio runtime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NoRuntime;
+
+impl fmt::Display for NoRuntime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad("a RedisFleet listens on a Tokio runtime; none is running")
+    }
+}
+
+impl std::error::Error for NoRuntime {}
 
 impl<L1, C> Clone for RedisFleet<L1, C> {
     fn clone(&self) -> Self {

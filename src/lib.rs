@@ -77,7 +77,7 @@ pub use builder::{
     DEFAULT_TIMEOUT, DEFAULT_TTL, StackBuilder, StackError,
 };
 pub use defaults::{Defaults, FallbackFn, json_fallback};
-pub use fleet::RedisFleet;
+pub use fleet::{NoRuntime, RedisFleet};
 pub use layers::{Cached, Checked, Full, Guarded, Key, Retried, Timed};
 pub use loader::Loader;
 pub use metrics::Metrics;
