@@ -103,4 +103,4 @@ pub use steadfast_core::{
     CacheKey, CircuitOpen, Failure, FailureKind, Provenance, SharedError, Source,
 };
 pub use typed::{Decode, DecodeLayer, Typed};
-pub use watch::{WatchHandle, WatchStats, Watcher};
+pub use watch::{WatchHandle, WatchStats, WatchStatus, Watcher};
