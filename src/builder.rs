@@ -368,6 +368,7 @@ impl<St> StackBuilder<St> {
             }
             None => (Either::Right(guarded), None),
         };
+        let beneath = crate::watch::Beneath::new(retried.clone());
 
         let (cached, cache_handle): (Cached<S, St::Store>, _) = match self.cache {
             Some(builder) => {
@@ -407,6 +408,7 @@ impl<St> StackBuilder<St> {
                 origin: counters,
                 startup: self.startup,
                 probe,
+                beneath,
             }),
         })
     }

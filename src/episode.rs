@@ -400,6 +400,18 @@ impl Episodes {
         }
     }
 
+    /// Reports a watch's episode alert, in order with the others. The
+    /// watcher logs its episodes itself.
+    pub(crate) fn report_watch(&self, alert: &Alert) {
+        let _reporting = self
+            .reporting
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(listener) = &self.listener {
+            listener(alert);
+        }
+    }
+
     fn report(&self, alert: &Alert) {
         match alert {
             // Their own layers log these, once per change.

@@ -62,6 +62,8 @@ mod alert;
 mod builder;
 mod defaults;
 mod episode;
+#[cfg(feature = "redis")]
+mod fleet;
 pub mod latency;
 mod layers;
 mod loader;
@@ -69,13 +71,16 @@ mod metrics;
 pub mod origin;
 mod startup;
 pub mod timeout;
+mod watch;
 
-pub use alert::{Alert, AlertListener, Answered, Ended};
+pub use alert::{Alert, AlertListener, Answered, Ended, WatchEnded};
 pub use builder::{
     DEFAULT_ATTEMPTS, DEFAULT_FAILURE_THRESHOLD, DEFAULT_INITIAL_DELAY, DEFAULT_RECOVERY,
     DEFAULT_TIMEOUT, DEFAULT_TTL, StackBuilder, StackError,
 };
 pub use defaults::{Defaults, FallbackFn, json_fallback};
+#[cfg(feature = "redis")]
+pub use fleet::{NoRuntime, RedisFleet};
 pub use layers::{Cached, Checked, Full, Guarded, Key, Measured, Retried, Timed};
 pub use loader::Loader;
 pub use metrics::Metrics;

@@ -32,6 +32,7 @@ pub(crate) struct Parts<St> {
     pub(crate) origin: Arc<OriginCounters>,
     pub(crate) startup: StartupPolicy,
     pub(crate) probe: Option<crate::startup::Probe>,
+    pub(crate) beneath: crate::watch::Beneath,
 }
 
 /// The whole resilient stack over a source, as one

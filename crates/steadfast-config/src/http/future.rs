@@ -17,6 +17,7 @@ use tracing::Span;
 use tracing::field::Empty;
 
 use super::HttpShared;
+use super::long_poll::LongPolls;
 use super::remembered::Entry;
 use crate::response::MAX_PREALLOCATED_BODY;
 use crate::{ConfigError, ConfigRequest, ConfigResponse, Event, Format};
@@ -77,8 +78,9 @@ impl<F, B> HttpFuture<F, B> {
         span: Span,
     ) -> Self {
         let started = Instant::now();
+        let timeout = LongPolls::timeout(shared.long_polls.as_ref(), &request, shared.timeout);
         Self {
-            deadline: deadline(started, shared.timeout),
+            deadline: deadline(started, timeout),
             state: State::Sending { call },
             shared,
             request,
@@ -316,6 +318,9 @@ fn head<B: Body>(
     response: http::Response<B>,
 ) -> Head<B> {
     let status = response.status();
+    if let Some(polls) = &shared.long_polls {
+        polls.observe(request, response.headers());
+    }
     let failed = |error| Head::Done(Err(error));
     match status {
         StatusCode::OK | StatusCode::NON_AUTHORITATIVE_INFORMATION => {}

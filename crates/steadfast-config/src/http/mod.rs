@@ -2,6 +2,7 @@
 
 mod builder;
 mod future;
+mod long_poll;
 mod remembered;
 #[cfg(feature = "reqwest")]
 mod reqwest;
@@ -26,9 +27,11 @@ pub use self::builder::{
     HttpSourceBuilder,
 };
 pub use self::future::HttpFuture;
+pub use self::long_poll::LongPoll;
 #[cfg(feature = "reqwest")]
 pub use self::reqwest::{ReqwestClient, ReqwestFuture};
 
+use self::long_poll::LongPolls;
 use self::remembered::{Entry, Remembered};
 use self::target::Target;
 pub(crate) use self::tls::is_certificate_error;
@@ -128,6 +131,7 @@ pub(crate) struct HttpShared {
     default_format: Option<Format>,
     default_profile: Option<Arc<str>>,
     remembered: Remembered,
+    long_polls: Option<LongPolls>,
     listener: Option<Listener>,
     counters: HttpCounters,
 }
@@ -188,7 +192,10 @@ impl<C> HttpSource<C> {
         &self,
         req: &ConfigRequest,
     ) -> Result<(http::Request<RequestBody>, Option<Entry>), ConfigError> {
-        let uri = self.url(req)?;
+        let mut uri = self.url(req)?;
+        if let Some(polls) = &self.shared.long_polls {
+            polls.hold(req, &mut uri);
+        }
         let mut request = http::Request::new(Empty::new());
         *request.method_mut() = Method::GET;
         *request.uri_mut() = uri;
