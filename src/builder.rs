@@ -238,17 +238,21 @@ impl<St> StackBuilder<St> {
 
     /// Checks every response of the source by decoding it as `T` and, with
     /// [`validate_as`](Self::validate_as), validating it.
-    pub fn decode_as<T: DeserializeOwned + 'static>(self) -> Self {
-        self.check(|response| response.decode::<T>().map(drop))
+    ///
+    /// The decoded value is kept beside the bytes: [`Loader::load::<T>`](Loader::load)
+    /// hands it out without decoding again.
+    pub fn decode_as<T: DeserializeOwned + Send + Sync + 'static>(self) -> Self {
+        self.check(|response| response.decode_shared_sync::<T>().map(drop))
     }
 
     /// Checks every response of the source by decoding it as `T` and
-    /// running `T`'s [`Validate`](steadfast_config::Validate) impl.
+    /// running `T`'s [`Validate`](steadfast_config::Validate) impl; the value
+    /// is kept for [`Loader::load_validated::<T>`](Loader::load_validated).
     pub fn validate_as<T>(self) -> Self
     where
-        T: DeserializeOwned + steadfast_config::Validate + 'static,
+        T: DeserializeOwned + steadfast_config::Validate + Send + Sync + 'static,
     {
-        self.check(|response| response.decode_validated::<T>().map(drop))
+        self.check(|response| response.decode_shared_validated_sync::<T>().map(drop))
     }
 
     /// Accepts whatever the source answers.

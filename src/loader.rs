@@ -8,7 +8,7 @@ use std::task::{Context, Poll};
 use serde::de::DeserializeOwned;
 use steadfast_breaker as breaker;
 use steadfast_cache::CacheHandle;
-use steadfast_config::{ConfigError, ConfigRequest, ConfigResponse};
+use steadfast_config::{ConfigError, ConfigRequest, ConfigResponse, Validate};
 use steadfast_core::{CircuitOpen, Provenance, Source};
 use steadfast_fallback::FallbackHandle;
 use steadfast_retry::RetryHandle;
@@ -99,13 +99,35 @@ where
         self.service.clone().oneshot(req.into()).await
     }
 
-    /// Loads a configuration through the whole stack and decodes it as `T`.
-    pub async fn load<T: DeserializeOwned>(
+    /// Loads a configuration through the whole stack, decoded as `T`.
+    ///
+    /// The value is decoded once per version and kept beside the cached
+    /// bytes ([`ConfigResponse::decode_shared`]): a cache hit hands out a
+    /// clone of the same `Arc<T>`, without parsing or allocating. A new
+    /// version (a refresh, an invalidation, a copy read back from a shared
+    /// store) is decoded once, however many callers ask for it at once, so
+    /// the value is never older than [`load_response`](Self::load_response)'s.
+    /// A body that does not decode as `T` is a [`ConfigError::Decode`] for
+    /// `T` only: the bytes stay cached for the types they fit.
+    pub async fn load<T>(&self, req: impl Into<ConfigRequest>) -> Result<Arc<T>, ConfigError>
+    where
+        T: DeserializeOwned + Send + Sync + 'static,
+    {
+        let response = self.load_response(req).await?;
+        response.decode_shared::<T>().await
+    }
+
+    /// [`load`](Self::load), then `T`'s [`Validate`] check, also run once
+    /// per version; a failed check is a [`ConfigError::Validation`].
+    pub async fn load_validated<T>(
         &self,
         req: impl Into<ConfigRequest>,
-    ) -> Result<Arc<T>, ConfigError> {
+    ) -> Result<Arc<T>, ConfigError>
+    where
+        T: DeserializeOwned + Validate + Send + Sync + 'static,
+    {
         let response = self.load_response(req).await?;
-        Ok(Arc::new(response.decode::<T>()?))
+        response.decode_shared_validated::<T>().await
     }
 }
 

@@ -72,6 +72,7 @@ mod file;
 mod http;
 mod request;
 mod response;
+mod shared;
 mod typed;
 pub mod watch;
 mod wire;
