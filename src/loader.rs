@@ -7,12 +7,13 @@ use std::task::{Context, Poll};
 
 use serde::de::DeserializeOwned;
 use steadfast_breaker as breaker;
-use steadfast_cache::CacheHandle;
+use steadfast_cache::{CacheHandle, Store};
 use steadfast_config::{ConfigError, ConfigRequest, ConfigResponse, Validate};
 use steadfast_core::{CircuitOpen, Provenance, Source};
 use steadfast_fallback::FallbackHandle;
 use steadfast_retry::RetryHandle;
 use tower::ServiceExt;
+use tower::util::Either;
 use tower_service::Service;
 
 use crate::builder::StackBuilder;
@@ -90,13 +91,22 @@ impl<S, St> Loader<S, St>
 where
     Full<S, St>: Service<ConfigRequest, Response = ConfigResponse, Error = ConfigError> + Clone,
     Cached<S, St>: Service<ConfigRequest, Response = ConfigResponse, Error = ConfigError> + Clone,
+    St: Store<Key, ConfigResponse>,
 {
     /// Loads a configuration through the whole stack.
     pub async fn load_response(
         &self,
         req: impl Into<ConfigRequest>,
     ) -> Result<ConfigResponse, ConfigError> {
-        self.service.clone().oneshot(req.into()).await
+        let req = req.into();
+        // A fresh hit needs none of the layers around the cache or below
+        // it: answered (and counted) as the cache answers it.
+        if let Either::Left(cache) = &self.primary
+            && let Some(response) = cache.fresh(&req)
+        {
+            return Ok(response);
+        }
+        self.service.clone().oneshot(req).await
     }
 
     /// Loads a configuration through the whole stack, decoded as `T`.

@@ -93,7 +93,10 @@ where
     /// The first load of a configuration, under the
     /// [`StartupPolicy`]: fail fast, serve the fallback, or keep trying the
     /// source for a bounded time first.
-    pub async fn start<T: DeserializeOwned>(
+    ///
+    /// The value is decoded once per version, shared with
+    /// [`load`](Loader::load).
+    pub async fn start<T: DeserializeOwned + Send + Sync + 'static>(
         &self,
         req: impl Into<ConfigRequest>,
     ) -> Result<Arc<T>, ConfigError> {
@@ -103,7 +106,7 @@ where
             StartupPolicy::UseFallback => self.service.clone().oneshot(req).await?,
             StartupPolicy::Wait(max) => self.wait_for_source(req, max).await?,
         };
-        Ok(Arc::new(response.decode::<T>()?))
+        response.decode_shared::<T>().await
     }
 
     async fn wait_for_source(

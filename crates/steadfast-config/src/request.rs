@@ -175,6 +175,11 @@ impl CacheKey for ConfigRequest {
     fn cache_key(&self) -> Arc<str> {
         self.key.clone()
     }
+
+    #[inline]
+    fn cache_key_ref(&self) -> Option<&Arc<str>> {
+        Some(&self.key)
+    }
 }
 
 #[cfg(test)]
