@@ -4,10 +4,15 @@
 //!
 //! - `bare`: the source alone;
 //! - `quick_cache get`: a raw `quick_cache` look-up of the same key;
+//! - `clock: …`: one read of tokio's clock (as a hit reads it; with
+//!   tokio's `test-util` on, as in every dev build, it asks the runtime
+//!   whether time is paused) and of std's;
 //! - `CacheLayer hit`: steadfast's cache alone;
 //! - `load_response hit`: the `Loader` with its defaults (cache, retry,
 //!   breaker, timeout, check; no fallback);
 //! - `load::<T>() hit`: the same, decoded as `AppConfig`;
+//! - `BoxLoader load::<T>() hit`: the same through a loader whose source
+//!   is boxed;
 //! - `load_response + decode`: what a typed hit costs when the body is
 //!   decoded on every call;
 //! - `tower-resilience stack hit`: tower-resilience 0.14's cache over its
@@ -27,7 +32,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use serde::Deserialize;
 use steadfast::cache::CacheLayer;
 use steadfast::config::{ConfigError, ConfigRequest, ConfigResponse, Format};
-use steadfast::{Loader, StackBuilder};
+use steadfast::{BoxLoader, Loader, StackBuilder};
 use tower::{Layer, Service};
 
 #[derive(Debug, Deserialize)]
@@ -51,9 +56,9 @@ struct Endpoint {
     headers: BTreeMap<String, String>,
 }
 
-/// About 2 KiB of JSON.
+/// About 2 KB of JSON (1,984 bytes).
 fn body() -> String {
-    let endpoints: Vec<String> = (0..8)
+    let endpoints: Vec<String> = (0..11)
         .map(|i| {
             format!(
                 r#"{{"name":"svc-{i}","url":"https://svc{i}.internal.example.com/api/v2","timeout_ms":{},"retries":{},"headers":{{"x-team":"core","x-tier":"gold"}}}}"#,
@@ -135,7 +140,7 @@ where
 
 fn typed_hit(c: &mut Criterion) {
     let text = body();
-    assert!((1900..2200).contains(&text.len()), "{} bytes", text.len());
+    assert!((1950..2200).contains(&text.len()), "{} bytes", text.len());
     let response = ConfigResponse::new(text, Format::Json).with_version("\"v1\"");
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_time()
@@ -147,6 +152,11 @@ fn typed_hit(c: &mut Criterion) {
 
     let loader = StackBuilder::new().build(source(response.clone())).unwrap();
     rt.block_on(loader.load::<AppConfig>(req.clone())).unwrap();
+
+    let boxed: BoxLoader = StackBuilder::new()
+        .build_boxed(source(response.clone()))
+        .unwrap();
+    rt.block_on(boxed.load::<AppConfig>(req.clone())).unwrap();
 
     let mut cache_only = CacheLayer::builder()
         .ttl(Duration::from_secs(300))
@@ -195,6 +205,10 @@ fn typed_hit(c: &mut Criterion) {
     group.bench_function("quick_cache get", |b| {
         b.iter(|| quick.get(black_box(&key)).unwrap())
     });
+    group.bench_function("clock: tokio Instant::now", |b| {
+        b.iter(tokio::time::Instant::now)
+    });
+    group.bench_function("clock: std Instant::now", |b| b.iter(Instant::now));
     group.bench_function("CacheLayer hit", |b| {
         b.iter(|| hit(&mut cache_only, req.clone()))
     });
@@ -209,6 +223,9 @@ fn typed_hit(c: &mut Criterion) {
             let response = now(loader.load_response(req.clone())).unwrap();
             Arc::new(response.decode::<AppConfig>().unwrap())
         })
+    });
+    group.bench_function("BoxLoader load::<T>() hit", |b| {
+        b.iter(|| now(boxed.load::<AppConfig>(req.clone())).unwrap())
     });
     group.bench_function("tower-resilience stack hit", |b| {
         b.iter(|| hit(&mut peer, req.clone()))

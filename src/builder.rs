@@ -18,7 +18,7 @@ use tower_service::Service;
 use crate::alert::{Alert, AlertListener};
 use crate::defaults::{Defaults, DefaultsInner};
 use crate::episode::Episodes;
-use crate::layers::{Cached, Full, Guarded, Key, Retried, Timed};
+use crate::layers::{BoxLoader, BoxSource, Cached, Full, Guarded, Key, Retried, Timed};
 use crate::loader::{Loader, Parts};
 use crate::origin::{Check, Origin, OriginCounters};
 use crate::startup::{Probe, StartupPolicy};
@@ -280,6 +280,22 @@ impl<St> StackBuilder<St> {
     pub fn startup(mut self, policy: StartupPolicy) -> Self {
         self.startup = policy;
         self
+    }
+
+    /// Builds the stack over `source`, boxed: a [`BoxLoader`], one type
+    /// whatever the source's.
+    pub fn build_boxed<S>(self, source: S) -> Result<BoxLoader<St::Store>, StackError>
+    where
+        St: IntoStore<Key, ConfigResponse>,
+        St::Store: Store<Key, ConfigResponse>,
+        S: Service<ConfigRequest, Response = ConfigResponse, Error = ConfigError>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+    {
+        self.build(BoxSource::new(source))
     }
 
     /// Builds the stack over `source`.

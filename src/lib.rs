@@ -75,7 +75,10 @@ pub use builder::{
     DEFAULT_TIMEOUT, DEFAULT_TTL, StackBuilder, StackError,
 };
 pub use defaults::{Defaults, FallbackFn, json_fallback};
-pub use layers::{Cached, Checked, Full, Guarded, Key, Retried, Timed};
+pub use layers::{
+    BoxLoader, BoxSource, Cached, Checked, DefaultLoader, Full, Guarded, HttpLoader, Key, MemoryCache,
+    Retried, Timed,
+};
 pub use loader::Loader;
 pub use metrics::Metrics;
 pub use startup::StartupPolicy;

@@ -94,19 +94,35 @@ where
     St: Store<Key, ConfigResponse>,
 {
     /// Loads a configuration through the whole stack.
-    pub async fn load_response(
+    ///
+    /// A fresh cache hit is answered at once, as the cache answers it,
+    /// without the layers around it or below it; anything else goes
+    /// through the whole stack.
+    pub fn load_response(
         &self,
         req: impl Into<ConfigRequest>,
-    ) -> Result<ConfigResponse, ConfigError> {
+    ) -> impl Future<Output = Result<ConfigResponse, ConfigError>> + '_ {
         let req = req.into();
-        // A fresh hit needs none of the layers around the cache or below
-        // it: answered (and counted) as the cache answers it.
-        if let Either::Left(cache) = &self.primary
-            && let Some(response) = cache.fresh(&req)
-        {
-            return Ok(response);
+        let state = match self.fresh(&req) {
+            Some(response) => Ok(response),
+            // Boxed: the whole stack's future is large, and a hit should
+            // not carry (and move) it.
+            None => Err(Box::pin(self.service.clone().oneshot(req))),
+        };
+        async move {
+            match state {
+                Ok(response) => Ok(response),
+                Err(load) => load.await,
+            }
         }
-        self.service.clone().oneshot(req).await
+    }
+
+    /// A fresh hit of the cache, counted as one.
+    fn fresh(&self, req: &ConfigRequest) -> Option<ConfigResponse> {
+        match &self.primary {
+            Either::Left(cache) => cache.fresh(req),
+            Either::Right(_) => None,
+        }
     }
 
     /// Loads a configuration through the whole stack, decoded as `T`.
@@ -119,25 +135,64 @@ where
     /// the value is never older than [`load_response`](Self::load_response)'s.
     /// A body that does not decode as `T` is a [`ConfigError::Decode`] for
     /// `T` only: the bytes stay cached for the types they fit.
-    pub async fn load<T>(&self, req: impl Into<ConfigRequest>) -> Result<Arc<T>, ConfigError>
+    pub fn load<T>(
+        &self,
+        req: impl Into<ConfigRequest>,
+    ) -> impl Future<Output = Result<Arc<T>, ConfigError>> + '_
     where
         T: DeserializeOwned + Send + Sync + 'static,
     {
-        let response = self.load_response(req).await?;
-        response.decode_shared::<T>().await
+        let req = req.into();
+        // A fresh hit whose value was decoded already is answered at once;
+        // everything else is boxed, so that a hit carries none of it.
+        let state = match self.fresh(&req) {
+            Some(response) => match response.peek_shared::<T>() {
+                Some(done) => Ok(done),
+                None => Err(Box::pin(Load::Decode(response).run::<T, S, St>(self))),
+            },
+            None => Err(Box::pin(Load::Call(req).run::<T, S, St>(self))),
+        };
+        async move {
+            match state {
+                Ok(done) => done,
+                Err(load) => load.await,
+            }
+        }
     }
 
     /// [`load`](Self::load), then `T`'s [`Validate`] check, also run once
     /// per version; a failed check is a [`ConfigError::Validation`].
-    pub async fn load_validated<T>(
+    pub fn load_validated<T>(
         &self,
         req: impl Into<ConfigRequest>,
-    ) -> Result<Arc<T>, ConfigError>
+    ) -> impl Future<Output = Result<Arc<T>, ConfigError>> + '_
     where
         T: DeserializeOwned + Validate + Send + Sync + 'static,
     {
-        let response = self.load_response(req).await?;
-        response.decode_shared_validated::<T>().await
+        let response = self.load_response(req);
+        async move { response.await?.decode_shared_validated::<T>().await }
+    }
+}
+
+/// What a typed load has left to do after looking at the cache.
+enum Load {
+    /// Call the stack.
+    Call(ConfigRequest),
+    /// Decode the fresh response it found.
+    Decode(ConfigResponse),
+}
+
+impl Load {
+    async fn run<T, S, St>(self, loader: &Loader<S, St>) -> Result<Arc<T>, ConfigError>
+    where
+        T: DeserializeOwned + Send + Sync + 'static,
+        Full<S, St>: Service<ConfigRequest, Response = ConfigResponse, Error = ConfigError> + Clone,
+    {
+        let response = match self {
+            Load::Decode(response) => response,
+            Load::Call(req) => loader.service.clone().oneshot(req).await?,
+        };
+        response.decode_shared::<T>().await
     }
 }
 

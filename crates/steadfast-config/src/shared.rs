@@ -165,15 +165,23 @@ impl ConfigResponse {
     /// # Ok(())
     /// # }
     /// ```
-    pub async fn decode_shared<T>(&self) -> Result<Arc<T>, ConfigError>
+    pub fn decode_shared<T>(&self) -> impl Future<Output = Result<Arc<T>, ConfigError>> + Send + '_
     where
         T: DeserializeOwned + Send + Sync + 'static,
     {
         let slot = self.slots().slot(TypeId::of::<T>());
-        if let Some(decoded) = slot.value.get() {
-            return typed(decoded);
+        let state = match slot.value.get() {
+            Some(decoded) => Ok(typed(decoded)),
+            // Boxed: once per version and type, and a hit should not
+            // carry (and move) the decode's future.
+            None => Err(Box::pin(self.decode_shared_slow::<T>(slot))),
+        };
+        async move {
+            match state {
+                Ok(done) => done,
+                Err(decode) => decode.await,
+            }
         }
-        self.decode_shared_slow::<T>(slot).await
     }
 
     async fn decode_shared_slow<T>(&self, slot: &Slot) -> Result<Arc<T>, ConfigError>
