@@ -76,8 +76,8 @@ pub use builder::{
 };
 pub use defaults::{Defaults, FallbackFn, json_fallback};
 pub use layers::{
-    BoxLoader, BoxSource, Cached, Checked, DefaultLoader, Full, Guarded, HttpLoader, Key, MemoryCache,
-    Retried, Timed,
+    BoxLoader, BoxSource, Cached, Checked, DefaultLoader, Full, Guarded, HttpLoader, Key,
+    MemoryCache, Retried, Timed,
 };
 pub use loader::Loader;
 pub use metrics::Metrics;

@@ -22,8 +22,16 @@ use steadfast_core::CacheKey;
 /// assert_eq!(req.profile(), Some("prod"));
 /// assert_eq!(req.key(), "app@prod[az=1,region=eu]");
 /// ```
+///
+/// Cloning is one reference-count increment: the parts are shared.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct ConfigRequest {
+    parts: Arc<Parts>,
+}
+
+/// What every clone of a request shares.
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct Parts {
     key: Arc<str>,
     name: Arc<str>,
     profile: Option<Arc<str>>,
@@ -46,10 +54,12 @@ impl ConfigRequest {
             name.clone()
         };
         Self {
-            key,
-            name,
-            profile: None,
-            labels: Arc::new([]),
+            parts: Arc::new(Parts {
+                key,
+                name,
+                profile: None,
+                labels: Arc::new([]),
+            }),
         }
     }
 
@@ -58,15 +68,17 @@ impl ConfigRequest {
     /// with the same key, and a source gives it its default profile.
     pub fn with_profile(mut self, profile: impl Into<Arc<str>>) -> Self {
         let profile = profile.into();
-        self.profile = (!profile.is_empty()).then_some(profile);
-        self.rekey();
+        let parts = Arc::make_mut(&mut self.parts);
+        parts.profile = (!profile.is_empty()).then_some(profile);
+        parts.rekey();
         self
     }
 
     /// Adds a label; a label of the same name is replaced.
     pub fn with_label(mut self, name: impl Into<Arc<str>>, value: impl Into<Arc<str>>) -> Self {
         let name = name.into();
-        let mut labels: Vec<(Arc<str>, Arc<str>)> = self
+        let parts = Arc::make_mut(&mut self.parts);
+        let mut labels: Vec<(Arc<str>, Arc<str>)> = parts
             .labels
             .iter()
             .filter(|(n, _)| *n != name)
@@ -74,37 +86,39 @@ impl ConfigRequest {
             .collect();
         labels.push((name, value.into()));
         labels.sort();
-        self.labels = labels.into();
-        self.rekey();
+        parts.labels = labels.into();
+        parts.rekey();
         self
     }
 
     /// The configuration's name.
     pub fn name(&self) -> &str {
-        &self.name
+        &self.parts.name
     }
 
     /// The profile, if any.
     pub fn profile(&self) -> Option<&str> {
-        self.profile.as_deref()
+        self.parts.profile.as_deref()
     }
 
     /// The labels, sorted by name.
     pub fn labels(&self) -> impl ExactSizeIterator<Item = (&str, &str)> {
-        self.labels.iter().map(|(n, v)| (&**n, &**v))
+        self.parts.labels.iter().map(|(n, v)| (&**n, &**v))
     }
 
     /// The stable key of this request: equal keys name the same
     /// configuration.
     pub fn key(&self) -> &str {
-        &self.key
+        &self.parts.key
     }
 
     /// The key as a shared string.
     pub fn shared_key(&self) -> &Arc<str> {
-        &self.key
+        &self.parts.key
     }
+}
 
+impl Parts {
     fn rekey(&mut self) {
         let mut key = String::with_capacity(self.name.len());
         push_escaped(&mut key, &self.name);
@@ -147,13 +161,15 @@ fn push_escaped(key: &mut String, part: &str) {
 
 impl fmt::Debug for ConfigRequest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("ConfigRequest").field(&self.key).finish()
+        f.debug_tuple("ConfigRequest")
+            .field(&self.parts.key)
+            .finish()
     }
 }
 
 impl fmt::Display for ConfigRequest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(&self.key)
+        f.pad(&self.parts.key)
     }
 }
 
@@ -173,12 +189,12 @@ impl CacheKey for ConfigRequest {
     type Key = Arc<str>;
 
     fn cache_key(&self) -> Arc<str> {
-        self.key.clone()
+        self.parts.key.clone()
     }
 
     #[inline]
     fn cache_key_ref(&self) -> Option<&Arc<str>> {
-        Some(&self.key)
+        Some(&self.parts.key)
     }
 }
 
