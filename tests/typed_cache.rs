@@ -330,3 +330,27 @@ async fn a_failed_validation_is_an_error_for_that_call_only() {
     }
     assert_eq!(decodes(SLOT), 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_version_written_in_from_outside_shares_its_value() {
+    const SLOT: usize = 8;
+    let origin = Origin::new(body(1, "one"));
+    let loader = StackBuilder::new()
+        .without_timeout()
+        .build(origin.service())
+        .unwrap();
+    assert_eq!(loader.load::<App<SLOT>>("app").await.unwrap().port, 1);
+
+    // As a watcher does: decode the new version, publish its value and
+    // write the same response through the cache.
+    let update = body(2, "two");
+    let published = update.decode_shared::<App<SLOT>>().await.unwrap();
+    let cache = loader.cache().unwrap();
+    cache.insert("app".into(), update.clone()).await.unwrap();
+
+    let loaded = loader.load::<App<SLOT>>("app").await.unwrap();
+    assert!(Arc::ptr_eq(&loaded, &published));
+    assert_eq!(loaded.port, 2);
+    assert_eq!(decodes(SLOT), 2);
+    assert_eq!(origin.calls(), 1);
+}
