@@ -24,6 +24,8 @@ pub enum BuildError {
     ZeroLeaseSetting,
     /// The lease poll interval is longer than the maximum wait.
     PollLongerThanWait,
+    /// The refresh backoff's bound is below its first pause.
+    BackoffMaxBelowInitial,
 }
 
 impl fmt::Display for BuildError {
@@ -40,6 +42,9 @@ impl fmt::Display for BuildError {
             }
             BuildError::PollLongerThanWait => {
                 "lease poll interval must not be longer than the maximum wait"
+            }
+            BuildError::BackoffMaxBelowInitial => {
+                "refresh backoff bound must not be below its first pause"
             }
         };
         f.pad(what)

@@ -13,6 +13,7 @@ use crate::event::{Event, Listener};
 use crate::handle::CacheHandle;
 use crate::key::DefaultKey;
 use crate::memory::MemoryStore;
+use crate::refresh::RefreshBackoff;
 use crate::service::Cache;
 use crate::state::{
     LeaseSettings, MAX_WINDOW, Policy, Shared, is_fallback, never_fallback, never_not_found,
@@ -149,6 +150,7 @@ impl<V, E> CacheLayerBuilder<V, E> {
                 stale_if_error: Duration::ZERO,
                 negative_ttl: None,
                 lease: None,
+                refresh_backoff: RefreshBackoff::DEFAULT,
                 mark: no_mark::<V>,
                 is_fallback: never_fallback::<V>,
                 not_found: never_not_found::<E>,
@@ -274,6 +276,19 @@ impl<V, E, F, S> CacheLayerBuilder<V, E, F, S> {
         self
     }
 
+    /// After a refresh of a stale value fails, refreshes of that key wait
+    /// `initial` (default 1 s), doubling with each failure in a row up to
+    /// `max` (default 30 s). Meanwhile the stale value is served at once
+    /// within its windows (in the stale-if-error window, as the answer of a
+    /// source that just failed), so a failing source is asked about each
+    /// key at most once per pause, not by every request. A load that
+    /// succeeds, or an invalidation, ends the pause. A zero `initial` turns
+    /// the pause off.
+    pub fn refresh_backoff(mut self, initial: Duration, max: Duration) -> Self {
+        self.policy.refresh_backoff = RefreshBackoff { initial, max };
+        self
+    }
+
     /// Keys requests with `key_fn` instead of their
     /// [`CacheKey`](steadfast_core::CacheKey).
     pub fn key_fn<F2>(self, key_fn: F2) -> CacheLayerBuilder<V, E, F2, S> {
@@ -341,17 +356,36 @@ impl<V, E, F, S> CacheLayerBuilder<V, E, F, S> {
                 return Err(BuildError::WindowTooLong);
             }
         }
+        let backoff = policy.refresh_backoff;
+        if !backoff.initial.is_zero() && backoff.max < backoff.initial {
+            return Err(BuildError::BackoffMaxBelowInitial);
+        }
+        if backoff.max > MAX_WINDOW {
+            return Err(BuildError::WindowTooLong);
+        }
         let store = self.store.into_store()?;
         let negative_capacity = policy.negative_ttl.map(|_| self.negative_capacity);
+        let shared = Arc::new(Shared::new(
+            store,
+            negative_capacity,
+            self.listener,
+            self.seed,
+            backoff,
+        ));
+        let weak = Arc::downgrade(&shared);
+        shared
+            .store
+            .observe_remote(Arc::new(move |change| match weak.upgrade() {
+                Some(shared) => {
+                    shared.remote(change);
+                    true
+                }
+                None => false,
+            }));
         Ok(CacheLayer {
             key_fn: self.key_fn,
             policy,
-            shared: Arc::new(Shared::new(
-                store,
-                negative_capacity,
-                self.listener,
-                self.seed,
-            )),
+            shared,
         })
     }
 }

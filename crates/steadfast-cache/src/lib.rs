@@ -96,13 +96,18 @@ mod load;
 mod memory;
 #[cfg(feature = "redis")]
 pub mod redis;
+mod refresh;
 mod service;
 mod state;
 pub mod store;
 mod tiered;
 mod too_large;
+mod wake;
 
-pub use store::{Entry, Freshness, LeaseToken, Peek, Store, StoreError, StoreErrorKind};
+pub use store::{
+    Entry, Freshness, LeaseToken, Lookup, Peek, RemoteChange, RemoteObserver, Store, StoreError,
+    StoreErrorKind,
+};
 pub use tiered::{
     Invalidation, InvalidationSink, Invalidations, RemoteKey, Tiered, TieredBuilder, TieredError,
     TieredStats,

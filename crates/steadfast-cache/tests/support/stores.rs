@@ -14,8 +14,8 @@ use steadfast_cache::{Entry, LeaseToken, Peek, Store, StoreError, StoreErrorKind
 use tokio::time::Instant;
 
 /// A store standing for a tier shared by several instances: `peek` never
-/// knows (so every miss asks `get`), and leases are exclusive until they
-/// expire or are released.
+/// knows (so every miss asks `get`), leases are exclusive until they
+/// expire or are released, and it holds no copies of its own to forget.
 pub(crate) struct Remote<K, V> {
     entries: Arc<Mutex<HashMap<K, Entry<V>>>>,
     leases: Arc<Mutex<HashMap<K, (LeaseToken, Instant)>>>,
@@ -35,6 +35,11 @@ impl<K, V> Clone for Remote<K, V> {
 }
 
 impl<K, V> Remote<K, V> {
+    /// The number of entries held.
+    pub(crate) fn len(&self) -> usize {
+        self.entries.lock().unwrap().len()
+    }
+
     pub(crate) fn new() -> Self {
         Self {
             entries: Arc::new(Mutex::new(HashMap::new())),
@@ -71,6 +76,18 @@ where
 
     fn clear(&self) -> impl Future<Output = Result<(), StoreError>> + Send {
         self.entries.lock().unwrap().clear();
+        ready(Ok(()))
+    }
+
+    fn forget_local(&self, _: &K) -> impl Future<Output = Result<(), StoreError>> + Send {
+        ready(Ok(()))
+    }
+
+    fn forget_all_local(&self) -> impl Future<Output = Result<(), StoreError>> + Send {
+        ready(Ok(()))
+    }
+
+    fn put_local(&self, _: K, _: Entry<V>) -> impl Future<Output = Result<(), StoreError>> + Send {
         ready(Ok(()))
     }
 
