@@ -26,6 +26,8 @@ pub enum BuildError {
     PollLongerThanWait,
     /// The refresh backoff's bound is below its first pause.
     BackoffMaxBelowInitial,
+    /// The tiers of the store could not be put together.
+    Tiers(crate::TieredError),
 }
 
 impl fmt::Display for BuildError {
@@ -46,12 +48,22 @@ impl fmt::Display for BuildError {
             BuildError::BackoffMaxBelowInitial => {
                 "refresh backoff bound must not be below its first pause"
             }
+            BuildError::Tiers(error) => {
+                return write!(f, "the store's tiers could not be put together: {error}");
+            }
         };
         f.pad(what)
     }
 }
 
-impl Error for BuildError {}
+impl Error for BuildError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        match self {
+            BuildError::Tiers(error) => Some(error),
+            _ => None,
+        }
+    }
+}
 
 /// The load a caller waited for ended without an answer (the task running
 /// it panicked or its runtime shut down). Waiters receive it through

@@ -20,6 +20,7 @@ use crate::state::{
     no_mark,
 };
 use crate::store::Store;
+use crate::tiered::Tiered;
 
 /// Caches the responses of the service it wraps: fresh for a TTL, then
 /// stale-while-revalidate, then stale-if-error; one load per key at a
@@ -97,8 +98,18 @@ pub struct DefaultStore {
 #[derive(Debug, Clone)]
 pub struct WithStore<S>(S);
 
+/// A store with a disk snapshot behind it, from
+/// [`CacheLayerBuilder::snapshot`]: the store the builder had, as the first
+/// tier of a [`Tiered`] store whose last tier is the disk.
+#[derive(Debug, Clone)]
+pub struct Snapshot<S, D> {
+    front: S,
+    disk: D,
+}
+
 /// How a [`CacheLayerBuilder`] comes by its store: [`DefaultStore`] builds
-/// a [`MemoryStore`], [`WithStore`] hands over the one it holds.
+/// a [`MemoryStore`], [`WithStore`] hands over the one it holds, and
+/// [`Snapshot`] puts a disk behind either.
 pub trait IntoStore<K, V> {
     /// The store.
     type Store;
@@ -112,6 +123,24 @@ impl<K: Eq + Hash, V: Clone> IntoStore<K, V> for DefaultStore {
 
     fn into_store(self) -> Result<MemoryStore<K, V>, BuildError> {
         MemoryStore::new(self.max_entries)
+    }
+}
+
+impl<K, V, S, D> IntoStore<K, V> for Snapshot<S, D>
+where
+    S: IntoStore<K, V>,
+    S::Store: Clone,
+    D: Clone,
+{
+    type Store = Tiered<S::Store, D>;
+
+    fn into_store(self) -> Result<Self::Store, BuildError> {
+        // The disk holds what this instance wrote; the tiers in front keep
+        // each entry's own windows.
+        Tiered::builder(self.front.into_store()?, self.disk)
+            .l1_ttl_cap(Duration::MAX)
+            .build()
+            .map_err(BuildError::Tiers)
     }
 }
 
@@ -287,6 +316,19 @@ impl<V, E, F, S> CacheLayerBuilder<V, E, F, S> {
     pub fn refresh_backoff(mut self, initial: Duration, max: Duration) -> Self {
         self.policy.refresh_backoff = RefreshBackoff { initial, max };
         self
+    }
+
+    /// Keeps the last good value of every key on `disk` too (a
+    /// [`FileStore`](crate::FileStore)), behind the store the builder has
+    /// (its memory store, or the one given to [`store`](Self::store)), so
+    /// a process that restarts while the source (and any shared tier) is
+    /// down starts on the last good values, served as stale (see
+    /// [`Restore`](crate::Restore)). Every value this instance loads or
+    /// inserts is written to disk (off the runtime's threads); a removal or
+    /// a clear, here or on another instance through a
+    /// [`Tiered`] store's invalidation feed, removes it there too.
+    pub fn snapshot<D>(self, disk: D) -> CacheLayerBuilder<V, E, F, Snapshot<S, D>> {
+        self.with(|key_fn| key_fn, |front| Snapshot { front, disk })
     }
 
     /// Keys requests with `key_fn` instead of their

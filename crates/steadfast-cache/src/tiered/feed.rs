@@ -171,6 +171,40 @@ pub(super) async fn apply<K, V, L1, L2>(
     state.subscribed.store(false, Ordering::Release);
 }
 
+/// Applies to `store`'s own copies what another instance did, as heard
+/// by the feed of a tier in front of it: a removal or a clear drops them.
+/// Runs in the feed's task, so the work is spawned.
+pub(super) fn relay<K, V, S>(store: &S, change: RemoteChange<'_, K>) -> bool
+where
+    S: Store<K, V>,
+    K: Clone + Eq + Hash + fmt::Display + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return true;
+    };
+    match change {
+        RemoteChange::Removed(key) => {
+            let (store, key) = (store.clone(), key.clone());
+            runtime.spawn(async move {
+                if let Err(error) = store.forget_local(&key).await {
+                    tracing::warn!(key = %key, %error, "could not drop an invalidated local copy");
+                }
+            });
+        }
+        RemoteChange::Cleared => {
+            let store = store.clone();
+            runtime.spawn(async move {
+                if let Err(error) = store.forget_all_local().await {
+                    tracing::warn!(%error, "could not clear the local copies after an invalidation");
+                }
+            });
+        }
+        _ => {}
+    }
+    true
+}
+
 fn ignored(raw: &str) {
     tracing::debug!(key = %raw, "ignored an invalidation for a foreign key");
 }
@@ -220,7 +254,7 @@ impl<L1, L2> Tiered<L1, L2> {
             now,
             self.l1_ttl_cap,
         );
-        match self.l1.put(key.clone(), copy).await {
+        match self.l1.put_local(key.clone(), copy).await {
             Ok(()) => bump(&self.state.backfills, "steadfast_cache_l2_backfills_total"),
             Err(error) => tracing::debug!(key = %key, %error, "L1 back-fill failed"),
         }

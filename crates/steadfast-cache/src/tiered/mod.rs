@@ -144,6 +144,8 @@ struct State {
     subscribed: AtomicBool,
     /// Whether an invalidation feed applies messages to this store.
     listening: AtomicBool,
+    /// Whether L1's feed is relayed to L2's local copies.
+    relaying: AtomicBool,
     backfills: AtomicU64,
     remote_removals: AtomicU64,
     remote_clears: AtomicU64,
@@ -256,6 +258,7 @@ impl<L1, L2> TieredBuilder<L1, L2> {
         let state = Arc::new(State {
             subscribed: AtomicBool::new(false),
             listening: AtomicBool::new(self.start.is_some()),
+            relaying: AtomicBool::new(false),
             backfills: AtomicU64::new(0),
             remote_removals: AtomicU64::new(0),
             remote_clears: AtomicU64::new(0),
@@ -484,7 +487,7 @@ impl<L1, L2> Tiered<L1, L2> {
                     .is_none_or(|l| remote.fresh_until > l.fresh_until) =>
             {
                 let copy = self.capped(key, remote.clone(), now);
-                match self.l1.put(key.clone(), copy).await {
+                match self.l1.put_local(key.clone(), copy).await {
                     Ok(()) => bump(&self.state.backfills, "steadfast_cache_l2_backfills_total"),
                     Err(error) => tracing::debug!(key = %key, %error, "L1 back-fill failed"),
                 }
@@ -524,7 +527,7 @@ impl<L1, L2> Tiered<L1, L2> {
         K: Clone + Eq + Hash + fmt::Display + Send + Sync + 'static,
         V: Clone + Send + Sync + 'static,
     {
-        if let Err(error) = self.l1.put(key.clone(), copy).await {
+        if let Err(error) = self.l1.put_local(key.clone(), copy).await {
             tracing::debug!(key = %key, %error, "could not update an L1 copy");
         }
     }
@@ -553,22 +556,33 @@ where
     }
 
     async fn lookup(&self, key: &K) -> Lookup<V> {
-        let copy = match self.l1.peek(key) {
-            Peek::Hit(entry) => Some(entry),
-            Peek::Miss => None,
-            Peek::Unknown => self.l1.get(key).await.unwrap_or_else(|error| {
-                tracing::debug!(key = %key, %error, "L1 look-up failed");
-                None
-            }),
+        // An L1 that is itself tiered (a shared tier with a disk behind)
+        // may fail in part: its failure is reported with the answer.
+        let (copy, l1_error) = match self.l1.peek(key) {
+            Peek::Hit(entry) => (Some(entry), None),
+            Peek::Miss => (None, None),
+            Peek::Unknown => {
+                let found = self.l1.lookup(key).await;
+                if let Some(error) = &found.error {
+                    tracing::debug!(key = %key, %error, "L1 look-up failed");
+                }
+                (found.entry, found.error)
+            }
         };
         let now = Instant::now();
         let copy = copy.filter(|e| e.freshness(now) != Freshness::Expired);
+        let trust = &self.state.trust;
         if copy.as_ref().is_some_and(|e| now < e.fresh_until) {
-            let trust = &self.state.trust;
-            return Lookup::found(copy.map(|e| trust.own(trust.hash(key), e)));
+            let entry = copy.map(|e| trust.own(trust.hash(key), e));
+            return Lookup {
+                entry,
+                error: l1_error,
+            };
         }
-        let local = copy.map(|e| self.state.trust.own(self.state.trust.hash(key), e));
-        self.reconcile(key, local, now).await
+        let local = copy.map(|e| trust.own(trust.hash(key), e));
+        let mut found = self.reconcile(key, local, now).await;
+        found.error = found.error.or(l1_error);
+        found
     }
 
     async fn put(&self, key: K, entry: Entry<V>) -> Result<(), StoreError> {
@@ -621,10 +635,17 @@ where
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             observers.push(Box::new(observer));
-        } else {
-            self.l1.observe_remote(observer.clone());
-            self.l2.observe_remote(observer);
+            return;
         }
+        // The feed is L1's (a shared tier in front of a disk snapshot):
+        // what it says also reaches the copies kept in L2.
+        if !self.state.relaying.swap(true, Ordering::AcqRel) {
+            let l2 = self.l2.clone();
+            self.l1
+                .observe_remote(Arc::new(move |change| feed::relay(&l2, change)));
+        }
+        self.l1.observe_remote(observer.clone());
+        self.l2.observe_remote(observer);
     }
 
     fn acquire_lease(
