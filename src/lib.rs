@@ -62,6 +62,7 @@ mod alert;
 mod builder;
 mod defaults;
 mod episode;
+pub mod latency;
 mod layers;
 mod loader;
 mod metrics;
@@ -75,7 +76,7 @@ pub use builder::{
     DEFAULT_TIMEOUT, DEFAULT_TTL, StackBuilder, StackError,
 };
 pub use defaults::{Defaults, FallbackFn, json_fallback};
-pub use layers::{Cached, Checked, Full, Guarded, Key, Retried, Timed};
+pub use layers::{Cached, Checked, Full, Guarded, Key, Measured, Retried, Timed};
 pub use loader::Loader;
 pub use metrics::Metrics;
 pub use startup::StartupPolicy;
@@ -86,3 +87,8 @@ pub use steadfast_config as config;
 pub use steadfast_core as core;
 pub use steadfast_fallback as fallback;
 pub use steadfast_retry as retry;
+
+// The README's Rust blocks, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

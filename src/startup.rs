@@ -99,7 +99,17 @@ where
     ) -> Result<Arc<T>, ConfigError> {
         let req = req.into();
         let response = match self.parts.startup {
-            StartupPolicy::FailFast => self.primary.clone().oneshot(req).await?,
+            StartupPolicy::FailFast => {
+                let key = req.shared_key().clone();
+                match self.primary.clone().oneshot(req).await {
+                    Ok(response) => response,
+                    Err(error) => {
+                        // Beside the fallback layer: counted here.
+                        self.parts.episodes.primary_error(&key);
+                        return Err(error);
+                    }
+                }
+            }
             StartupPolicy::UseFallback => self.service.clone().oneshot(req).await?,
             StartupPolicy::Wait(max) => self.wait_for_source(req, max).await?,
         };

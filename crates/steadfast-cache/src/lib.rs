@@ -121,7 +121,9 @@ pub use handle::{CacheHandle, CacheStats};
 pub use key::{DefaultKey, KeyFn, KeyRef};
 #[cfg(feature = "http")]
 pub use key::{HttpKey, MethodUri};
-pub use layer::{CacheLayer, CacheLayerBuilder, DefaultStore, IntoStore, Snapshot, WithStore};
+pub use layer::{
+    CacheLayer, CacheLayerBuilder, DEFAULT_TTL, DefaultStore, IntoStore, Snapshot, WithStore,
+};
 pub use memory::{MemoryStore, MemoryStoreBuilder, Unit, Weigh};
 pub use service::Cache;
 pub use state::MAX_WINDOW;
