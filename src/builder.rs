@@ -153,7 +153,11 @@ impl StackBuilder {
 }
 
 impl<St> StackBuilder<St> {
-    /// Replaces the cache's settings (and store) with `cache`'s.
+    /// Replaces the cache's settings (and store) with `cache`'s. In the
+    /// stack, the cache's pause after a failed refresh
+    /// ([`refresh_backoff`](CacheLayerBuilder::refresh_backoff)) is off
+    /// unless set on `cache`: the retries and the circuit breaker pace the
+    /// calls of a failing source.
     pub fn cache<St2>(
         self,
         cache: CacheLayerBuilder<ConfigResponse, ConfigError, DefaultKey, St2>,
@@ -194,7 +198,7 @@ impl<St> StackBuilder<St> {
     ///     .build()?;
     /// let loader = StackBuilder::new()
     ///     .snapshot(disk)
-    ///     .build(HttpSource::builder("https://config.example.com/")?.build()?)?;
+    ///     .build(HttpSource::builder("https://config.example.com/").build()?)?;
     /// # let _ = loader;
     /// # Ok(())
     /// # }
@@ -414,9 +418,12 @@ impl<St> StackBuilder<St> {
         let (cached, cache_handle): (Cached<S, St::Store>, _) = match self.cache {
             Some(builder) => {
                 let episodes = episodes.clone();
-                let builder = builder
+                let mut builder = builder
                     .provenance()
                     .on_event(move |event| episodes.cache_event(event));
+                // The stack's retries and circuit breaker pace the calls of
+                // a failing source; the cache's own pause is for when set.
+                builder = builder.refresh_backoff_unless_set(Duration::ZERO, Duration::ZERO);
                 let layer = builder.build::<Key>().map_err(StackError::Cache)?;
                 let handle = layer.handle();
                 (Either::Left(layer.layer(retried)), Some(handle))

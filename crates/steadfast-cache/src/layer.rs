@@ -183,7 +183,7 @@ impl<V, E> CacheLayerBuilder<V, E> {
                 stale_if_error: Duration::ZERO,
                 negative_ttl: None,
                 lease: None,
-                refresh_backoff: RefreshBackoff::DEFAULT,
+                refresh_backoff: None,
                 mark: no_mark::<V>,
                 is_fallback: never_fallback::<V>,
                 not_found: never_not_found::<E>,
@@ -318,7 +318,18 @@ impl<V, E, F, S> CacheLayerBuilder<V, E, F, S> {
     /// succeeds, or an invalidation, ends the pause. A zero `initial` turns
     /// the pause off.
     pub fn refresh_backoff(mut self, initial: Duration, max: Duration) -> Self {
-        self.policy.refresh_backoff = RefreshBackoff { initial, max };
+        self.policy.refresh_backoff = Some(RefreshBackoff { initial, max });
+        self
+    }
+
+    /// Sets the [refresh backoff](Self::refresh_backoff) unless it was set
+    /// already: for a stack that paces the calls of a failing source by
+    /// other means (a circuit breaker beneath the cache), and so chooses
+    /// another default.
+    pub fn refresh_backoff_unless_set(mut self, initial: Duration, max: Duration) -> Self {
+        self.policy
+            .refresh_backoff
+            .get_or_insert(RefreshBackoff { initial, max });
         self
     }
 
@@ -402,7 +413,7 @@ impl<V, E, F, S> CacheLayerBuilder<V, E, F, S> {
                 return Err(BuildError::WindowTooLong);
             }
         }
-        let backoff = policy.refresh_backoff;
+        let backoff = policy.refresh_backoff.unwrap_or(RefreshBackoff::DEFAULT);
         if !backoff.initial.is_zero() && backoff.max < backoff.initial {
             return Err(BuildError::BackoffMaxBelowInitial);
         }

@@ -38,7 +38,8 @@ pub(crate) struct Policy<V, E> {
     pub(crate) stale_if_error: Duration,
     pub(crate) negative_ttl: Option<Duration>,
     pub(crate) lease: Option<LeaseSettings>,
-    pub(crate) refresh_backoff: RefreshBackoff,
+    /// `None` until set: [`RefreshBackoff::DEFAULT`].
+    pub(crate) refresh_backoff: Option<RefreshBackoff>,
     pub(crate) mark: fn(&mut V, Source),
     /// Whether a loaded value is a fallback answer, never to be stored.
     pub(crate) is_fallback: fn(&V) -> bool,
