@@ -208,45 +208,42 @@ pub(crate) async fn run<Svc, Req, K, V, E, S>(
         return;
     }
 
-    if ask_store {
-        match read(&shared, &lead, &key).await {
-            Some(entry) => match entry.freshness(Instant::now()) {
-                Freshness::Fresh => {
-                    let served = if remote {
-                        shared.notify(&Event::RemoteHit { key: &key });
-                        Served::Remote
-                    } else {
-                        Served::Cache
-                    };
-                    lead.publish(Outcome::Value(entry.value, served));
-                    return;
-                }
-                Freshness::Revalidate => {
-                    if !refreshing {
-                        lead.publish(Outcome::Value(
-                            entry.value.clone(),
-                            Served::Stale(StaleReason::Revalidating),
-                        ));
-                        if let Some(until) = shared.held_off.until(&key, Instant::now()) {
-                            tracing::debug!(key = %key, ?until, "a refresh failed lately; not refreshing yet");
-                            return;
-                        }
-                        shared.counters.refresh();
-                        shared.notify(&Event::RefreshStarted { key: &key });
+    if ask_store && let Some(entry) = read(&shared, &lead, &key).await {
+        match entry.freshness(Instant::now()) {
+            Freshness::Fresh => {
+                let served = if remote {
+                    shared.notify(&Event::RemoteHit { key: &key });
+                    Served::Remote
+                } else {
+                    Served::Cache
+                };
+                lead.publish(Outcome::Value(entry.value, served));
+                return;
+            }
+            Freshness::Revalidate => {
+                if !refreshing {
+                    lead.publish(Outcome::Value(
+                        entry.value.clone(),
+                        Served::Stale(StaleReason::Revalidating),
+                    ));
+                    if let Some(until) = shared.held_off.until(&key, Instant::now()) {
+                        tracing::debug!(key = %key, ?until, "a refresh failed lately; not refreshing yet");
+                        return;
                     }
+                    shared.counters.refresh();
+                    shared.notify(&Event::RefreshStarted { key: &key });
+                }
+                stale = Some(entry);
+            }
+            Freshness::StaleIfError => {
+                if stale
+                    .as_ref()
+                    .is_none_or(|known| known.expires_at < entry.expires_at)
+                {
                     stale = Some(entry);
                 }
-                Freshness::StaleIfError => {
-                    if stale
-                        .as_ref()
-                        .is_none_or(|known| known.expires_at < entry.expires_at)
-                    {
-                        stale = Some(entry);
-                    }
-                }
-                Freshness::Expired => {}
-            },
-            None => {}
+            }
+            Freshness::Expired => {}
         }
     }
 

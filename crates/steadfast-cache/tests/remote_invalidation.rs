@@ -261,7 +261,7 @@ async fn messages_reach_the_disk_snapshot_behind_the_shared_tier() {
     // Another instance cleared the namespace.
     shared.clear().await.unwrap();
     tx.send(Invalidation::All).unwrap();
-    eventually(|| store.l1().len() == 0).await;
+    eventually(|| store.l1().is_empty()).await;
     disk.flush().await;
     assert_eq!(disk.len(), 0, "the snapshot is cleared too");
 
