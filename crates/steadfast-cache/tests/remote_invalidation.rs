@@ -241,9 +241,11 @@ async fn messages_reach_the_disk_snapshot_behind_the_shared_tier() {
     let shared = Shared::new();
     let (store, tx) = with_disk(&shared, &disk);
     let source = TestSource::new(Duration::ZERO);
-    let (cache, _handle) = instance(&source, store.clone());
+    let (cache, handle) = instance(&source, store.clone());
 
     get(&cache).await.unwrap();
+    // The load has stored its value everywhere and is over.
+    eventually(|| handle.loads_in_flight() == 0).await;
     disk.flush().await;
     assert_eq!(disk.len(), 1);
 
@@ -256,6 +258,7 @@ async fn messages_reach_the_disk_snapshot_behind_the_shared_tier() {
     assert_eq!(shared.len(), 0);
 
     get(&cache).await.unwrap();
+    eventually(|| handle.loads_in_flight() == 0).await;
     disk.flush().await;
     assert_eq!(disk.len(), 1);
     // Another instance cleared the namespace.
@@ -267,6 +270,7 @@ async fn messages_reach_the_disk_snapshot_behind_the_shared_tier() {
 
     // Another instance wrote a newer entry of a key held here.
     get(&cache).await.unwrap();
+    eventually(|| handle.loads_in_flight() == 0).await;
     let now = Instant::now();
     let newer = Entry {
         value: ConfigResponse::new("{\"newer\":true}", Format::Json),
