@@ -326,3 +326,39 @@ async fn a_load_cancelled_by_another_instance_leaves_the_shared_tier_alone() {
     settle().await;
     assert_eq!(shared.entry(&app()), Some(newer));
 }
+
+#[tokio::test]
+async fn messages_reach_a_snapshot_put_behind_the_cache_s_tiers() {
+    // The layout of `CacheLayerBuilder::snapshot` over a memory L1 and a
+    // shared tier: the feed is the front tiers', the disk is behind them.
+    let scratch = dir::Scratch::new("remote-behind");
+    let disk = FileStore::builder(scratch.path()).build().unwrap();
+    let shared = Shared::new();
+    let (front, tx) = tiered(&shared);
+    let layer = CacheLayer::builder()
+        .ttl(300 * SEC)
+        .provenance()
+        .store(front)
+        .snapshot(disk.clone())
+        .build()
+        .unwrap();
+    let handle = layer.handle();
+    let cache = layer.layer(TestSource::new(Duration::ZERO));
+
+    get(&cache).await.unwrap();
+    eventually(|| handle.loads_in_flight() == 0).await;
+    disk.flush().await;
+    assert_eq!(disk.len(), 1);
+    shared.remove(&app()).await.unwrap();
+    tx.send(Invalidation::Key("app".to_owned())).unwrap();
+    eventually(|| disk.stats().removals == 1).await;
+    disk.flush().await;
+    assert_eq!(disk.len(), 0, "the snapshot of a removed key is gone");
+
+    get(&cache).await.unwrap();
+    eventually(|| handle.loads_in_flight() == 0).await;
+    disk.flush().await;
+    assert_eq!(disk.len(), 1);
+    tx.send(Invalidation::All).unwrap();
+    eventually(|| disk.is_empty()).await;
+}
