@@ -7,6 +7,11 @@
 //! from Redis, and an invalidation on one drops the other's L1 copy. When no
 //! Redis answers, the example says so and runs with the memory L1 alone.
 //!
+//! Last, the disk snapshot at startup: a stack with a `FileStore` behind
+//! its tiers (`StackBuilder::snapshot`) loads once, is dropped, and starts
+//! again with the source and Redis down. Its first answer is the last good
+//! value from disk, at once, marked stale.
+//!
 //! ```text
 //! cargo run --example multi_level
 //! ```
@@ -15,8 +20,11 @@ use std::error::Error;
 use std::sync::Arc;
 use std::time::Duration;
 
+use steadfast::StackBuilder;
 use steadfast_cache::redis::RedisStore;
-use steadfast_cache::{CacheHandle, CacheLayer, MemoryStore, Store, Tiered};
+use steadfast_cache::{
+    CacheHandle, CacheLayer, CacheLayerBuilder, FileStore, MemoryStore, Store, Tiered,
+};
 use steadfast_config::{ConfigError, ConfigRequest, ConfigResponse, Format};
 use tokio::time::Instant;
 use tower::util::BoxCloneService;
@@ -85,6 +93,75 @@ fn tiered(url: &str, prefix: &str) -> Outcome<TwoLevel> {
         .build()?)
 }
 
+/// A source that answers at once while `up`, and is down otherwise.
+fn source(up: bool) -> Loader {
+    BoxCloneService::new(service_fn(move |req: ConfigRequest| async move {
+        if up {
+            let body = format!("{{\"name\":\"{}\",\"pool\":16}}", req.name());
+            Ok(ConfigResponse::new(body, Format::Json))
+        } else {
+            Err(ConfigError::Status {
+                code: http::StatusCode::SERVICE_UNAVAILABLE,
+                retry_after: None,
+            })
+        }
+    }))
+}
+
+/// Loads "app" through a stack with a disk snapshot in `dir` behind
+/// memory (and Redis at `url`, if given), drops it, and starts a new one
+/// with the source down and Redis unreachable.
+async fn snapshot_at_startup(url: Option<&str>, prefix: &str) -> Outcome<()> {
+    let dir = std::env::temp_dir().join(format!("steadfast-example-{}", std::process::id()));
+    let stack = |url: Option<&str>, up: bool| -> Outcome<_> {
+        let disk = FileStore::<Key, ConfigResponse>::builder(&dir)
+            .max_entries(256)
+            .build()?;
+        let cache = CacheLayerBuilder::new()
+            .ttl(Duration::from_secs(60))
+            .stale_if_error(Duration::from_secs(24 * 3600));
+        let loader = match url {
+            Some(url) => StackBuilder::new()
+                .cache(cache.store(tiered(url, prefix)?))
+                .snapshot(disk.clone())
+                .build(source(up))
+                .map(BoxCloneService::new)?,
+            None => StackBuilder::new()
+                .cache(cache)
+                .snapshot(disk.clone())
+                .build(source(up))
+                .map(BoxCloneService::new)?,
+        };
+        Ok((loader, disk))
+    };
+
+    let (first_run, disk) = stack(url, true)?;
+    load("first run", &first_run).await?;
+    // The write reaches the disk after the answer: wait for it.
+    for _ in 0..100 {
+        disk.flush().await;
+        if disk.stats().writes > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    drop((first_run, disk));
+
+    println!(
+        "restart with the source down{}:",
+        if url.is_some() {
+            " and Redis unreachable"
+        } else {
+            ""
+        }
+    );
+    let unreachable = url.map(|_| "redis://127.0.0.1:1".to_owned());
+    let (restarted, _disk) = stack(unreachable.as_deref(), false)?;
+    load("restarted", &restarted).await?;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> Outcome<()> {
     let url = std::env::var("STEADFAST_REDIS_URL")
@@ -96,7 +173,8 @@ async fn main() -> Outcome<()> {
         for _ in 0..3 {
             load("L1 only", &cache).await?;
         }
-        return Ok(());
+        println!("The disk snapshot at startup, behind memory:");
+        return snapshot_at_startup(None, "").await;
     }
 
     let prefix = format!("steadfast-example:{:08x}", fastrand::u32(..));
@@ -135,5 +213,11 @@ async fn main() -> Outcome<()> {
         redis.errors()
     );
     a_handle.clear().await?;
+
+    println!("The disk snapshot at startup, behind memory and Redis:");
+    let snapshot_prefix = format!("{prefix}:snapshot");
+    snapshot_at_startup(Some(&url), &snapshot_prefix).await?;
+    let (_, cleanup) = instance(tiered(&url, &snapshot_prefix)?)?;
+    cleanup.clear().await?;
     Ok(())
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use steadfast_breaker as breaker;
-use steadfast_cache::{CacheLayerBuilder, DefaultKey, DefaultStore, IntoStore, Store};
+use steadfast_cache::{CacheLayerBuilder, DefaultKey, DefaultStore, IntoStore, Snapshot, Store};
 use steadfast_config::{ConfigError, ConfigRequest, ConfigResponse};
 use steadfast_core::{Causes, Provenance, Source};
 use steadfast_fallback::FallbackLayer;
@@ -153,13 +153,59 @@ impl StackBuilder {
 }
 
 impl<St> StackBuilder<St> {
-    /// Replaces the cache's settings (and store) with `cache`'s.
+    /// Replaces the cache's settings (and store) with `cache`'s. In the
+    /// stack, the cache's pause after a failed refresh
+    /// ([`refresh_backoff`](CacheLayerBuilder::refresh_backoff)) is off
+    /// unless set on `cache`: the retries and the circuit breaker pace the
+    /// calls of a failing source.
     pub fn cache<St2>(
         self,
         cache: CacheLayerBuilder<ConfigResponse, ConfigError, DefaultKey, St2>,
     ) -> StackBuilder<St2> {
         StackBuilder {
             cache: Some(cache),
+            retry: self.retry,
+            breaker: self.breaker,
+            timeout: self.timeout,
+            defaults: self.defaults,
+            check: self.check,
+            listener: self.listener,
+            startup: self.startup,
+            load_latency: self.load_latency,
+        }
+    }
+
+    /// Keeps the last good value of every configuration on `disk`, behind
+    /// the cache's store: its memory store, or the tiers given to
+    /// [`cache`](Self::cache) (a memory L1 in front of a shared
+    /// `RedisStore`, say, which then sits between memory and disk). A
+    /// process that restarts while the source and Redis are down starts
+    /// on the last good value at once, marked
+    /// [`Source::Stale`](steadfast_core::Source::Stale), while a refresh
+    /// is tried in the background. See
+    /// [`CacheLayerBuilder::snapshot`](steadfast_cache::CacheLayerBuilder::snapshot)
+    /// and [`FileStore`](steadfast_cache::FileStore) (bounds, atomic writes,
+    /// a corrupt file read as a miss). Without a cache, nothing is kept.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use steadfast::StackBuilder;
+    /// use steadfast::cache::FileStore;
+    /// use steadfast::config::HttpSource;
+    ///
+    /// let disk = FileStore::builder("/var/lib/myapp/config-snapshot")
+    ///     .max_entries(256)
+    ///     .build()?;
+    /// let loader = StackBuilder::new()
+    ///     .snapshot(disk)
+    ///     .build(HttpSource::builder("https://config.example.com/").build()?)?;
+    /// # let _ = loader;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn snapshot<D>(self, disk: D) -> StackBuilder<Snapshot<St, D>> {
+        StackBuilder {
+            cache: self.cache.map(|cache| cache.snapshot(disk)),
             retry: self.retry,
             breaker: self.breaker,
             timeout: self.timeout,
@@ -393,9 +439,12 @@ impl<St> StackBuilder<St> {
         let (cached, cache_handle): (Cached<S, St::Store>, _) = match self.cache {
             Some(builder) => {
                 let episodes = episodes.clone();
-                let builder = builder
+                let mut builder = builder
                     .provenance()
                     .on_event(move |event| episodes.cache_event(event));
+                // The stack's retries and circuit breaker pace the calls of
+                // a failing source; the cache's own pause is for when set.
+                builder = builder.refresh_backoff_unless_set(Duration::ZERO, Duration::ZERO);
                 let layer = builder.build::<Key>().map_err(StackError::Cache)?;
                 let handle = layer.handle();
                 (Either::Left(layer.layer(retried)), Some(handle))

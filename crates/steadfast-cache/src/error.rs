@@ -24,6 +24,10 @@ pub enum BuildError {
     ZeroLeaseSetting,
     /// The lease poll interval is longer than the maximum wait.
     PollLongerThanWait,
+    /// The refresh backoff's bound is below its first pause.
+    BackoffMaxBelowInitial,
+    /// The tiers of the store could not be put together.
+    Tiers(crate::TieredError),
 }
 
 impl fmt::Display for BuildError {
@@ -41,12 +45,25 @@ impl fmt::Display for BuildError {
             BuildError::PollLongerThanWait => {
                 "lease poll interval must not be longer than the maximum wait"
             }
+            BuildError::BackoffMaxBelowInitial => {
+                "refresh backoff bound must not be below its first pause"
+            }
+            BuildError::Tiers(error) => {
+                return write!(f, "the store's tiers could not be put together: {error}");
+            }
         };
         f.pad(what)
     }
 }
 
-impl Error for BuildError {}
+impl Error for BuildError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        match self {
+            BuildError::Tiers(error) => Some(error),
+            _ => None,
+        }
+    }
+}
 
 /// The load a caller waited for ended without an answer (the task running
 /// it panicked or its runtime shut down). Waiters receive it through

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::hash::Hash;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use steadfast_core::SharedError;
@@ -35,10 +35,17 @@ pub(crate) enum Outcome<V> {
 
 type Slot<V> = Option<Outcome<V>>;
 
+/// A load that runs on.
+const RUNNING: u8 = 0;
+/// A load whose key was invalidated on this instance.
+const CANCELLED: u8 = 1;
+/// A load whose key another instance invalidated.
+const CANCELLED_REMOTELY: u8 = 2;
+
 struct Running<V> {
     id: u64,
     rx: watch::Receiver<Slot<V>>,
-    cancelled: Arc<AtomicBool>,
+    cancelled: Arc<AtomicU8>,
 }
 
 /// The loads running, by key.
@@ -51,7 +58,7 @@ pub(crate) struct Flights<K, V> {
 pub(crate) struct Lead<V> {
     pub(crate) id: u64,
     tx: watch::Sender<Slot<V>>,
-    cancelled: Arc<AtomicBool>,
+    cancelled: Arc<AtomicU8>,
 }
 
 /// Where a caller stands after [`Flights::join`].
@@ -97,7 +104,7 @@ impl<K: Eq + Hash, V> Flights<K, V> {
         }
         let (tx, rx) = watch::channel(None);
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let cancelled = Arc::new(AtomicBool::new(false));
+        let cancelled = Arc::new(AtomicU8::new(RUNNING));
         running.insert(
             key.clone(),
             Running {
@@ -132,14 +139,34 @@ impl<K: Eq + Hash, V> Flights<K, V> {
     /// forgets it so the next caller starts afresh.
     pub(crate) fn cancel(&self, key: &K) {
         if let Some(flight) = self.lock().remove(key) {
-            flight.cancelled.store(true, Ordering::Release);
+            flight.cancelled.store(CANCELLED, Ordering::Release);
         }
     }
 
     /// [`cancel`](Self::cancel)s every load.
     pub(crate) fn cancel_all(&self) {
         for (_, flight) in self.lock().drain() {
-            flight.cancelled.store(true, Ordering::Release);
+            flight.cancelled.store(CANCELLED, Ordering::Release);
+        }
+    }
+
+    /// Cancels the load of `key`, which another instance invalidated: it
+    /// stores nothing, and drops only what it may have put in this
+    /// instance's own tiers.
+    pub(crate) fn cancel_remotely(&self, key: &K) {
+        if let Some(flight) = self.lock().remove(key) {
+            flight
+                .cancelled
+                .store(CANCELLED_REMOTELY, Ordering::Release);
+        }
+    }
+
+    /// [`cancel_remotely`](Self::cancel_remotely)s every load.
+    pub(crate) fn cancel_all_remotely(&self) {
+        for (_, flight) in self.lock().drain() {
+            flight
+                .cancelled
+                .store(CANCELLED_REMOTELY, Ordering::Release);
         }
     }
 
@@ -157,7 +184,12 @@ impl<V> Lead<V> {
 
     /// Whether the key was invalidated while loading.
     pub(crate) fn is_cancelled(&self) -> bool {
-        self.cancelled.load(Ordering::Acquire)
+        self.cancelled.load(Ordering::Acquire) != RUNNING
+    }
+
+    /// Whether it was another instance that invalidated the key.
+    pub(crate) fn is_cancelled_remotely(&self) -> bool {
+        self.cancelled.load(Ordering::Acquire) == CANCELLED_REMOTELY
     }
 }
 

@@ -105,14 +105,17 @@ where
     V: Clone + Send + Sync + 'static,
     S: Store<K, V>,
 {
-    /// Drops `key` from the cache: its entry, its cached "not found", and
-    /// the result of a load still running for it (which its callers still
-    /// get, but which is not stored).
+    /// Drops `key` from the cache: its entry, its cached "not found", the
+    /// pause after a failed refresh, and the result of a load still running
+    /// for it (which its callers still get, but which is not stored).
+    /// Through a shared tier's invalidation feed, every other instance does
+    /// the same with its own copies and loads.
     ///
     /// A store failure is counted, logged and returned.
     pub async fn invalidate(&self, key: &K) -> Result<(), StoreError> {
         let shared = &*self.shared;
         shared.flights.cancel(key);
+        shared.held_off.clear(key);
         if let Some(negative) = &shared.negative {
             negative.remove(key);
         }
@@ -132,6 +135,7 @@ where
     pub async fn clear(&self) -> Result<(), StoreError> {
         let shared = &*self.shared;
         shared.flights.cancel_all();
+        shared.held_off.clear_all();
         if let Some(negative) = &shared.negative {
             negative.clear();
         }

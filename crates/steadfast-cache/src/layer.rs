@@ -13,12 +13,14 @@ use crate::event::{Event, Listener};
 use crate::handle::CacheHandle;
 use crate::key::DefaultKey;
 use crate::memory::MemoryStore;
+use crate::refresh::RefreshBackoff;
 use crate::service::Cache;
 use crate::state::{
     LeaseSettings, MAX_WINDOW, Policy, Shared, is_fallback, never_fallback, never_not_found,
     no_mark,
 };
 use crate::store::Store;
+use crate::tiered::Tiered;
 
 /// Caches the responses of the service it wraps: fresh for a TTL, then
 /// stale-while-revalidate, then stale-if-error; one load per key at a
@@ -96,8 +98,18 @@ pub struct DefaultStore {
 #[derive(Debug, Clone)]
 pub struct WithStore<S>(S);
 
+/// A store with a disk snapshot behind it, from
+/// [`CacheLayerBuilder::snapshot`]: the store the builder had, as the first
+/// tier of a [`Tiered`] store whose last tier is the disk.
+#[derive(Debug, Clone)]
+pub struct Snapshot<S, D> {
+    front: S,
+    disk: D,
+}
+
 /// How a [`CacheLayerBuilder`] comes by its store: [`DefaultStore`] builds
-/// a [`MemoryStore`], [`WithStore`] hands over the one it holds.
+/// a [`MemoryStore`], [`WithStore`] hands over the one it holds, and
+/// [`Snapshot`] puts a disk behind either.
 pub trait IntoStore<K, V> {
     /// The store.
     type Store;
@@ -111,6 +123,24 @@ impl<K: Eq + Hash, V: Clone> IntoStore<K, V> for DefaultStore {
 
     fn into_store(self) -> Result<MemoryStore<K, V>, BuildError> {
         MemoryStore::new(self.max_entries)
+    }
+}
+
+impl<K, V, S, D> IntoStore<K, V> for Snapshot<S, D>
+where
+    S: IntoStore<K, V>,
+    S::Store: Clone,
+    D: Clone,
+{
+    type Store = Tiered<S::Store, D>;
+
+    fn into_store(self) -> Result<Self::Store, BuildError> {
+        // The disk holds what this instance wrote; the tiers in front keep
+        // each entry's own windows.
+        Tiered::builder(self.front.into_store()?, self.disk)
+            .l1_ttl_cap(Duration::MAX)
+            .build()
+            .map_err(BuildError::Tiers)
     }
 }
 
@@ -153,6 +183,7 @@ impl<V, E> CacheLayerBuilder<V, E> {
                 stale_if_error: Duration::ZERO,
                 negative_ttl: None,
                 lease: None,
+                refresh_backoff: None,
                 mark: no_mark::<V>,
                 is_fallback: never_fallback::<V>,
                 not_found: never_not_found::<E>,
@@ -278,6 +309,43 @@ impl<V, E, F, S> CacheLayerBuilder<V, E, F, S> {
         self
     }
 
+    /// After a refresh of a stale value fails, refreshes of that key wait
+    /// `initial` (default 1 s), doubling with each failure in a row up to
+    /// `max` (default 30 s). Meanwhile the stale value is served at once
+    /// within its windows (in the stale-if-error window, as the answer of a
+    /// source that just failed), so a failing source is asked about each
+    /// key at most once per pause, not by every request. A load that
+    /// succeeds, or an invalidation, ends the pause. A zero `initial` turns
+    /// the pause off.
+    pub fn refresh_backoff(mut self, initial: Duration, max: Duration) -> Self {
+        self.policy.refresh_backoff = Some(RefreshBackoff { initial, max });
+        self
+    }
+
+    /// Sets the [refresh backoff](Self::refresh_backoff) unless it was set
+    /// already: for a stack that paces the calls of a failing source by
+    /// other means (a circuit breaker beneath the cache), and so chooses
+    /// another default.
+    pub fn refresh_backoff_unless_set(mut self, initial: Duration, max: Duration) -> Self {
+        self.policy
+            .refresh_backoff
+            .get_or_insert(RefreshBackoff { initial, max });
+        self
+    }
+
+    /// Keeps the last good value of every key on `disk` too (a
+    /// [`FileStore`](crate::FileStore)), behind the store the builder has
+    /// (its memory store, or the one given to [`store`](Self::store)), so
+    /// a process that restarts while the source (and any shared tier) is
+    /// down starts on the last good values, served as stale (see
+    /// [`Restore`](crate::Restore)). Every value this instance loads or
+    /// inserts is written to disk (off the runtime's threads); a removal or
+    /// a clear, here or on another instance through a
+    /// [`Tiered`] store's invalidation feed, removes it there too.
+    pub fn snapshot<D>(self, disk: D) -> CacheLayerBuilder<V, E, F, Snapshot<S, D>> {
+        self.with(|key_fn| key_fn, |front| Snapshot { front, disk })
+    }
+
     /// Keys requests with `key_fn` instead of their
     /// [`CacheKey`](steadfast_core::CacheKey).
     pub fn key_fn<F2>(self, key_fn: F2) -> CacheLayerBuilder<V, E, F2, S> {
@@ -345,17 +413,36 @@ impl<V, E, F, S> CacheLayerBuilder<V, E, F, S> {
                 return Err(BuildError::WindowTooLong);
             }
         }
+        let backoff = policy.refresh_backoff.unwrap_or(RefreshBackoff::DEFAULT);
+        if !backoff.initial.is_zero() && backoff.max < backoff.initial {
+            return Err(BuildError::BackoffMaxBelowInitial);
+        }
+        if backoff.max > MAX_WINDOW {
+            return Err(BuildError::WindowTooLong);
+        }
         let store = self.store.into_store()?;
         let negative_capacity = policy.negative_ttl.map(|_| self.negative_capacity);
+        let shared = Arc::new(Shared::new(
+            store,
+            negative_capacity,
+            self.listener,
+            self.seed,
+            backoff,
+        ));
+        let weak = Arc::downgrade(&shared);
+        shared
+            .store
+            .observe_remote(Arc::new(move |change| match weak.upgrade() {
+                Some(shared) => {
+                    shared.remote(change);
+                    true
+                }
+                None => false,
+            }));
         Ok(CacheLayer {
             key_fn: self.key_fn,
             policy,
-            shared: Arc::new(Shared::new(
-                store,
-                negative_capacity,
-                self.listener,
-                self.seed,
-            )),
+            shared,
         })
     }
 }

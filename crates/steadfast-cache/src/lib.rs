@@ -96,13 +96,18 @@ mod load;
 mod memory;
 #[cfg(feature = "redis")]
 pub mod redis;
+mod refresh;
 mod service;
 mod state;
 pub mod store;
 mod tiered;
 mod too_large;
+mod wake;
 
-pub use store::{Entry, Freshness, LeaseToken, Peek, Store, StoreError, StoreErrorKind};
+pub use store::{
+    Entry, Freshness, LeaseToken, Lookup, Peek, RemoteChange, RemoteObserver, Store, StoreError,
+    StoreErrorKind,
+};
 pub use tiered::{
     Invalidation, InvalidationSink, Invalidations, RemoteKey, Tiered, TieredBuilder, TieredError,
     TieredStats,
@@ -116,7 +121,9 @@ pub use handle::{CacheHandle, CacheStats};
 pub use key::{DefaultKey, KeyFn, KeyRef};
 #[cfg(feature = "http")]
 pub use key::{HttpKey, MethodUri};
-pub use layer::{CacheLayer, CacheLayerBuilder, DEFAULT_TTL, DefaultStore, IntoStore, WithStore};
+pub use layer::{
+    CacheLayer, CacheLayerBuilder, DEFAULT_TTL, DefaultStore, IntoStore, Snapshot, WithStore,
+};
 pub use memory::{MemoryStore, MemoryStoreBuilder, Unit, Weigh};
 pub use service::Cache;
 pub use state::MAX_WINDOW;

@@ -12,7 +12,7 @@ use tower_service::Service;
 use crate::event::{Event, StaleReason, StoreOp};
 use crate::flight::{Flights, Lead, Outcome, Served};
 use crate::state::{Negative, Policy, Shared};
-use crate::store::{Entry, Freshness, LeaseToken, Peek, Store};
+use crate::store::{Entry, Freshness, LeaseToken, Lookup, Peek, Store};
 
 /// What the caller that started the load already knew.
 pub(crate) struct Start<V> {
@@ -86,10 +86,88 @@ where
     V: Clone + Send + Sync + 'static,
     S: Store<K, V>,
 {
-    if lead.is_cancelled()
-        && let Err(error) = shared.store.remove(key).await
-    {
+    if lead.is_cancelled() {
+        forget(shared, lead, key).await;
+    }
+}
+
+/// Drops what a cancelled load may have written: everywhere when the key
+/// was invalidated here; in this instance's own tiers only when another
+/// instance invalidated it (it removed the key from the shared tier, and
+/// may have written a newer entry there since).
+async fn forget<K, V, S>(shared: &Shared<K, V, S>, lead: &Lead<V>, key: &K)
+where
+    K: Clone + Eq + Hash + fmt::Display + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+    S: Store<K, V>,
+{
+    let forgotten = if lead.is_cancelled_remotely() {
+        shared.store.forget_local(key).await
+    } else {
+        shared.store.remove(key).await
+    };
+    if let Err(error) = forgotten {
         shared.store_failed(Some(key), StoreOp::Remove, &error);
+    }
+}
+
+/// Reads `key` from the store, counting a failure of any tier and an
+/// answer that ends a store episode; drops what the read copied into a
+/// local tier if the key was invalidated meanwhile.
+async fn read<K, V, S>(shared: &Shared<K, V, S>, lead: &Lead<V>, key: &K) -> Option<Entry<V>>
+where
+    K: Clone + Eq + Hash + fmt::Display + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+    S: Store<K, V>,
+{
+    let Lookup { entry, error } = shared.store.lookup(key).await;
+    if entry.is_some() {
+        forget_if_cancelled(shared, lead, key).await;
+    }
+    match &error {
+        Some(error) => shared.store_failed(Some(key), StoreOp::Get, error),
+        // A copy that is not fresh is no proof the store answered: a
+        // store may have served it from a local tier without saying why.
+        None if entry
+            .as_ref()
+            .is_none_or(|e| e.freshness(Instant::now()) == Freshness::Fresh) =>
+        {
+            shared.store_answered();
+        }
+        None => {}
+    }
+    entry
+}
+
+/// What taking a lease came to.
+enum Leased {
+    /// This load holds it.
+    Held(LeaseToken),
+    /// Another instance holds it.
+    Busy,
+    /// The store failed: load without it.
+    Failed,
+}
+
+async fn take_lease<K, V, S>(shared: &Shared<K, V, S>, key: &K, ttl: std::time::Duration) -> Leased
+where
+    K: Clone + Eq + Hash + fmt::Display + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+    S: Store<K, V>,
+{
+    match shared.store.acquire_lease(key, ttl).await {
+        Ok(Some(token)) => {
+            shared.store_answered();
+            Leased::Held(token)
+        }
+        Ok(None) => {
+            shared.store_answered();
+            Leased::Busy
+        }
+        Err(error) => {
+            shared.store_failed(Some(key), StoreOp::Lease, &error);
+            Leased::Failed
+        }
     }
 }
 
@@ -130,47 +208,42 @@ pub(crate) async fn run<Svc, Req, K, V, E, S>(
         return;
     }
 
-    if ask_store {
-        let found = shared.store.get(&key).await;
-        if matches!(found, Ok(Some(_))) {
-            forget_if_cancelled(&shared, &lead, &key).await;
-        }
-        match found {
-            Ok(Some(entry)) => match entry.freshness(Instant::now()) {
-                Freshness::Fresh => {
-                    shared.store_answered();
-                    let served = if remote {
-                        shared.notify(&Event::RemoteHit { key: &key });
-                        Served::Remote
-                    } else {
-                        Served::Cache
-                    };
-                    lead.publish(Outcome::Value(entry.value, served));
-                    return;
-                }
-                Freshness::Revalidate => {
-                    if !refreshing {
-                        lead.publish(Outcome::Value(
-                            entry.value.clone(),
-                            Served::Stale(StaleReason::Revalidating),
-                        ));
-                        shared.counters.refresh();
-                        shared.notify(&Event::RefreshStarted { key: &key });
+    if ask_store && let Some(entry) = read(&shared, &lead, &key).await {
+        match entry.freshness(Instant::now()) {
+            Freshness::Fresh => {
+                let served = if remote {
+                    shared.notify(&Event::RemoteHit { key: &key });
+                    Served::Remote
+                } else {
+                    Served::Cache
+                };
+                lead.publish(Outcome::Value(entry.value, served));
+                return;
+            }
+            Freshness::Revalidate => {
+                if !refreshing {
+                    lead.publish(Outcome::Value(
+                        entry.value.clone(),
+                        Served::Stale(StaleReason::Revalidating),
+                    ));
+                    if let Some(until) = shared.held_off.until(&key, Instant::now()) {
+                        tracing::debug!(key = %key, ?until, "a refresh failed lately; not refreshing yet");
+                        return;
                     }
+                    shared.counters.refresh();
+                    shared.notify(&Event::RefreshStarted { key: &key });
+                }
+                stale = Some(entry);
+            }
+            Freshness::StaleIfError => {
+                if stale
+                    .as_ref()
+                    .is_none_or(|known| known.expires_at < entry.expires_at)
+                {
                     stale = Some(entry);
                 }
-                Freshness::StaleIfError => {
-                    if stale
-                        .as_ref()
-                        .is_none_or(|known| known.expires_at < entry.expires_at)
-                    {
-                        stale = Some(entry);
-                    }
-                }
-                Freshness::Expired => {}
-            },
-            Ok(None) => shared.store_answered(),
-            Err(error) => shared.store_failed(Some(&key), StoreOp::Get, &error),
+            }
+            Freshness::Expired => {}
         }
     }
 
@@ -181,41 +254,86 @@ pub(crate) async fn run<Svc, Req, K, V, E, S>(
         _value: std::marker::PhantomData,
     };
     if let Some(settings) = policy.lease {
-        match shared.store.acquire_lease(&key, settings.ttl).await {
-            Ok(Some(token)) => {
-                shared.store_answered();
-                lease.token = Some(token);
-            }
-            Ok(None) => {
-                shared.store_answered();
-                shared.notify(&Event::LeaseBusy { key: &key });
-                tracing::debug!(key = %key, "another instance loads this key; waiting for it");
-                let deadline = Instant::now() + settings.max_wait;
-                loop {
-                    sleep_until((Instant::now() + settings.poll_interval).min(deadline)).await;
-                    let found = shared.store.get(&key).await;
-                    if matches!(found, Ok(Some(_))) {
-                        forget_if_cancelled(&shared, &lead, &key).await;
-                    }
-                    match found {
-                        Ok(Some(entry)) if entry.freshness(Instant::now()) == Freshness::Fresh => {
-                            shared.store_answered();
+        // Registered before the lease is asked for, so that a value or a
+        // given-back lease announced from then on wakes this load.
+        let waiting = shared.wakers.wait(&key);
+        let mut waited = false;
+        {
+            let mut woken = std::pin::pin!(waiting.notify.notified());
+            woken.as_mut().enable();
+            match take_lease(&shared, &key, settings.ttl).await {
+                Leased::Held(token) => lease.token = Some(token),
+                Leased::Failed => {}
+                Leased::Busy => {
+                    waited = true;
+                    shared.notify(&Event::LeaseBusy { key: &key });
+                    tracing::debug!(key = %key, "another instance loads this key; waiting for it");
+                    let deadline = Instant::now() + settings.max_wait;
+                    loop {
+                        tokio::select! {
+                            () = woken.as_mut() => {}
+                            () = sleep_until((Instant::now() + settings.poll_interval).min(deadline)) => {}
+                        }
+                        woken.set(waiting.notify.notified());
+                        woken.as_mut().enable();
+                        if let Some(entry) = read(&shared, &lead, &key).await
+                            && entry.freshness(Instant::now()) == Freshness::Fresh
+                        {
                             shared.notify(&Event::RemoteHit { key: &key });
                             lead.publish(Outcome::Value(entry.value, Served::Remote));
                             return;
                         }
-                        Ok(None) => shared.store_answered(),
-                        Ok(_) => {}
-                        Err(error) => shared.store_failed(Some(&key), StoreOp::Get, &error),
-                    }
-                    if Instant::now() >= deadline {
-                        tracing::debug!(key = %key, "lease wait over; loading here");
-                        break;
+                        // The holder gave the lease back (or it ran out)
+                        // without a value: the first waiter to take it loads.
+                        match take_lease(&shared, &key, settings.ttl).await {
+                            Leased::Held(token) => {
+                                tracing::debug!(key = %key, "took over the lease; loading here");
+                                lease.token = Some(token);
+                                break;
+                            }
+                            Leased::Busy => {}
+                            Leased::Failed => break,
+                        }
+                        if Instant::now() >= deadline {
+                            tracing::debug!(key = %key, "lease wait over; loading here");
+                            break;
+                        }
                     }
                 }
             }
-            Err(error) => shared.store_failed(Some(&key), StoreOp::Lease, &error),
         }
+        drop(waiting);
+        // Another instance may have stored the value between the look-up
+        // above and the lease: look again before loading.
+        if lease.token.is_some()
+            && (ask_store || waited)
+            && let Some(entry) = read(&shared, &lead, &key).await
+            && entry.freshness(Instant::now()) == Freshness::Fresh
+        {
+            let served = if remote || waited {
+                shared.notify(&Event::RemoteHit { key: &key });
+                Served::Remote
+            } else {
+                Served::Cache
+            };
+            lead.publish(Outcome::Value(entry.value, served));
+            release(&shared, &key, &mut lease).await;
+            return;
+        }
+    }
+
+    // A refresh of this key failed lately: the stale value is the
+    // answer a source that just failed would have given.
+    if let Some(entry) = stale.as_ref().filter(|e| Instant::now() < e.expires_at)
+        && let Some(until) = shared.held_off.until(&key, Instant::now())
+    {
+        tracing::debug!(key = %key, ?until, "a refresh failed lately; serving stale without loading");
+        lead.publish(Outcome::Value(
+            entry.value.clone(),
+            Served::Stale(StaleReason::SourceFailed),
+        ));
+        release(&shared, &key, &mut lease).await;
+        return;
     }
 
     shared.counters.load();
@@ -231,6 +349,9 @@ pub(crate) async fn run<Svc, Req, K, V, E, S>(
             shared.notify(&Event::Loaded { key: &key, elapsed });
             let entry = shared.entry(&policy, value.clone(), Instant::now());
             let storable = !(policy.is_fallback)(&value);
+            if storable {
+                shared.held_off.clear(&key);
+            }
             lead.publish(Outcome::Value(value, Served::Origin));
             if storable && !lead.is_cancelled() {
                 if let Some(negative) = &shared.negative {
@@ -240,10 +361,8 @@ pub(crate) async fn run<Svc, Req, K, V, E, S>(
                     Ok(()) => shared.store_answered(),
                     Err(error) => shared.store_failed(Some(&key), StoreOp::Put, &error),
                 }
-                if lead.is_cancelled()
-                    && let Err(error) = shared.store.remove(&key).await
-                {
-                    shared.store_failed(Some(&key), StoreOp::Remove, &error);
+                if lead.is_cancelled() {
+                    forget(&shared, &lead, &key).await;
                 }
             }
         }
@@ -282,20 +401,36 @@ pub(crate) async fn run<Svc, Req, K, V, E, S>(
                     lead.publish(Outcome::Failed(error));
                 }
                 _ => match stale.filter(|entry| now < entry.expires_at) {
-                    Some(entry) => lead.publish(Outcome::Value(
-                        entry.value,
-                        Served::Stale(StaleReason::SourceFailed),
-                    )),
+                    Some(entry) => {
+                        if !lead.is_cancelled() {
+                            let pause = shared.held_off.failed(&key, now);
+                            tracing::debug!(key = %key, ?pause, "refresh failed; serving stale and pausing refreshes");
+                        }
+                        lead.publish(Outcome::Value(
+                            entry.value,
+                            Served::Stale(StaleReason::SourceFailed),
+                        ));
+                    }
                     None => lead.publish(Outcome::Failed(error)),
                 },
             }
         }
     }
 
+    release(&shared, &key, &mut lease).await;
+}
+
+/// Gives the lease back, if this load holds it.
+async fn release<K, V, S>(shared: &Shared<K, V, S>, key: &K, lease: &mut HeldLease<'_, K, V, S>)
+where
+    K: Clone + Eq + Hash + fmt::Display + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+    S: Store<K, V>,
+{
     if let Some(token) = lease.token.take() {
-        match shared.store.release_lease(&key, token).await {
+        match shared.store.release_lease(key, token).await {
             Ok(()) => shared.store_answered(),
-            Err(error) => shared.store_failed(Some(&key), StoreOp::Lease, &error),
+            Err(error) => shared.store_failed(Some(key), StoreOp::Lease, &error),
         }
     }
 }

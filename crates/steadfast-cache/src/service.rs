@@ -242,7 +242,10 @@ where
                     reason: StaleReason::Revalidating,
                 });
                 let mut value = entry.value.clone();
-                if let Some(lead) = shared.flights.lead(&key) {
+                // After a failed refresh, the next waits out its pause.
+                if shared.held_off.until(&key, now).is_none()
+                    && let Some(lead) = shared.flights.lead(&key)
+                {
                     shared.counters.refresh();
                     shared.notify(&Event::RefreshStarted { key: &key });
                     tracing::debug!(key = %key, "serving stale; refreshing in the background");

@@ -15,7 +15,9 @@ use tokio::time::Instant;
 use crate::event::{Event, Listener, StoreOp};
 use crate::flight::Flights;
 use crate::handle::CacheStats;
-use crate::store::{Entry, StoreError};
+use crate::refresh::{HeldOff, RefreshBackoff};
+use crate::store::{Entry, RemoteChange, StoreError};
+use crate::wake::Wakers;
 
 /// The longest fresh, stale or negative window a builder accepts.
 pub const MAX_WINDOW: Duration = Duration::from_secs(10 * 365 * 24 * 60 * 60);
@@ -36,6 +38,8 @@ pub(crate) struct Policy<V, E> {
     pub(crate) stale_if_error: Duration,
     pub(crate) negative_ttl: Option<Duration>,
     pub(crate) lease: Option<LeaseSettings>,
+    /// `None` until set: [`RefreshBackoff::DEFAULT`].
+    pub(crate) refresh_backoff: Option<RefreshBackoff>,
     pub(crate) mark: fn(&mut V, Source),
     /// Whether a loaded value is a fallback answer, never to be stored.
     pub(crate) is_fallback: fn(&V) -> bool,
@@ -91,6 +95,7 @@ impl<V, E> fmt::Debug for Policy<V, E> {
             .field("stale_if_error", &self.stale_if_error)
             .field("negative_ttl", &self.negative_ttl)
             .field("lease", &self.lease)
+            .field("refresh_backoff", &self.refresh_backoff)
             .finish_non_exhaustive()
     }
 }
@@ -240,6 +245,10 @@ pub(crate) struct Shared<K, V, S> {
     pub(crate) store: S,
     pub(crate) flights: Flights<K, V>,
     pub(crate) negative: Option<Cache<K, Negative>>,
+    /// Keys whose last refresh failed, and until when the next waits.
+    pub(crate) held_off: HeldOff<K>,
+    /// Loads waiting on another instance's lease.
+    pub(crate) wakers: Wakers<K>,
     pub(crate) counters: Counters,
     pub(crate) listener: Option<Listener>,
     health: StoreHealth,
@@ -250,21 +259,27 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// How many keys whose refresh failed are remembered.
+const HELD_OFF_CAPACITY: usize = 4096;
+
 impl<K, V, S> Shared<K, V, S>
 where
-    K: Eq + Hash,
+    K: Eq + Hash + Clone,
 {
     pub(crate) fn new(
         store: S,
         negative_capacity: Option<usize>,
         listener: Option<Listener>,
         seed: Option<u64>,
+        refresh_backoff: RefreshBackoff,
     ) -> Self {
         let rng = seed.map_or_else(fastrand::Rng::new, fastrand::Rng::with_seed);
         Self {
             store,
             flights: Flights::new(),
             negative: negative_capacity.map(Cache::new),
+            held_off: HeldOff::new(refresh_backoff, HELD_OFF_CAPACITY),
+            wakers: Wakers::new(),
             counters: Counters::new(),
             listener,
             health: StoreHealth::default(),
@@ -272,6 +287,46 @@ where
         }
     }
 
+    /// Applies a change another instance made, as this instance applies its
+    /// own invalidations: a removed key's running load is cancelled (it
+    /// stores nothing) and its cached "not found" dropped; a newer write
+    /// drops the "not found"; and loads waiting on the key's lease wake
+    /// up to look again.
+    pub(crate) fn remote(&self, change: RemoteChange<'_, K>) {
+        match change {
+            RemoteChange::Removed(key) => {
+                self.flights.cancel_remotely(key);
+                if let Some(negative) = &self.negative {
+                    negative.remove(key);
+                }
+                self.held_off.clear(key);
+                self.wakers.wake(key);
+            }
+            RemoteChange::Updated(key) => {
+                if let Some(negative) = &self.negative {
+                    negative.remove(key);
+                }
+                self.held_off.clear(key);
+                self.wakers.wake(key);
+            }
+            RemoteChange::LeaseReleased(key) => self.wakers.wake(key),
+            RemoteChange::Cleared => {
+                self.flights.cancel_all_remotely();
+                if let Some(negative) = &self.negative {
+                    negative.clear();
+                }
+                self.held_off.clear_all();
+                self.wakers.wake_all();
+            }
+            RemoteChange::Resubscribed => self.wakers.wake_all(),
+        }
+    }
+}
+
+impl<K, V, S> Shared<K, V, S>
+where
+    K: Eq + Hash,
+{
     /// Reports `event` to the listener, if there is one.
     #[inline]
     pub(crate) fn notify(&self, event: &Event<'_>) {

@@ -4,6 +4,7 @@ use std::error::Error;
 use std::fmt;
 use std::future::Future;
 use std::hash::Hash;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -70,6 +71,88 @@ pub enum Peek<V> {
     /// with [`Store::get`].
     Unknown,
 }
+
+/// What [`Store::lookup`] found: the entry of the best tier that had one,
+/// and the failure of a tier that could not be read.
+///
+/// A tiered store that answers from its local tier because its shared
+/// tier failed returns both: the local entry and the shared tier's error,
+/// so the cache layer serves the entry and still counts the failure.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Lookup<V> {
+    /// The entry found, if any.
+    pub entry: Option<Entry<V>>,
+    /// The failure of a tier that could not be read.
+    pub error: Option<StoreError>,
+}
+
+impl<V> Lookup<V> {
+    /// A look-up that found `entry` (or nothing) with every tier answering.
+    pub fn found(entry: Option<Entry<V>>) -> Self {
+        Self { entry, error: None }
+    }
+
+    /// A look-up that found `entry` (or nothing) although a tier failed
+    /// with `error`.
+    pub fn partial(entry: Option<Entry<V>>, error: StoreError) -> Self {
+        Self {
+            entry,
+            error: Some(error),
+        }
+    }
+
+    /// The answer of [`Store::get`]: the entry, or the error when there is
+    /// no entry.
+    pub fn into_result(self) -> Result<Option<Entry<V>>, StoreError> {
+        match (self.entry, self.error) {
+            (None, Some(error)) => Err(error),
+            (entry, _) => Ok(entry),
+        }
+    }
+}
+
+impl<V> From<Result<Option<Entry<V>>, StoreError>> for Lookup<V> {
+    fn from(result: Result<Option<Entry<V>>, StoreError>) -> Self {
+        match result {
+            Ok(entry) => Self::found(entry),
+            Err(error) => Self::partial(None, error),
+        }
+    }
+}
+
+/// A change another instance made to a shared tier, as the tier's
+/// invalidation feed reports it to whoever observes the store
+/// ([`Store::observe_remote`]). The cache layer applies each as it applies
+/// its own invalidations: a removal cancels a running load of the key and
+/// drops its cached "not found", and so on.
+#[derive(Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RemoteChange<'a, K> {
+    /// The key was removed.
+    Removed(&'a K),
+    /// A newer entry of the key was written.
+    Updated(&'a K),
+    /// The distributed single-flight lease of the key was given back.
+    LeaseReleased(&'a K),
+    /// Every key was removed.
+    Cleared,
+    /// The feed listens again after a break: any change may have been
+    /// missed.
+    Resubscribed,
+}
+
+impl<K> Clone for RemoteChange<'_, K> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<K> Copy for RemoteChange<'_, K> {}
+
+/// Called with each [`RemoteChange`]; returns `false` once it no longer
+/// wants to hear any (its cache is gone), and is then forgotten.
+pub type RemoteObserver<K> = Arc<dyn Fn(RemoteChange<'_, K>) -> bool + Send + Sync>;
 
 /// A token proving ownership of a distributed single-flight lease.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -165,6 +248,14 @@ where
     /// tier may hold a newer one).
     fn get(&self, key: &K) -> impl Future<Output = Result<Option<Entry<V>>, StoreError>> + Send;
 
+    /// Like [`get`](Store::get), and also reports the failure of a tier
+    /// the answer was found without (see [`Lookup`]). The cache layer reads
+    /// through this; the default wraps `get`.
+    fn lookup(&self, key: &K) -> impl Future<Output = Lookup<V>> + Send {
+        let get = self.get(key);
+        async move { Lookup::from(get.await) }
+    }
+
     /// Stores `entry` under `key` until its `expires_at`.
     fn put(&self, key: K, entry: Entry<V>) -> impl Future<Output = Result<(), StoreError>> + Send;
 
@@ -175,6 +266,41 @@ where
     /// Removes every entry of this store (for a shared tier: of its
     /// namespace).
     fn clear(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Drops this instance's own copy of `key` and tells no one: what a
+    /// store does when another instance removed the key from a shared
+    /// tier. The default removes it; a shared tier does nothing (the other
+    /// instance removed it there already).
+    fn forget_local(&self, key: &K) -> impl Future<Output = Result<(), StoreError>> + Send {
+        self.remove(key)
+    }
+
+    /// Drops every copy this instance holds and tells no one: what a store
+    /// does when another instance cleared a shared tier. The default
+    /// clears; a shared tier does nothing.
+    fn forget_all_local(&self) -> impl Future<Output = Result<(), StoreError>> + Send {
+        self.clear()
+    }
+
+    /// Stores `entry` in this instance's own tiers only: what a store does
+    /// with a newer entry another instance wrote to a shared tier. The
+    /// default puts it; a shared tier does nothing (it holds it already).
+    fn put_local(
+        &self,
+        key: K,
+        entry: Entry<V>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        self.put(key, entry)
+    }
+
+    /// Registers `observer` to hear the changes other instances make to a
+    /// shared tier of this store (the cache layer registers one when it is
+    /// built). A store that hears of no such changes ignores it (the
+    /// default); a [`Tiered`](crate::Tiered) store with an invalidation
+    /// feed calls it for each message, before it drops its local copies.
+    fn observe_remote(&self, observer: RemoteObserver<K>) {
+        let _ = observer;
+    }
 
     /// Tries to take the distributed single-flight lease on `key` for `ttl`.
     /// `Ok(Some(token))`: this caller fetches; `Ok(None)`: another instance

@@ -7,6 +7,7 @@ mod stores;
 #[path = "support/source.rs"]
 mod support;
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -149,4 +150,59 @@ async fn a_load_that_panics_gives_its_lease_back() {
         .await
         .unwrap();
     assert!(lease.is_some());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_value_stored_just_before_the_lease_is_taken_is_not_loaded_again() {
+    let source = TestSource::new(Duration::from_secs(1));
+    let shared: Remote<Arc<str>, ConfigResponse> = Remote::new();
+    let cache = instance(&source, &shared, true);
+    // Between this instance's look-up and its lease, another instance
+    // stores the value and gives the lease back.
+    let other = shared.clone();
+    shared.before_next_lease(move || {
+        let now = Instant::now();
+        let entry = steadfast_cache::Entry {
+            value: ConfigResponse::new(body("app", 7), steadfast_config::Format::Json),
+            fresh_until: now + Duration::from_secs(60),
+            revalidate_until: now + Duration::from_secs(60),
+            expires_at: now + Duration::from_secs(60),
+        };
+        futures_executor_put(&other, entry);
+    });
+
+    let asked = Instant::now();
+    let res = cache
+        .clone()
+        .oneshot(ConfigRequest::new("app"))
+        .await
+        .unwrap();
+    assert_eq!(asked.elapsed(), Duration::ZERO);
+    assert_eq!(
+        (text(&res), res.source()),
+        (body("app", 7).as_str(), Source::Cache)
+    );
+    assert_eq!(source.calls(), 0, "looked again after taking the lease");
+    let stats = cache.handle().stats();
+    assert_eq!((stats.l2_hits, stats.loads), (1, 0));
+    // The lease was given back.
+    assert!(
+        shared
+            .acquire_lease(&"app".into(), Duration::from_secs(1))
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
+/// Stores `entry` under "app" in `store`, whose `put` completes at once.
+fn futures_executor_put(
+    store: &Remote<Arc<str>, ConfigResponse>,
+    entry: steadfast_cache::Entry<ConfigResponse>,
+) {
+    let put = store.put("app".into(), entry);
+    let mut put = std::pin::pin!(put);
+    let waker = std::task::Waker::noop();
+    let mut cx = std::task::Context::from_waker(waker);
+    assert!(put.as_mut().poll(&mut cx).is_ready());
 }

@@ -82,6 +82,8 @@ async fn a_key_found_missing_drops_its_stale_value() {
     advance(Duration::from_secs(2)).await;
     let stale = get(&cache, "app").await.unwrap();
     assert_eq!(stale.source(), Source::Stale);
+    // Past the pause that follows a failed load of a stale value.
+    advance(Duration::from_secs(1)).await;
 
     source.fail(not_found());
     assert!(matches!(

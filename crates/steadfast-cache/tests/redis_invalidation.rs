@@ -246,6 +246,7 @@ async fn a_newer_write_reaches_every_peers_l1_within_the_bound() {
     let key = k("cfg");
     let rounds = 50;
     let mut lags = Vec::with_capacity(rounds);
+    let mut replaced = Vec::with_capacity(rounds);
     for round in 0..rounds {
         let old = format!("v{round}");
         let new = format!("v{}", round + 1);
@@ -280,6 +281,22 @@ async fn a_newer_write_reaches_every_peers_l1_within_the_bound() {
             tokio::time::sleep(Duration::from_micros(200)).await;
         };
         lags.push(lag);
+        // Each peer held a copy, so it takes the newer entry in its place.
+        let taken = loop {
+            let taken = written.elapsed();
+            if [&b, &c]
+                .iter()
+                .all(|peer| matches!(peer.peek(&key), Peek::Hit(e) if e.value == new))
+            {
+                break taken;
+            }
+            assert!(
+                taken < WAIT,
+                "round {round}: a peer never took {new} into its L1"
+            );
+            tokio::time::sleep(Duration::from_micros(200)).await;
+        };
+        replaced.push(taken);
         // A's own message came back to A before B's removal of another
         // key does (one channel, in order); A kept its fresh copy all along.
         let removals = a.stats().remote_removals;
@@ -292,9 +309,20 @@ async fn a_newer_write_reaches_every_peers_l1_within_the_bound() {
         assert!(matches!(a.l2().get(&key).await.unwrap(), Some(e) if e.value == new));
     }
     lags.sort();
+    replaced.sort();
     let (median, worst) = (lags[rounds / 2], lags[rounds - 1]);
     eprintln!(
         "newer write to every peer's L1: median {median:?}, worst {worst:?} over {rounds} writes"
+    );
+    eprintln!(
+        "newer entry held in every peer's L1: median {:?}, worst {:?}",
+        replaced[rounds / 2],
+        replaced[rounds - 1]
+    );
+    assert!(
+        replaced[rounds - 1] <= COHERENCE_BOUND,
+        "worst {:?} over the bound {COHERENCE_BOUND:?}",
+        replaced[rounds - 1]
     );
     assert!(
         worst <= COHERENCE_BOUND,

@@ -2,6 +2,9 @@
 //! back-fill with the L1 TTL cap, writes to both tiers, leases from L2,
 //! L2 failures, and how invalidation messages reach L1.
 
+#[path = "support/stores.rs"]
+mod stores;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -10,6 +13,7 @@ use steadfast_cache::{
     Entry, Invalidation, InvalidationSink, Invalidations, LeaseToken, MemoryStore, Peek, Store,
     StoreError, StoreErrorKind, Tiered, TieredError,
 };
+use stores::Remote;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, advance};
 
@@ -55,12 +59,12 @@ async fn peek_sees_only_l1() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn an_l2_hit_is_back_filled_into_l1_with_capped_deadlines() {
+async fn an_l2_hit_is_back_filled_into_l1_with_a_capped_fresh_window() {
     let (store, l1, l2) = tiered(5);
     let remote = entry("r", 60, 60, 60);
     l2.put(key("k"), remote.clone()).await.unwrap();
 
-    assert_eq!(store.get(&key("k")).await.unwrap(), Some(remote));
+    assert_eq!(store.get(&key("k")).await.unwrap(), Some(remote.clone()));
     let limit = Instant::now() + 5 * SEC;
     let Peek::Hit(copy) = l1.peek(&key("k")) else {
         panic!("no L1 copy")
@@ -70,9 +74,10 @@ async fn an_l2_hit_is_back_filled_into_l1_with_capped_deadlines() {
         Entry {
             value: "r".to_owned(),
             fresh_until: limit,
-            revalidate_until: limit,
-            expires_at: limit,
-        }
+            revalidate_until: remote.revalidate_until,
+            expires_at: remote.expires_at,
+        },
+        "the cap cuts only the fresh window"
     );
     assert_eq!(store.stats().backfills, 1);
 }
@@ -86,9 +91,7 @@ async fn the_cap_keeps_shorter_deadlines_and_their_order() {
     let Peek::Hit(copy) = l1.peek(&key("k")) else {
         panic!("no L1 copy")
     };
-    assert_eq!(copy.fresh_until, remote.fresh_until);
-    assert_eq!(copy.revalidate_until, Instant::now() + 5 * SEC);
-    assert_eq!(copy.expires_at, Instant::now() + 5 * SEC);
+    assert_eq!(copy, remote, "a fresh window shorter than the cap is kept");
 }
 
 #[tokio::test(start_paused = true)]
@@ -146,15 +149,15 @@ async fn put_writes_both_tiers_and_caps_only_l1() {
     let (store, l1, l2) = tiered(5);
     let written = entry("v", 60, 0, 0);
     store.put(key("k"), written.clone()).await.unwrap();
-    assert_eq!(l2.peek(&key("k")), Peek::Hit(written));
+    assert_eq!(l2.peek(&key("k")), Peek::Hit(written.clone()));
     let limit = Instant::now() + 5 * SEC;
     assert_eq!(
         l1.peek(&key("k")),
         Peek::Hit(Entry {
             value: "v".to_owned(),
             fresh_until: limit,
-            revalidate_until: limit,
-            expires_at: limit,
+            revalidate_until: written.revalidate_until,
+            expires_at: written.expires_at,
         })
     );
     assert_eq!(store.len_hint(), 1);
@@ -338,10 +341,7 @@ async fn settle() {
 async fn invalidation_messages_reach_l1_only() {
     let (tx, feed) = Feed::new();
     let closed = feed.closed.clone();
-    let (l1, l2) = (
-        MemoryStore::<u64, String>::new(100).unwrap(),
-        MemoryStore::new(100).unwrap(),
-    );
+    let (l1, l2) = (MemoryStore::<u64, String>::new(100).unwrap(), Remote::new());
     let store = Tiered::builder(l1.clone(), l2.clone())
         .invalidations(feed)
         .build()
@@ -403,25 +403,29 @@ async fn resubscribing_drops_every_l1_copy() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn an_update_message_drops_the_l1_copy_so_the_next_read_takes_l2() {
+async fn an_update_message_replaces_a_held_l1_copy_with_the_newer_entry() {
     let (tx, feed) = Feed::new();
-    let (l1, l2) = (mem(), mem());
+    let (l1, l2) = (mem(), Remote::new());
     let store = Tiered::builder(l1.clone(), l2.clone())
         .invalidations(feed)
         .build()
         .unwrap();
     store.put(key("k"), entry("old", 10, 0, 0)).await.unwrap();
     store.put(key("other"), entry("o", 10, 0, 0)).await.unwrap();
-    // Another instance wrote a newer entry to L2 and announced it.
+    // Another instance wrote a newer entry to L2 and announced it, and one
+    // of a key this instance holds no copy of.
     l2.put(key("k"), entry("new", 10, 0, 0)).await.unwrap();
+    l2.put(key("unheld"), entry("u", 10, 0, 0)).await.unwrap();
     tx.send(Invalidation::Updated("k".to_owned())).unwrap();
+    tx.send(Invalidation::Updated("unheld".to_owned())).unwrap();
     settle().await;
-    assert_eq!(l1.peek(&key("k")), Peek::Miss);
+    assert_eq!(l1.peek(&key("k")), Peek::Hit(entry("new", 10, 0, 0)));
+    assert_eq!(l1.peek(&key("unheld")), Peek::Miss, "not fetched");
     assert!(matches!(l1.peek(&key("other")), Peek::Hit(_)));
     assert_eq!(
         store.get(&key("k")).await.unwrap().map(|e| e.value),
         Some("new".to_owned())
     );
     let stats = store.stats();
-    assert_eq!((stats.remote_removals, stats.backfills), (1, 1));
+    assert_eq!((stats.remote_removals, stats.backfills), (2, 1));
 }

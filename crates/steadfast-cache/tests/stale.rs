@@ -90,6 +90,14 @@ async fn a_failed_refresh_keeps_the_stale_value_and_a_later_call_refreshes_again
     assert_eq!(handle.stats().load_errors, 1);
 
     source.succeed();
+    // Within the pause after the failed refresh: stale, and no refresh.
+    let res = get(&cache, "app").await.unwrap();
+    assert_eq!(
+        (text(&res), res.source()),
+        (body("app", 1).as_str(), Source::Stale)
+    );
+    assert_eq!(handle.stats().refreshes, 1);
+    advance(Duration::from_secs(1)).await;
     let res = get(&cache, "app").await.unwrap();
     assert_eq!(
         (text(&res), res.source()),

@@ -145,3 +145,55 @@ async fn a_store_outage_is_one_warning_and_one_info_line() {
         ]
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_l2_failure_behind_a_served_l1_copy_is_counted_and_starts_the_episode() {
+    let logs = logs::capture();
+    let down = Arc::new(AtomicBool::new(false));
+    let l2 = Switch {
+        inner: Remote::<Arc<str>, ConfigResponse>::new(),
+        down: down.clone(),
+    };
+    let store =
+        steadfast_cache::Tiered::builder(steadfast_cache::MemoryStore::new(100).unwrap(), l2)
+            .build()
+            .unwrap();
+    let heard = Arc::new(Mutex::new(Vec::new()));
+    let log = heard.clone();
+    let source = TestSource::new(Duration::ZERO);
+    let layer = CacheLayer::builder::<ConfigResponse, ConfigError>()
+        .ttl(Duration::from_secs(10))
+        .stale_if_error(Duration::from_secs(600))
+        .store(store)
+        .on_event(move |event: &Event<'_>| {
+            if let Event::StoreFailing { op, .. } = event {
+                log.lock().unwrap().push(op.as_str());
+            }
+        })
+        .build()
+        .unwrap();
+    let handle = layer.handle();
+    let cache = layer.layer(source.clone());
+
+    cache
+        .clone()
+        .oneshot(ConfigRequest::new("app"))
+        .await
+        .unwrap();
+    down.store(true, Ordering::SeqCst);
+    advance(Duration::from_secs(20)).await;
+    // L1 holds a copy good only if the source fails, so L2 is read: it
+    // fails, and the copy comes back with its failure.
+    cache
+        .clone()
+        .oneshot(ConfigRequest::new("app"))
+        .await
+        .unwrap();
+    assert_eq!(
+        *heard.lock().unwrap(),
+        ["get"],
+        "the read's failure starts it"
+    );
+    assert_eq!(handle.stats().store_errors, 2, "the read and the write");
+    assert_eq!(logs.warnings().len(), 1);
+}

@@ -5,9 +5,10 @@
 //! | `set:<origin>:<key>` | [`put`](crate::Store::put)   | a newer entry of `key` is in Redis |
 //! | `del:<key>`          | [`remove`](crate::Store::remove) | `key` was removed              |
 //! | `clear`              | [`clear`](crate::Store::clear)   | the namespace was emptied      |
+//! | `rel:<origin>:<key>` | [`release_lease`](crate::Store::release_lease) | the lease of `key` is free |
 //!
 //! `<origin>` is the writing store's id (16 hex digits), so that the writer
-//! keeps its own fresh copy.
+//! keeps its own fresh copy (and does not wait on its own lease).
 
 use std::fmt::Write as _;
 
@@ -17,6 +18,14 @@ use crate::tiered::Invalidation;
 pub(super) fn set(origin: u64, key: &dyn std::fmt::Display) -> String {
     let mut out = String::with_capacity(32);
     let _ = write!(out, "set:{origin:016x}:{key}");
+    out
+}
+
+/// The message announcing that the store `origin` gave back the lease of
+/// `key`.
+pub(super) fn released(origin: u64, key: &dyn std::fmt::Display) -> String {
+    let mut out = String::with_capacity(32);
+    let _ = write!(out, "rel:{origin:016x}:{key}");
     out
 }
 
@@ -38,11 +47,21 @@ pub(super) fn parse(payload: &[u8], me: u64) -> Option<Invalidation> {
     if let Some(key) = text.strip_prefix("del:") {
         return Some(Invalidation::Key(key.to_owned()));
     }
-    let rest = text.strip_prefix("set:")?;
+    let (released, rest) = match text.strip_prefix("set:") {
+        Some(rest) => (false, rest),
+        None => (true, text.strip_prefix("rel:")?),
+    };
     let (origin, key) = rest.split_at_checked(16)?;
     let key = key.strip_prefix(':')?;
     let origin = u64::from_str_radix(origin, 16).ok()?;
-    (origin != me).then(|| Invalidation::Updated(key.to_owned()))
+    if origin == me {
+        return None;
+    }
+    Some(if released {
+        Invalidation::LeaseReleased(key.to_owned())
+    } else {
+        Invalidation::Updated(key.to_owned())
+    })
 }
 
 #[cfg(test)]
@@ -64,6 +83,16 @@ mod tests {
         );
         assert_eq!(parse(b"del:", me), Some(Invalidation::Key(String::new())));
         assert_eq!(parse(CLEAR.as_bytes(), me), Some(Invalidation::All));
+        assert_eq!(released(me, &"k"), "rel:0123456789abcdef:k");
+        assert_eq!(
+            parse(released(7, &"a:b").as_bytes(), me),
+            Some(Invalidation::LeaseReleased("a:b".to_owned()))
+        );
+        assert_eq!(
+            parse(released(me, &"a").as_bytes(), me),
+            None,
+            "its own lease"
+        );
     }
 
     #[test]
@@ -75,6 +104,8 @@ mod tests {
             b"set:0123:k",
             b"set:0123456789abcdefk",
             b"set:zz23456789abcdef:k",
+            b"rel:0123:k",
+            b"rel:0123456789abcdefk",
         ] {
             assert_eq!(parse(payload, 1), None, "{payload:?}");
         }

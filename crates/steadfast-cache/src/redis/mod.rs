@@ -9,8 +9,9 @@
 //! braces end the namespace (a prefix may not contain any), so the keys of
 //! `p` never look like those of `p:users`; on a cluster they are also the
 //! hash tag, so an entry and its lease share a slot while different keys
-//! spread over the primaries. Writes, removals and clears are announced on
-//! the channel `p:invalidate` (see [`RedisInvalidations`]).
+//! spread over the primaries. Writes, removals, clears and given-back
+//! leases are announced on the channel `p:invalidate` (see
+//! [`RedisInvalidations`]).
 //!
 //! # Envelope
 //!
@@ -429,6 +430,23 @@ where
         self.shared.clear().await
     }
 
+    /// Nothing: Redis is shared, and the instance that removed the key
+    /// removed it here.
+    async fn forget_local(&self, _key: &K) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// Nothing: Redis is shared, and the instance that cleared it cleared
+    /// it here.
+    async fn forget_all_local(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// Nothing: the entry came from here.
+    async fn put_local(&self, _key: K, _entry: Entry<V>) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     async fn acquire_lease(
         &self,
         key: &K,
@@ -459,6 +477,7 @@ where
     async fn release_lease(&self, key: &K, token: LeaseToken) -> Result<(), StoreError> {
         let shared = &*self.shared;
         let lease_key = self.lease_key(key);
+        let announce = message::released(shared.id, key);
         shared
             .call("release_lease", |mut link| async move {
                 shared
@@ -466,6 +485,8 @@ where
                     .release_lease
                     .key(lease_key)
                     .arg(token.0)
+                    .arg(&*shared.channel)
+                    .arg(announce)
                     .invoke_async::<()>(&mut link)
                     .await
             })

@@ -22,9 +22,12 @@ redis.call('DEL', KEYS[1]) \
 redis.call('PUBLISH', ARGV[1], ARGV[2]) \
 return 1";
 
-/// Deletes a lease only while it still holds the caller's token `ARGV[1]`.
+/// Deletes a lease only while it still holds the caller's token `ARGV[1]`,
+/// and then publishes `ARGV[3]` on the channel `ARGV[2]`, so instances
+/// waiting for the lease try to take it at once.
 const RELEASE_LEASE: &str = "\
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) \
+if redis.call('GET', KEYS[1]) == ARGV[1] then \
+redis.call('DEL', KEYS[1]) redis.call('PUBLISH', ARGV[2], ARGV[3]) return 1 \
 else return 0 end";
 
 /// The scripts, hashed once per store (they run as `EVALSHA`, loaded on
