@@ -85,4 +85,6 @@ pub use steadfast_cache as cache;
 pub use steadfast_config as config;
 pub use steadfast_core as core;
 pub use steadfast_fallback as fallback;
+#[cfg(feature = "http-kit")]
+pub use steadfast_http as http;
 pub use steadfast_retry as retry;
