@@ -81,21 +81,21 @@ pub mod future {
 
     pub use crate::decode::DecodeTask;
     pub use crate::file::FileFuture;
-    pub use crate::http::HttpFuture;
     #[cfg(feature = "reqwest")]
     pub use crate::http::ReqwestFuture;
+    pub use crate::http::{Following, HttpFuture};
     pub use crate::typed::DecodeFuture;
 }
 
 pub use decode::{BLOCKING_DECODE_SIZE, Validate, decode_blocking};
-pub use error::{BuildError, ConfigError};
+pub use error::{BuildError, ConfigError, RedirectRefused};
 pub use event::{DecodeStats, Event, HttpStats};
 pub use file::{DEFAULT_MAX_FILE_SIZE, FileSource, FileSourceBuilder};
 #[cfg(feature = "reqwest")]
 pub use http::ReqwestClient;
 pub use http::{
-    DEFAULT_MAX_BODY_SIZE, DEFAULT_REMEMBERED, DEFAULT_REMEMBERED_BYTES, DEFAULT_TIMEOUT,
-    DefaultClient, HttpSource, HttpSourceBuilder, RequestBody,
+    DEFAULT_MAX_BODY_SIZE, DEFAULT_MAX_REDIRECTS, DEFAULT_REMEMBERED, DEFAULT_REMEMBERED_BYTES,
+    DEFAULT_TIMEOUT, DefaultClient, HttpSource, HttpSourceBuilder, RequestBody,
 };
 pub use request::ConfigRequest;
 pub use response::{ConfigResponse, Format};

@@ -92,6 +92,7 @@ pub struct ConfigResponse {
     body: Bytes,
     format: Format,
     version: Option<Arc<str>>,
+    weak_version: bool,
     fetched_at: Instant,
     source: Source,
 }
@@ -103,14 +104,24 @@ impl ConfigResponse {
             body: body.into(),
             format,
             version: None,
+            weak_version: false,
             fetched_at: Instant::now(),
             source: Source::Origin,
         }
     }
 
-    /// Sets the version (an HTTP `ETag`, a file's modification stamp).
+    /// Sets the version (an HTTP `ETag`'s tag without its quotes, a file's
+    /// modification stamp).
     pub fn with_version(mut self, version: impl Into<Arc<str>>) -> Self {
         self.version = Some(version.into());
+        self
+    }
+
+    /// Marks the version as weak (an `ETag` of `W/"…"`: the same meaning,
+    /// perhaps not the same bytes, as a compressed and an uncompressed body
+    /// of one file) or strong.
+    pub fn with_weak_version(mut self, weak: bool) -> Self {
+        self.weak_version = weak;
         self
     }
 
@@ -136,9 +147,16 @@ impl ConfigResponse {
         self.format
     }
 
-    /// The version, if the origin gave one.
+    /// The version, if the origin gave one: for an HTTP source the
+    /// `ETag`'s tag without its quotes or weak prefix (`v1` for `"v1"`
+    /// and for `W/"v1"`; see [`is_weak_version`](Self::is_weak_version)).
     pub fn version(&self) -> Option<&str> {
         self.version.as_deref()
+    }
+
+    /// Whether the version came from a weak validator (`W/"…"`).
+    pub fn is_weak_version(&self) -> bool {
+        self.weak_version
     }
 
     /// The version as the shared string it is stored in.

@@ -1,7 +1,10 @@
 //! The HTTP source.
 
 mod builder;
+mod decompress;
+mod etag;
 mod future;
+mod redirect;
 mod remembered;
 #[cfg(feature = "reqwest")]
 mod reqwest;
@@ -26,9 +29,11 @@ pub use self::builder::{
     HttpSourceBuilder,
 };
 pub use self::future::HttpFuture;
+pub use self::redirect::{DEFAULT_MAX_REDIRECTS, Following};
 #[cfg(feature = "reqwest")]
 pub use self::reqwest::{ReqwestClient, ReqwestFuture};
 
+use self::redirect::Redirects;
 use self::remembered::{Entry, Remembered};
 use self::target::Target;
 pub(crate) use self::tls::is_certificate_error;
@@ -39,24 +44,53 @@ use crate::{BuildError, ConfigError, ConfigRequest, ConfigResponse, Format};
 pub type RequestBody = Empty<Bytes>;
 
 /// The client [`HttpSourceBuilder::build`] makes: hyper-util's pooling
-/// client over rustls (HTTPS and HTTP, HTTP/1.1 and HTTP/2).
-#[cfg(feature = "tls")]
+/// client over rustls (HTTPS and HTTP, HTTP/1.1 and HTTP/2), with the
+/// webpki roots, on ring (feature `rustls-ring`, the default) or aws-lc-rs
+/// (feature `rustls-aws-lc`).
+#[cfg(any(feature = "rustls-ring", feature = "rustls-aws-lc"))]
 pub type DefaultClient = hyper_util::client::legacy::Client<
     hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
     RequestBody,
 >;
 
 /// The client [`HttpSourceBuilder::build`] makes: hyper-util's pooling
-/// client over plain HTTP (the `tls` feature is off).
-#[cfg(not(feature = "tls"))]
+/// client over the platform's TLS through hyper-tls (feature
+/// `native-tls`; HTTPS and HTTP, HTTP/1.1).
+#[cfg(all(
+    feature = "native-tls",
+    not(any(feature = "rustls-ring", feature = "rustls-aws-lc"))
+))]
+pub type DefaultClient = hyper_util::client::legacy::Client<
+    hyper_tls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+    RequestBody,
+>;
+
+/// The client [`HttpSourceBuilder::build`] makes without a TLS feature:
+/// hyper-util's pooling client over plain HTTP. An `https` base URL then
+/// needs a client of your own ([`HttpSourceBuilder::build_with`]).
+#[cfg(not(any(
+    feature = "rustls-ring",
+    feature = "rustls-aws-lc",
+    feature = "native-tls"
+)))]
 pub type DefaultClient = hyper_util::client::legacy::Client<
     hyper_util::client::legacy::connect::HttpConnector,
     RequestBody,
 >;
 
-#[cfg(feature = "tls")]
+/// Whether the default client speaks TLS.
+pub(crate) const DEFAULT_CLIENT_HAS_TLS: bool = cfg!(any(
+    feature = "rustls-ring",
+    feature = "rustls-aws-lc",
+    feature = "native-tls"
+));
+
+#[cfg(any(feature = "rustls-ring", feature = "rustls-aws-lc"))]
 fn default_client() -> Result<DefaultClient, BuildError> {
+    #[cfg(feature = "rustls-ring")]
     let provider = Arc::new(rustls::crypto::ring::default_provider());
+    #[cfg(not(feature = "rustls-ring"))]
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let connector = hyper_rustls::HttpsConnectorBuilder::new()
         .with_provider_and_webpki_roots(provider)
         .map_err(|e| BuildError::Tls {
@@ -72,7 +106,28 @@ fn default_client() -> Result<DefaultClient, BuildError> {
     )
 }
 
-#[cfg(not(feature = "tls"))]
+#[cfg(all(
+    feature = "native-tls",
+    not(any(feature = "rustls-ring", feature = "rustls-aws-lc"))
+))]
+fn default_client() -> Result<DefaultClient, BuildError> {
+    let tls = native_tls::TlsConnector::new().map_err(|e| BuildError::Tls {
+        message: e.to_string().into(),
+    })?;
+    let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
+    http.enforce_http(false);
+    let connector = hyper_tls::HttpsConnector::from((http, tls.into()));
+    Ok(
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build(connector),
+    )
+}
+
+#[cfg(not(any(
+    feature = "rustls-ring",
+    feature = "rustls-aws-lc",
+    feature = "native-tls"
+)))]
 fn default_client() -> Result<DefaultClient, BuildError> {
     Ok(
         hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
@@ -125,6 +180,7 @@ pub(crate) struct HttpShared {
     headers: HeaderMap,
     timeout: Duration,
     max_body_size: usize,
+    redirects: Redirects,
     default_format: Option<Format>,
     default_profile: Option<Arc<str>>,
     remembered: Remembered,
@@ -237,6 +293,8 @@ impl fmt::Debug for HttpShared {
             .field("headers", &headers)
             .field("timeout", &self.timeout)
             .field("max_body_size", &self.max_body_size)
+            .field("max_redirects", &self.redirects.max)
+            .field("cross_origin_redirects", &self.redirects.cross_origin)
             .field("default_format", &self.default_format)
             .field("default_profile", &self.default_profile)
             .field("remembered", &self.remembered.len())
@@ -249,14 +307,14 @@ impl fmt::Debug for HttpShared {
 
 impl<C, B> Service<ConfigRequest> for HttpSource<C>
 where
-    C: Service<http::Request<RequestBody>, Response = http::Response<B>>,
+    C: Service<http::Request<RequestBody>, Response = http::Response<B>> + Clone,
     C::Error: Into<BoxError>,
     B: Body,
     B::Error: Into<BoxError>,
 {
     type Response = ConfigResponse;
     type Error = ConfigError;
-    type Future = HttpFuture<C::Future, B>;
+    type Future = HttpFuture<Following<C, C::Future>, B>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), ConfigError>> {
         self.inner.poll_ready(cx).map_err(ConfigError::transport)
@@ -266,10 +324,16 @@ where
         match self.request(&req) {
             Ok((request, validated)) => {
                 let span = future::span(&req, request.uri());
+                let redirects = self.shared.redirects;
+                let (uri, headers) = (request.uri().clone(), request.headers().clone());
                 let call = {
                     let _entered = span.enter();
                     self.inner.call(request)
                 };
+                // The clone that sends the redirects' requests, when they
+                // are followed.
+                let client = (redirects.max > 0).then(|| self.inner.clone());
+                let call = Following::new(call, client, uri, headers, redirects);
                 HttpFuture::sending(call, self.shared.clone(), req, validated, span)
             }
             Err(error) => HttpFuture::failed(error, self.shared.clone(), req),
