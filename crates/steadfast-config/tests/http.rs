@@ -43,6 +43,7 @@ async fn ok_json_is_loaded_from_the_templated_url() {
     let response = load(&source, req).await.unwrap();
     assert_eq!(response.format(), Format::Json);
     assert_eq!(response.version(), Some("v1"));
+    assert!(!response.is_weak_version());
     assert_eq!(response.source(), Source::Origin);
     assert_eq!(
         response.decode::<App>().unwrap(),
