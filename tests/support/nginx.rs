@@ -14,7 +14,10 @@
 //!   hundred bytes takes seconds; a conditional request is answered in
 //!   full then (no `ETag`, no `304`), so it is slow too;
 //! - `/moved/<path>` redirects (`301`) to `/config/<path>`, and
-//!   `/elsewhere/<path>` to the same path on `localhost` (another origin).
+//!   `/elsewhere/<path>` to the same path on `localhost` (another origin);
+//! - the access log names each request's `Host`, the answer's
+//!   `Content-Encoding` and the request's `Authorization`, so a test can
+//!   tell what each origin saw.
 //!
 //! Without an nginx binary the harness skips loudly, unless
 //! `STEADFAST_REQUIRE_NGINX=1`, which makes it fail.
@@ -41,6 +44,12 @@ pub struct Logged {
     pub bytes: u64,
     /// When nginx began to read the request.
     pub started: SystemTime,
+    /// The `Host` the request named.
+    pub host: String,
+    /// The `Content-Encoding` of the answer, if any.
+    pub content_encoding: Option<String>,
+    /// The `Authorization` the request carried, if any.
+    pub authorization: Option<String>,
 }
 
 /// A private nginx and its files.
@@ -180,11 +189,19 @@ impl Nginx {
                 let took: f64 = parts.next()?.parse().ok()?;
                 let started = SystemTime::UNIX_EPOCH
                     + Duration::try_from_secs_f64((ended - took).max(0.0)).ok()?;
+                let host = parts.next()?.to_owned();
+                let dash = |field: &str| (field != "-").then(|| field.to_owned());
+                let content_encoding = dash(parts.next()?);
+                // Last: the one field that may hold spaces.
+                let authorization = dash(&parts.collect::<Vec<_>>().join(" "));
                 Some(Logged {
                     uri,
                     status,
                     bytes,
                     started,
+                    host,
+                    content_encoding,
+                    authorization,
                 })
             })
             .collect()
@@ -281,7 +298,7 @@ events {{ worker_connections 256; }}
 http {{
     default_type application/octet-stream;
     types {{ application/json json; application/toml toml; application/yaml yaml yml; text/html html; }}
-    log_format steadfast '$uri $status $body_bytes_sent $msec $request_time';
+    log_format steadfast '$uri $status $body_bytes_sent $msec $request_time $host $sent_http_content_encoding $http_authorization';
     access_log {prefix}/logs/access.log steadfast;
     client_body_temp_path {prefix}/tmp/body;
     proxy_temp_path {prefix}/tmp/proxy;

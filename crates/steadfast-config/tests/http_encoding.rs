@@ -48,7 +48,11 @@ async fn gzip_br_and_zstd_are_asked_for_and_decoded() {
         .await;
     let source = HttpSource::builder(server.url()).build().unwrap();
     for name in ["gzip", "br", "zstd", "x-gzip", "identity"] {
-        let response = source.clone().oneshot(ConfigRequest::new(name)).await.unwrap();
+        let response = source
+            .clone()
+            .oneshot(ConfigRequest::new(name))
+            .await
+            .unwrap();
         assert_eq!(response.body(), BODY.as_bytes(), "{name}");
         assert_eq!(response.format(), Format::Json);
         assert_eq!(response.version(), Some("z1"));
@@ -67,18 +71,31 @@ async fn gzip_br_and_zstd_are_asked_for_and_decoded() {
 async fn a_304_answers_with_the_decoded_body() {
     let body = compress("gzip", BODY.as_bytes()).await;
     let server = Routes::new()
-        .with("/app", move |seen| match seen.headers.get("if-none-match") {
-            Some(tag) if tag == "W/\"z1\"" => Reply::status(304).header("etag", "W/\"z1\""),
-            _ => encoded("gzip", &body),
+        .with("/app", move |seen| {
+            match seen.headers.get("if-none-match") {
+                Some(tag) if tag == "W/\"z1\"" => Reply::status(304).header("etag", "W/\"z1\""),
+                _ => encoded("gzip", &body),
+            }
         })
         .start()
         .await;
     let source = HttpSource::builder(server.url()).build().unwrap();
-    let first = source.clone().oneshot(ConfigRequest::new("app")).await.unwrap();
-    let second = source.clone().oneshot(ConfigRequest::new("app")).await.unwrap();
+    let first = source
+        .clone()
+        .oneshot(ConfigRequest::new("app"))
+        .await
+        .unwrap();
+    let second = source
+        .clone()
+        .oneshot(ConfigRequest::new("app"))
+        .await
+        .unwrap();
     assert_eq!(first.body(), BODY.as_bytes());
     assert_eq!(second.body(), BODY.as_bytes());
-    assert_eq!((second.version(), second.is_weak_version()), (Some("z1"), true));
+    assert_eq!(
+        (second.version(), second.is_weak_version()),
+        (Some("z1"), true)
+    );
     assert_eq!(source.stats().not_modified, 1);
     // The validator goes back as the server sent it, prefix and quotes.
     assert_eq!(server.seen()[1].headers["if-none-match"], "W/\"z1\"");

@@ -33,7 +33,11 @@ async fn same_origin_redirects_are_followed_with_credentials() {
         .sensitive_header("x-api-key", "k3y")
         .build()
         .unwrap();
-    let response = source.clone().oneshot(ConfigRequest::new("a")).await.unwrap();
+    let response = source
+        .clone()
+        .oneshot(ConfigRequest::new("a"))
+        .await
+        .unwrap();
     assert_eq!(response.body(), BODY.as_bytes());
     assert_eq!(response.version(), Some("f"));
     let seen = server.seen();
@@ -56,7 +60,10 @@ async fn past_the_limit_is_a_typed_error() {
         .max_redirects(3)
         .build()
         .unwrap();
-    let error = source.oneshot(ConfigRequest::new("loop")).await.unwrap_err();
+    let error = source
+        .oneshot(ConfigRequest::new("loop"))
+        .await
+        .unwrap_err();
     assert!(
         matches!(
             &error,
@@ -69,7 +76,12 @@ async fn past_the_limit_is_a_typed_error() {
         "{error:?}"
     );
     assert_eq!(error.kind(), FailureKind::Permanent);
-    assert!(error.to_string().ends_with("not followed: more than 3 redirects"), "{error}");
+    assert!(
+        error
+            .to_string()
+            .ends_with("not followed: more than 3 redirects"),
+        "{error}"
+    );
     // The first request and three redirects.
     assert_eq!(server.seen().len(), 4);
 }
@@ -87,7 +99,10 @@ async fn another_origin_is_refused_by_default_and_never_sees_credentials() {
         .bearer_token("s3cr3t")
         .build()
         .unwrap();
-    let error = refusing.oneshot(ConfigRequest::new("app")).await.unwrap_err();
+    let error = refusing
+        .oneshot(ConfigRequest::new("app"))
+        .await
+        .unwrap_err();
     assert!(
         matches!(
             &error,
@@ -117,8 +132,16 @@ async fn another_origin_is_refused_by_default_and_never_sees_credentials() {
     let elsewhere = other.seen();
     assert_eq!(elsewhere.len(), 1);
     let headers = &elsewhere[0].headers;
-    for credential in ["authorization", "x-api-key", "cookie", "proxy-authorization"] {
-        assert!(!headers.contains_key(credential), "{credential} reached the other origin");
+    for credential in [
+        "authorization",
+        "x-api-key",
+        "cookie",
+        "proxy-authorization",
+    ] {
+        assert!(
+            !headers.contains_key(credential),
+            "{credential} reached the other origin"
+        );
     }
     assert_eq!(headers["x-trace"], "t1");
     assert!(headers.contains_key("accept"));
@@ -128,13 +151,20 @@ async fn another_origin_is_refused_by_default_and_never_sees_credentials() {
 async fn a_redirect_without_a_location_or_to_another_status_is_not_followed() {
     let server = Routes::new()
         .at("/none", Reply::status(301))
-        .at("/bad", Reply::status(302).header("location", "ftp://files/app"))
+        .at(
+            "/bad",
+            Reply::status(302).header("location", "ftp://files/app"),
+        )
         .at("/choices", Reply::status(300).header("location", "/app"))
         .start()
         .await;
     let source = HttpSource::builder(server.url()).build().unwrap();
     for name in ["none", "bad"] {
-        let error = source.clone().oneshot(ConfigRequest::new(name)).await.unwrap_err();
+        let error = source
+            .clone()
+            .oneshot(ConfigRequest::new(name))
+            .await
+            .unwrap_err();
         assert!(
             matches!(
                 error,
@@ -147,7 +177,10 @@ async fn a_redirect_without_a_location_or_to_another_status_is_not_followed() {
             "{name}: {error:?}"
         );
     }
-    let error = source.oneshot(ConfigRequest::new("choices")).await.unwrap_err();
+    let error = source
+        .oneshot(ConfigRequest::new("choices"))
+        .await
+        .unwrap_err();
     assert_eq!(error.status(), Some(StatusCode::MULTIPLE_CHOICES));
     assert_eq!(server.seen().len(), 3);
 }
@@ -167,18 +200,18 @@ fn redirecting(
         asked.lock().unwrap().push(request.uri().to_string());
         let redirect = request.uri().path() == "/app";
         async move {
-            let mut response = http::Response::new(Full::new(bytes::Bytes::from_static(
-                BODY.as_bytes(),
-            )));
+            let mut response =
+                http::Response::new(Full::new(bytes::Bytes::from_static(BODY.as_bytes())));
             if redirect {
                 *response.status_mut() = StatusCode::MOVED_PERMANENTLY;
                 response
                     .headers_mut()
                     .insert("location", http::HeaderValue::from_static(location));
             } else {
-                response
-                    .headers_mut()
-                    .insert("content-type", http::HeaderValue::from_static("application/json"));
+                response.headers_mut().insert(
+                    "content-type",
+                    http::HeaderValue::from_static("application/json"),
+                );
             }
             Ok::<_, Infallible>(response)
         }
@@ -191,11 +224,20 @@ async fn https_never_goes_down_to_http() {
         let asked = std::sync::Arc::default();
         let source = HttpSource::builder("https://config.test")
             .allow_cross_origin_redirects(allow)
-            .build_with(redirecting("http://config.test/plain", std::sync::Arc::clone(&asked)))
+            .build_with(redirecting(
+                "http://config.test/plain",
+                std::sync::Arc::clone(&asked),
+            ))
             .unwrap();
         let error = source.oneshot(ConfigRequest::new("app")).await.unwrap_err();
         assert!(
-            matches!(error, ConfigError::Redirect { reason: RedirectRefused::Downgrade, .. }),
+            matches!(
+                error,
+                ConfigError::Redirect {
+                    reason: RedirectRefused::Downgrade,
+                    ..
+                }
+            ),
             "{error:?}"
         );
         assert_eq!(*asked.lock().unwrap(), ["https://config.test/app"]);
@@ -203,7 +245,10 @@ async fn https_never_goes_down_to_http() {
     // HTTPS to HTTPS on the same origin is followed.
     let asked = std::sync::Arc::default();
     let source = HttpSource::builder("https://config.test")
-        .build_with(redirecting("https://CONFIG.test:443/v2", std::sync::Arc::clone(&asked)))
+        .build_with(redirecting(
+            "https://CONFIG.test:443/v2",
+            std::sync::Arc::clone(&asked),
+        ))
         .unwrap();
     let response = source.oneshot(ConfigRequest::new("app")).await.unwrap();
     assert_eq!(response.body(), BODY.as_bytes());

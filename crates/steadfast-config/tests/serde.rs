@@ -37,11 +37,17 @@ fn a_weak_version_round_trips_and_an_old_envelope_reads_as_strong() {
     let json = serde_json::to_value(&weak).unwrap();
     assert_eq!(json["weak_version"], true);
     let back: ConfigResponse = serde_json::from_value(json).unwrap();
-    assert_eq!((back.version(), back.is_weak_version()), (Some("abc"), true));
+    assert_eq!(
+        (back.version(), back.is_weak_version()),
+        (Some("abc"), true)
+    );
 
     let old = r#"{"body":"{}","encoding":"utf8","format":"json","version":"abc","fetched_at_ms":0,"source":"origin"}"#;
     let back: ConfigResponse = serde_json::from_str(old).unwrap();
-    assert_eq!((back.version(), back.is_weak_version()), (Some("abc"), false));
+    assert_eq!(
+        (back.version(), back.is_weak_version()),
+        (Some("abc"), false)
+    );
 }
 
 #[test]
