@@ -50,6 +50,7 @@ pub(super) enum Encoding {
 }
 
 impl Encoding {
+    #[cfg(any(feature = "gzip", feature = "brotli", feature = "zstd"))]
     fn name(self) -> &'static str {
         match self {
             Encoding::Identity => "identity",
@@ -76,17 +77,10 @@ pub(super) fn encoding_of(headers: &HeaderMap) -> Result<Encoding, ConfigError> 
             .to_str()
             .map_err(|_| unsupported(&String::from_utf8_lossy(value.as_bytes())))?;
         for coding in text.split(',').map(str::trim).filter(|c| !c.is_empty()) {
-            let coding_lower = coding.to_ascii_lowercase();
-            let encoding = match coding_lower.as_str() {
-                "identity" => continue,
-                #[cfg(feature = "gzip")]
-                "gzip" | "x-gzip" => Encoding::Gzip,
-                #[cfg(feature = "brotli")]
-                "br" => Encoding::Brotli,
-                #[cfg(feature = "zstd")]
-                "zstd" => Encoding::Zstd,
-                _ => return Err(unsupported(coding)),
-            };
+            if coding.eq_ignore_ascii_case("identity") {
+                continue;
+            }
+            let encoding = decoded(coding).ok_or_else(|| unsupported(coding))?;
             if found != Encoding::Identity {
                 return Err(unsupported(text));
             }
@@ -94,6 +88,24 @@ pub(super) fn encoding_of(headers: &HeaderMap) -> Result<Encoding, ConfigError> 
         }
     }
     Ok(found)
+}
+
+/// The encoding this build decodes for `coding` (not `identity`).
+fn decoded(coding: &str) -> Option<Encoding> {
+    let known: [(&str, Encoding); _] = [
+        #[cfg(feature = "gzip")]
+        ("gzip", Encoding::Gzip),
+        #[cfg(feature = "gzip")]
+        ("x-gzip", Encoding::Gzip),
+        #[cfg(feature = "brotli")]
+        ("br", Encoding::Brotli),
+        #[cfg(feature = "zstd")]
+        ("zstd", Encoding::Zstd),
+    ];
+    known
+        .into_iter()
+        .find(|(name, _)| coding.eq_ignore_ascii_case(name))
+        .map(|(_, encoding)| encoding)
 }
 
 /// A body being read: the raw bytes counted against the limit, and decoded
