@@ -87,4 +87,10 @@ pub use steadfast_core as core;
 pub use steadfast_fallback as fallback;
 #[cfg(feature = "http-kit")]
 pub use steadfast_http as http;
+
+/// The README's complete programs, compiled as doctests (the preset-stack
+/// fragment is compiled by `tests/readme.rs`).
+#[cfg(all(doctest, feature = "http-kit"))]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
 pub use steadfast_retry as retry;
