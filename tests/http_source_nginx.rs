@@ -76,8 +76,14 @@ async fn etags_304s_and_gzip() {
         seen,
         [(200, Some("gzip")), (304, None), (200, None), (304, None)]
     );
-    // Compressed, it crossed the wire in fewer bytes than it has.
+    // Compressed, it crossed the wire in fewer bytes than it has; the tag
+    // still names its size.
     assert!(log[0].bytes < config(1).len() as u64 / 2, "{:?}", log[0]);
+    assert_eq!(log[0].file_len(), Some(config(1).len() as u64));
+    assert_eq!(
+        log[0].etag.as_deref(),
+        Some(format!("W/\"{version}\"").as_str())
+    );
     assert_eq!(log[2].bytes, config(1).len() as u64);
 
     // A new file is a new version, in full (its time set apart, as the

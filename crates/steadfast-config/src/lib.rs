@@ -61,6 +61,21 @@
 //! let error = response.decode::<serde_json::Value>().unwrap_err();
 //! assert!(matches!(error, ConfigError::Decode { line: Some(1), column: Some(15), .. }));
 //! ```
+//!
+//! # Features
+//!
+//! | feature | what |
+//! |---|---|
+//! | `rustls-ring` (default) | HTTPS in the default client: rustls on ring, webpki roots |
+//! | `rustls-aws-lc` | the same on aws-lc-rs |
+//! | `native-tls` | the platform's TLS (OpenSSL, Secure Transport, SChannel) through hyper-tls |
+//! | `gzip`, `brotli`, `zstd` (default) | `Content-Encoding` decoded under the size limit, and asked for in `Accept-Encoding` |
+//! | `toml`, `yaml` | decoding of those formats |
+//! | `reqwest` | `ReqwestClient`: the source over a `reqwest::Client` |
+//!
+//! With no TLS feature the default client speaks plain HTTP, and HTTPS
+//! needs a client of your own ([`HttpSourceBuilder::build_with`]). With
+//! several, the first in the table is the default client's.
 
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]

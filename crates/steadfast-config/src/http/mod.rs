@@ -151,6 +151,21 @@ fn default_client() -> Result<DefaultClient, BuildError> {
 ///   [bytes](HttpSourceBuilder::remember_bytes)) and the next request for the same key sends `If-None-Match`;
 ///   `304 Not Modified` then answers with the remembered body, same version,
 ///   fresh `fetched_at`.
+/// - A compressed body (`Content-Encoding: gzip`, `br` or `zstd`, as
+///   the features allow, all asked for in `Accept-Encoding`) is decoded as
+///   it streams, held to the size limit both compressed and decoded;
+///   another encoding is [`ConfigError::UnsupportedEncoding`], a stream
+///   that does not decode [`ConfigError::CorruptBody`].
+/// - The version is the `ETag`'s tag without quotes (`v1` for `"v1"`),
+///   weak validators (`W/"v1"`) told by
+///   [`ConfigResponse::is_weak_version`]; `If-None-Match` sends the tag
+///   back as it came.
+/// - Redirects (301, 302, 303, 307, 308) are followed, up to
+///   [`max_redirects`](HttpSourceBuilder::max_redirects) (default 5), on
+///   the base URL's origin unless
+///   [`allow_cross_origin_redirects`](HttpSourceBuilder::allow_cross_origin_redirects),
+///   and then without credentials; never from HTTPS to HTTP. Any other is
+///   [`ConfigError::Redirect`].
 /// - `404` is [`ConfigError::NotFound`]; `429` and `5xx` are
 ///   [`ConfigError::Status`] with the `Retry-After` delay (seconds or an HTTP
 ///   date); any other status is [`ConfigError::Status`].
@@ -161,7 +176,8 @@ fn default_client() -> Result<DefaultClient, BuildError> {
 /// (never credentials), the status, the body size and the duration. The
 /// auth header is marked sensitive and never shown by `Debug` or tracing.
 ///
-/// Clones share everything but the client, which is cloned.
+/// Clones share everything but the client, which is cloned (and cloned
+/// again for each load that may follow a redirect, which the clone sends).
 ///
 /// # Clients
 ///
