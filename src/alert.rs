@@ -9,6 +9,7 @@ use std::time::Duration;
 use steadfast_breaker::Cause;
 use steadfast_cache::{StoreErrorKind, StoreOp};
 use steadfast_config::ConfigError;
+use steadfast_config::watch::StaleCause;
 
 /// An episode starting or ending, reported by a [`Loader`](crate::Loader)'s
 /// layers to the listener set with
@@ -29,6 +30,8 @@ use steadfast_config::ConfigError;
 /// | the circuit is open | source | [`CircuitOpened`](Alert::CircuitOpened) | [`CircuitClosed`](Alert::CircuitClosed) |
 /// | the cache store (L2) fails | store | [`StoreFailing`](Alert::StoreFailing) | [`StoreRecovered`](Alert::StoreRecovered) |
 /// | too many keys to follow one by one | — | [`KeysUntracked`](Alert::KeysUntracked) | [`KeysUntrackedEnded`](Alert::KeysUntrackedEnded) |
+/// | a watch's polls fail | watch | [`WatchStale`](Alert::WatchStale) | [`WatchRecovered`](Alert::WatchRecovered): a poll answered, or the watch stopped |
+/// | a watch started on the fallback | watch | [`WatchOnFallback`](Alert::WatchOnFallback) | [`WatchFallbackEnded`](Alert::WatchFallbackEnded): the source answered, or the watch stopped |
 ///
 /// A value served stale while it refreshes in the background is normal
 /// operation and no episode; a stale value served because its load failed
@@ -150,6 +153,44 @@ pub enum Alert {
         /// Operations that failed meanwhile.
         failures: u64,
     },
+    /// A watch of `key` ([`Loader::watch`](crate::Loader::watch)) went
+    /// stale: its polls fail, and the last good value stays published.
+    WatchStale {
+        /// The watched key.
+        key: Arc<str>,
+        /// The error of the poll that failed first.
+        error: ConfigError,
+        /// What it means.
+        cause: StaleCause,
+    },
+    /// The watch of `key` is no longer stale: the end of its
+    /// [`WatchStale`](Alert::WatchStale).
+    WatchRecovered {
+        /// The watched key.
+        key: Arc<str>,
+        /// How it ended: a poll answered, or the watch stopped.
+        ended: WatchEnded,
+        /// How long it was stale.
+        lasted: Duration,
+        /// Polls that failed meanwhile, the first included.
+        failed_polls: u64,
+    },
+    /// A watch of `key` started on a fallback answer: the source did not
+    /// answer at startup.
+    WatchOnFallback {
+        /// The watched key.
+        key: Arc<str>,
+    },
+    /// The watch of `key` publishes the source's value again: the end of
+    /// its [`WatchOnFallback`](Alert::WatchOnFallback).
+    WatchFallbackEnded {
+        /// The watched key.
+        key: Arc<str>,
+        /// How it ended: the source answered, or the watch stopped.
+        ended: WatchEnded,
+        /// How long the fallback was published.
+        lasted: Duration,
+    },
     /// More keys are in an episode than are followed one by one: keys that
     /// start one from now on are followed together, with no alert of their
     /// own.
@@ -186,6 +227,16 @@ pub enum Ended {
     NotRequested,
 }
 
+/// How a watch's episode ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum WatchEnded {
+    /// A poll answered: the watch is live.
+    Live,
+    /// The watch stopped during the episode.
+    Stopped,
+}
+
 /// How the requests an episode covered were answered.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -216,6 +267,8 @@ impl Alert {
                 | Alert::CircuitOpened { .. }
                 | Alert::StoreFailing { .. }
                 | Alert::KeysUntracked { .. }
+                | Alert::WatchStale { .. }
+                | Alert::WatchOnFallback { .. }
         )
     }
 
@@ -227,7 +280,11 @@ impl Alert {
             | Alert::FallbackUsed { key, .. }
             | Alert::FallbackEnded { key, .. }
             | Alert::InvalidConfig { key, .. }
-            | Alert::InvalidConfigEnded { key, .. } => Some(key),
+            | Alert::InvalidConfigEnded { key, .. }
+            | Alert::WatchStale { key, .. }
+            | Alert::WatchRecovered { key, .. }
+            | Alert::WatchOnFallback { key }
+            | Alert::WatchFallbackEnded { key, .. } => Some(key),
             _ => None,
         }
     }
@@ -386,6 +443,38 @@ impl fmt::Display for Alert {
                 Human(*lasted),
                 Count(*failures, "operations"),
             ),
+            Alert::WatchStale { key, error, cause } => {
+                write!(f, "{key}: the watch is stale ({cause}): {error}")
+            }
+            Alert::WatchRecovered {
+                key,
+                ended,
+                lasted,
+                failed_polls,
+            } => {
+                match ended {
+                    WatchEnded::Live => {
+                        write!(f, "{key}: the watch is live again after {}", Human(*lasted))?
+                    }
+                    _ => write!(f, "{key}: the watch stopped, stale for {}", Human(*lasted))?,
+                }
+                write!(f, " ({})", Count(*failed_polls, "failed polls"))
+            }
+            Alert::WatchOnFallback { key } => {
+                write!(f, "{key}: the watch started on the fallback")
+            }
+            Alert::WatchFallbackEnded { key, ended, lasted } => match ended {
+                WatchEnded::Live => write!(
+                    f,
+                    "{key}: the watch publishes the source's value after {} on the fallback",
+                    Human(*lasted)
+                ),
+                _ => write!(
+                    f,
+                    "{key}: the watch stopped after {} on the fallback",
+                    Human(*lasted)
+                ),
+            },
             Alert::KeysUntracked { tracked } => write!(
                 f,
                 "more than {tracked} keys in episodes: further keys are reported together"

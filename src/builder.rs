@@ -18,24 +18,38 @@ use tower_service::Service;
 use crate::alert::{Alert, AlertListener};
 use crate::defaults::{Defaults, DefaultsInner};
 use crate::episode::Episodes;
+use crate::latency::{Histograms, LoadLatency};
 use crate::layers::{Cached, Full, Guarded, Key, Retried, Timed};
 use crate::loader::{Loader, Parts};
 use crate::origin::{Check, Origin, OriginCounters};
 use crate::startup::{Probe, StartupPolicy};
 use crate::timeout::TimeoutLayer;
 
-/// The cache's time to live unless set: 300 s.
-pub const DEFAULT_TTL: Duration = Duration::from_secs(300);
-/// The number of attempts unless set: 3.
-pub const DEFAULT_ATTEMPTS: u32 = 3;
-/// The first retry delay unless set: 1 s (exponential, doubling, full jitter).
-pub const DEFAULT_INITIAL_DELAY: Duration = Duration::from_secs(1);
-/// The consecutive failures that open the circuit unless set: 5.
-pub const DEFAULT_FAILURE_THRESHOLD: u32 = 5;
-/// How long the circuit stays open unless set: 60 s.
-pub const DEFAULT_RECOVERY: Duration = Duration::from_secs(60);
-/// The per-attempt time limit unless set: 10 s.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+// The stack's defaults are the layers' own: a layer alone and the preset
+// stack behave alike unless told otherwise.
+
+/// The cache's time to live unless set: 60 s, as [`CacheLayer`]'s
+/// (`steadfast_cache::DEFAULT_TTL`).
+///
+/// [`CacheLayer`]: steadfast_cache::CacheLayer
+pub const DEFAULT_TTL: Duration = steadfast_cache::DEFAULT_TTL;
+/// The number of attempts unless set: 3, as [`RetryLayer`]'s.
+pub const DEFAULT_ATTEMPTS: u32 = steadfast_retry::DEFAULT_ATTEMPTS;
+/// The first retry delay unless set: 100 ms, as [`RetryLayer`]'s
+/// (exponential, doubling, capped at 30 s, full jitter).
+pub const DEFAULT_INITIAL_DELAY: Duration = steadfast_retry::DEFAULT_INITIAL_DELAY;
+/// The consecutive failures that open the circuit unless set: 5, as the
+/// circuit breaker's.
+pub const DEFAULT_FAILURE_THRESHOLD: u32 = breaker::DEFAULT_CONSECUTIVE_FAILURES;
+/// How long the circuit stays open unless set: 60 s, as the circuit
+/// breaker's.
+pub const DEFAULT_RECOVERY: Duration = breaker::DEFAULT_OPEN_DURATION;
+/// The per-attempt time limit unless set: 10 s, the same value as
+/// [`HttpSource`](steadfast_config::HttpSource)'s own request timeout
+/// (`steadfast_config::DEFAULT_TIMEOUT`). The stack's limit applies
+/// around any source; with an `HttpSource`, the shorter of the two cuts an
+/// attempt, so set both when raising it.
+pub const DEFAULT_TIMEOUT: Duration = steadfast_config::DEFAULT_TIMEOUT;
 /// Why a stack could not be built.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -97,6 +111,7 @@ pub struct StackBuilder<St = DefaultStore> {
     check: Option<Check>,
     listener: Option<AlertListener>,
     startup: StartupPolicy,
+    load_latency: bool,
 }
 
 impl Default for StackBuilder {
@@ -106,10 +121,10 @@ impl Default for StackBuilder {
 }
 
 impl StackBuilder {
-    /// A stack with the defaults: cache TTL 300 s, 3 attempts from 1 s,
-    /// circuit opening after 5 consecutive failures for 60 s, a 10 s time
-    /// limit per attempt, no fallback, and a check that the body parses in
-    /// its format.
+    /// A stack with the defaults, the layers' own: cache TTL 60 s,
+    /// 3 attempts from 100 ms, circuit opening after 5 consecutive failures
+    /// for 60 s, a 10 s time limit per attempt, no fallback, and a check
+    /// that the body parses in its format.
     pub fn new() -> Self {
         Self {
             cache: Some(CacheLayerBuilder::new().ttl(DEFAULT_TTL)),
@@ -132,6 +147,7 @@ impl StackBuilder {
             })),
             listener: None,
             startup: StartupPolicy::default(),
+            load_latency: false,
         }
     }
 }
@@ -151,6 +167,7 @@ impl<St> StackBuilder<St> {
             check: self.check,
             listener: self.listener,
             startup: self.startup,
+            load_latency: self.load_latency,
         }
     }
 
@@ -191,6 +208,17 @@ impl<St> StackBuilder<St> {
     /// Sets the time limit of each attempt.
     pub fn timeout(mut self, limit: Duration) -> Self {
         self.timeout = Some(limit);
+        self
+    }
+
+    /// Records how long each load takes, by how it was answered, in the
+    /// `steadfast_loader_load_duration_seconds` histogram of the `metrics`
+    /// facade (label `outcome`: `hit`, `miss`, `stale`, `fallback`,
+    /// `error`; see [`latency`](crate::latency)). Off by default: it reads
+    /// the clock twice per load, about 50 ns on a VM whose clock read costs
+    /// 25 ns, which is a fifth of a cache hit.
+    pub fn load_latency(mut self, on: bool) -> Self {
+        self.load_latency = on;
         self
     }
 
@@ -340,6 +368,7 @@ impl<St> StackBuilder<St> {
             }
             None => (Either::Right(guarded), None),
         };
+        let beneath = crate::watch::Beneath::new(retried.clone());
 
         let (cached, cache_handle): (Cached<S, St::Store>, _) = match self.cache {
             Some(builder) => {
@@ -365,8 +394,9 @@ impl<St> StackBuilder<St> {
             }
         };
 
+        let histograms = self.load_latency.then(|| Arc::new(Histograms::new()));
         Ok(Loader {
-            service: full,
+            service: LoadLatency::new(full, histograms),
             primary: cached,
             parts: Arc::new(Parts {
                 cache: cache_handle,
@@ -378,6 +408,7 @@ impl<St> StackBuilder<St> {
                 origin: counters,
                 startup: self.startup,
                 probe,
+                beneath,
             }),
         })
     }

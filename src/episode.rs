@@ -362,6 +362,16 @@ impl Episodes {
         self.m_probe_answers.increment(1);
     }
 
+    /// Follows an error returned for `key` by the stack beneath the
+    /// fallback layer, straight to the caller: a fail-fast start. Without a
+    /// fallback layer the cache has counted it already.
+    pub(crate) fn primary_error(&self, key: &Arc<str>) {
+        if self.fallback_layer {
+            self.count_error();
+            self.answered(key, Answer::Error);
+        }
+    }
+
     fn count_error(&self) {
         self.errors.fetch_add(1, Ordering::Relaxed);
         self.m_errors.increment(1);
@@ -387,6 +397,18 @@ impl Episodes {
         drop(state);
         for alert in &out.0 {
             self.report(alert);
+        }
+    }
+
+    /// Reports a watch's episode alert, in order with the others. The
+    /// watcher logs its episodes itself.
+    pub(crate) fn report_watch(&self, alert: &Alert) {
+        let _reporting = self
+            .reporting
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(listener) = &self.listener {
+            listener(alert);
         }
     }
 

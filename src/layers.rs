@@ -11,6 +11,7 @@ use steadfast_retry::{CloneRequest, DefaultPolicy, Retry};
 use tower::util::Either;
 
 use crate::defaults::Defaults;
+use crate::latency::LoadLatency;
 use crate::origin::Origin;
 use crate::timeout::Timeout;
 
@@ -34,3 +35,6 @@ pub type Full<S, St> = Either<
     FallbackService<Cached<S, St>, Defaults, ConfigResponse, ConfigError, AnyError>,
     Cached<S, St>,
 >;
+/// … timed, for the load latency histogram: what a [`Loader`](crate::Loader)
+/// calls.
+pub type Measured<S, St> = LoadLatency<Full<S, St>>;

@@ -62,20 +62,26 @@ mod alert;
 mod builder;
 mod defaults;
 mod episode;
+#[cfg(feature = "redis")]
+mod fleet;
+pub mod latency;
 mod layers;
 mod loader;
 mod metrics;
 pub mod origin;
 mod startup;
 pub mod timeout;
+mod watch;
 
-pub use alert::{Alert, AlertListener, Answered, Ended};
+pub use alert::{Alert, AlertListener, Answered, Ended, WatchEnded};
 pub use builder::{
     DEFAULT_ATTEMPTS, DEFAULT_FAILURE_THRESHOLD, DEFAULT_INITIAL_DELAY, DEFAULT_RECOVERY,
     DEFAULT_TIMEOUT, DEFAULT_TTL, StackBuilder, StackError,
 };
 pub use defaults::{Defaults, FallbackFn, json_fallback};
-pub use layers::{Cached, Checked, Full, Guarded, Key, Retried, Timed};
+#[cfg(feature = "redis")]
+pub use fleet::{NoRuntime, RedisFleet};
+pub use layers::{Cached, Checked, Full, Guarded, Key, Measured, Retried, Timed};
 pub use loader::Loader;
 pub use metrics::Metrics;
 pub use startup::StartupPolicy;
@@ -88,9 +94,10 @@ pub use steadfast_fallback as fallback;
 #[cfg(feature = "http-kit")]
 pub use steadfast_http as http;
 
-/// The README's complete programs, compiled as doctests (the preset-stack
-/// fragment is compiled by `tests/readme.rs`).
+pub use steadfast_retry as retry;
+
+// The README's Rust blocks, compiled as doctests; one of them wraps a
+// reqwest client with the HTTP kit (`steadfast::http`).
 #[cfg(all(doctest, feature = "http-kit"))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
-pub use steadfast_retry as retry;

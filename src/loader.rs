@@ -18,7 +18,7 @@ use tower_service::Service;
 use crate::builder::StackBuilder;
 use crate::defaults::Defaults;
 use crate::episode::Episodes;
-use crate::layers::{Cached, Full, Key};
+use crate::layers::{Cached, Full, Key, Measured};
 use crate::origin::OriginCounters;
 use crate::startup::StartupPolicy;
 
@@ -32,13 +32,14 @@ pub(crate) struct Parts<St> {
     pub(crate) origin: Arc<OriginCounters>,
     pub(crate) startup: StartupPolicy,
     pub(crate) probe: Option<crate::startup::Probe>,
+    pub(crate) beneath: crate::watch::Beneath,
 }
 
 /// The whole resilient stack over a source, as one
 /// `Service<ConfigRequest>`, with typed loading, startup policy and
 /// counters.
 pub struct Loader<S, St> {
-    pub(crate) service: Full<S, St>,
+    pub(crate) service: Measured<S, St>,
     pub(crate) primary: Cached<S, St>,
     pub(crate) parts: Arc<Parts<St>>,
 }
@@ -75,7 +76,7 @@ where
 {
     type Response = ConfigResponse;
     type Error = ConfigError;
-    type Future = <Full<S, St> as Service<ConfigRequest>>::Future;
+    type Future = <Measured<S, St> as Service<ConfigRequest>>::Future;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), ConfigError>> {
         self.service.poll_ready(cx)

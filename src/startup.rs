@@ -97,13 +97,28 @@ where
         &self,
         req: impl Into<ConfigRequest>,
     ) -> Result<Arc<T>, ConfigError> {
-        let req = req.into();
-        let response = match self.parts.startup {
-            StartupPolicy::FailFast => self.primary.clone().oneshot(req).await?,
-            StartupPolicy::UseFallback => self.service.clone().oneshot(req).await?,
-            StartupPolicy::Wait(max) => self.wait_for_source(req, max).await?,
-        };
+        let response = self.start_response(req.into()).await?;
         Ok(Arc::new(response.decode::<T>()?))
+    }
+
+    /// The first load's response under the [`StartupPolicy`].
+    pub(crate) async fn start_response(
+        &self,
+        req: ConfigRequest,
+    ) -> Result<ConfigResponse, ConfigError> {
+        match self.parts.startup {
+            StartupPolicy::FailFast => {
+                let key = req.shared_key().clone();
+                let answer = self.primary.clone().oneshot(req).await;
+                if answer.is_err() {
+                    // Beside the fallback layer: counted here.
+                    self.parts.episodes.primary_error(&key);
+                }
+                answer
+            }
+            StartupPolicy::UseFallback => self.service.clone().oneshot(req).await,
+            StartupPolicy::Wait(max) => self.wait_for_source(req, max).await,
+        }
     }
 
     async fn wait_for_source(

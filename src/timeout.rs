@@ -35,7 +35,10 @@ use tokio::time::Sleep;
 use tower_layer::Layer;
 use tower_service::Service;
 
-/// Applies a time limit to every call of the inner service.
+/// Applies a time limit to every call of the inner service; a
+/// [`ConfigRequest`](steadfast_config::ConfigRequest) that asks to wait for
+/// a change ([`with_wait`](steadfast_config::ConfigRequest::with_wait)) gets
+/// its wait on top.
 #[derive(Debug, Clone, Copy)]
 pub struct TimeoutLayer {
     limit: Duration,
@@ -88,8 +91,17 @@ impl<S> Timeout<S> {
     }
 }
 
+/// How long the source may hold `req` for a change, for a
+/// [`ConfigRequest`](steadfast_config::ConfigRequest) that asks to wait.
+fn held_for<Req: 'static>(req: &Req) -> Option<Duration> {
+    (req as &dyn std::any::Any)
+        .downcast_ref::<steadfast_config::ConfigRequest>()?
+        .wait()
+}
+
 impl<S, Req> Service<Req> for Timeout<S>
 where
+    Req: 'static,
     S: Service<Req>,
     S::Error: From<TimedOut>,
 {
@@ -102,10 +114,16 @@ where
     }
 
     fn call(&mut self, req: Req) -> Self::Future {
+        // A request the source may hold for a change (a long poll) gets
+        // its wait on top of the limit.
+        let limit = match held_for(&req) {
+            Some(wait) => self.limit.saturating_add(wait),
+            None => self.limit,
+        };
         TimeoutFuture {
             inner: self.inner.call(req),
-            sleep: tokio::time::sleep(self.limit),
-            limit: self.limit,
+            sleep: tokio::time::sleep(limit),
+            limit,
         }
     }
 }

@@ -94,3 +94,43 @@ async fn the_layers_around_any_service() -> Result<(), BoxError> {
     assert_eq!(svc.oneshot(req).await?, "GET http://config.local/app.json");
     Ok(())
 }
+
+/// The README's code blocks of `lang`, in order.
+fn readme_blocks(lang: &str) -> Vec<String> {
+    let readme = include_str!("../README.md");
+    let mut blocks = Vec::new();
+    let mut lines = readme.lines();
+    while let Some(line) = lines.next() {
+        let Some(info) = line.strip_prefix("```") else {
+            continue;
+        };
+        let block: Vec<&str> = lines
+            .by_ref()
+            .take_while(|l| !l.starts_with("```"))
+            .collect();
+        if info.split(',').next() == Some(lang) {
+            blocks.push(block.iter().map(|l| format!("{l}\n")).collect());
+        }
+    }
+    blocks
+}
+
+#[test]
+fn the_fresh_crate_is_the_readme_word_for_word() {
+    let manifest = include_str!("fresh-crate/Cargo.toml");
+    let main = include_str!("fresh-crate/src/main.rs");
+    let toml = &readme_blocks("toml")[0];
+    let as_built = toml.replace(
+        "steadfast = \"0.1\"",
+        "steadfast = { version = \"0.1\", path = \"../..\" }",
+    );
+    assert!(
+        manifest.ends_with(&as_built),
+        "tests/fresh-crate/Cargo.toml must end with the README's [dependencies]:\n{as_built}"
+    );
+    assert_eq!(
+        main,
+        readme_blocks("rust")[0],
+        "tests/fresh-crate/src/main.rs must be the README's first program"
+    );
+}

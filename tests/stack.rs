@@ -230,6 +230,9 @@ async fn startup_policies() {
         .unwrap();
     let error = fail_fast.start::<App>("app").await.unwrap_err();
     assert!(matches!(error, ConfigError::Status { code, .. } if code == 500));
+    // The error went straight to the caller, past the fallback: one error.
+    let metrics = fail_fast.metrics();
+    assert_eq!((metrics.errors, metrics.fallback_uses), (1, 0));
 
     let use_fallback = stack()
         .fallback(json_fallback(FALLBACK))

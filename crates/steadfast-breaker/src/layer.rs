@@ -15,10 +15,14 @@ use crate::service::CircuitBreaker;
 use crate::state::{Config, Core, Listener, Shared};
 use crate::window::{CountWindow, TimeWindow, Window};
 
-const DEFAULT_CONSECUTIVE: u32 = 5;
+/// The consecutive failures that open the circuit unless set: 5. The
+/// preset stack uses it too.
+pub const DEFAULT_CONSECUTIVE_FAILURES: u32 = 5;
 const DEFAULT_WINDOW: u32 = 100;
 const DEFAULT_MINIMUM_CALLS: u32 = 10;
-const DEFAULT_OPEN: Duration = Duration::from_secs(60);
+/// How long the circuit stays open before a probe unless set: 60 s. The
+/// preset stack uses it too.
+pub const DEFAULT_OPEN_DURATION: Duration = Duration::from_secs(60);
 
 /// The largest count window a builder accepts: 2^20 calls (2 MiB).
 pub const MAX_COUNT_WINDOW: u32 = 1 << 20;
@@ -120,7 +124,7 @@ impl Default for Builder {
             slow: None,
             window: None,
             minimum_calls: None,
-            open: DEFAULT_OPEN,
+            open: DEFAULT_OPEN_DURATION,
             backoff: None,
             jitter: 0.0,
             seed: None,
@@ -291,7 +295,7 @@ impl<C> Builder<C> {
         let consecutive = if any_policy {
             self.consecutive
         } else {
-            Some(DEFAULT_CONSECUTIVE)
+            Some(DEFAULT_CONSECUTIVE_FAILURES)
         };
         if consecutive == Some(0) {
             return Err(BuildError::Zero {

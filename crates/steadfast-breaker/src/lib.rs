@@ -124,7 +124,10 @@ mod window;
 pub use error::BuildError;
 pub use event::{Cause, Event, State};
 pub use handle::{Counters, Handle, WindowTotals};
-pub use layer::{Builder, CircuitBreakerLayer, MAX_BUCKETS, MAX_COUNT_WINDOW};
+pub use layer::{
+    Builder, CircuitBreakerLayer, DEFAULT_CONSECUTIVE_FAILURES, DEFAULT_OPEN_DURATION, MAX_BUCKETS,
+    MAX_COUNT_WINDOW,
+};
 pub use policy::{Classifier, DefaultClassifier, FailureKindClassifier, Outcome};
 pub use service::CircuitBreaker;
 pub use steadfast_core::CircuitOpen;

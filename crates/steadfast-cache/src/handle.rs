@@ -145,6 +145,11 @@ where
         cleared
     }
 
+    /// The time to live of the entries the cache makes, before its jitter.
+    pub fn ttl(&self) -> std::time::Duration {
+        self.windows.ttl
+    }
+
     /// The counters, and the number of entries in memory.
     pub fn stats(&self) -> CacheStats {
         self.shared.counters.snapshot(self.shared.store.len_hint())

@@ -116,7 +116,7 @@ pub use handle::{CacheHandle, CacheStats};
 pub use key::{DefaultKey, KeyFn, KeyRef};
 #[cfg(feature = "http")]
 pub use key::{HttpKey, MethodUri};
-pub use layer::{CacheLayer, CacheLayerBuilder, DefaultStore, IntoStore, WithStore};
+pub use layer::{CacheLayer, CacheLayerBuilder, DEFAULT_TTL, DefaultStore, IntoStore, WithStore};
 pub use memory::{MemoryStore, MemoryStoreBuilder, Unit, Weigh};
 pub use service::Cache;
 pub use state::MAX_WINDOW;

@@ -110,6 +110,14 @@ pub struct InvalidationSink {
 }
 
 impl InvalidationSink {
+    /// A sink holding up to `capacity` undelivered messages, and where they
+    /// arrive: for a listener of a feed other than a [`Tiered`] store (a
+    /// watcher following its fleet's notices).
+    pub fn channel(capacity: usize) -> (Self, mpsc::Receiver<Invalidation>) {
+        let (tx, rx) = mpsc::channel(capacity.max(1));
+        (Self { tx }, rx)
+    }
+
     /// Delivers `message`; `false` when the sink is closed and the feed
     /// should end.
     pub async fn send(&self, message: Invalidation) -> bool {

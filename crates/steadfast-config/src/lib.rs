@@ -110,7 +110,7 @@ pub use file::{DEFAULT_MAX_FILE_SIZE, FileSource, FileSourceBuilder};
 pub use http::ReqwestClient;
 pub use http::{
     DEFAULT_MAX_BODY_SIZE, DEFAULT_MAX_REDIRECTS, DEFAULT_REMEMBERED, DEFAULT_REMEMBERED_BYTES,
-    DEFAULT_TIMEOUT, DefaultClient, HttpSource, HttpSourceBuilder, RequestBody,
+    DEFAULT_TIMEOUT, DefaultClient, HttpSource, HttpSourceBuilder, LongPoll, RequestBody,
 };
 pub use request::ConfigRequest;
 pub use response::{ConfigResponse, Format};
@@ -118,4 +118,4 @@ pub use steadfast_core::{
     CacheKey, CircuitOpen, Failure, FailureKind, Provenance, SharedError, Source,
 };
 pub use typed::{Decode, DecodeLayer, Typed};
-pub use watch::{WatchHandle, WatchStats, Watcher};
+pub use watch::{WatchHandle, WatchStats, WatchStatus, Watcher};

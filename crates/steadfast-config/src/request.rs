@@ -1,5 +1,7 @@
 use std::fmt;
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
+use std::time::Duration;
 
 use steadfast_core::CacheKey;
 
@@ -22,12 +24,33 @@ use steadfast_core::CacheKey;
 /// assert_eq!(req.profile(), Some("prod"));
 /// assert_eq!(req.key(), "app@prod[az=1,region=eu]");
 /// ```
-#[derive(Clone, PartialEq, Eq, Hash)]
+///
+/// A request may also ask to be held by the source until its configuration
+/// changes ([`with_wait`](ConfigRequest::with_wait)): that is how it is
+/// loaded, not what is loaded, so it is no part of the key, and two
+/// requests that differ only in it are equal.
+#[derive(Clone)]
 pub struct ConfigRequest {
     key: Arc<str>,
     name: Arc<str>,
     profile: Option<Arc<str>>,
     labels: Arc<[(Arc<str>, Arc<str>)]>,
+    wait: Option<Duration>,
+}
+
+impl PartialEq for ConfigRequest {
+    fn eq(&self, other: &Self) -> bool {
+        // The key names the name, profile and labels, each escaped.
+        self.key == other.key
+    }
+}
+
+impl Eq for ConfigRequest {}
+
+impl Hash for ConfigRequest {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.key.hash(state);
+    }
 }
 
 impl ConfigRequest {
@@ -50,6 +73,7 @@ impl ConfigRequest {
             name,
             profile: None,
             labels: Arc::new([]),
+            wait: None,
         }
     }
 
@@ -77,6 +101,24 @@ impl ConfigRequest {
         self.labels = labels.into();
         self.rekey();
         self
+    }
+
+    /// Asks the source to hold the request for up to `wait` until the
+    /// configuration changes from the version it last answered (a blocking
+    /// query, as Consul, Apollo and Nacos offer), instead of answering at
+    /// once. A source that cannot hold requests answers at once; an
+    /// [`HttpSource`](crate::HttpSource) holds them when built with
+    /// [`long_poll`](crate::HttpSourceBuilder::long_poll). The watcher sets
+    /// it on its polls; `Duration::ZERO` is no wait.
+    pub fn with_wait(mut self, wait: Duration) -> Self {
+        self.wait = (!wait.is_zero()).then_some(wait);
+        self
+    }
+
+    /// How long the source may hold the request for a change, if it was
+    /// asked to ([`with_wait`](Self::with_wait)).
+    pub fn wait(&self) -> Option<Duration> {
+        self.wait
     }
 
     /// The configuration's name.

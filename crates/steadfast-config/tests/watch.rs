@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use http::StatusCode;
-use steadfast_config::watch::{InvalidWatch, StartError, Watcher};
+use steadfast_config::watch::{InvalidWatch, StaleCause, StartError, WatchStatus, Watcher};
 use steadfast_config::{
     ConfigError, ConfigRequest, ConfigResponse, Format, Source, Validate, WatchStats,
 };
@@ -86,7 +86,7 @@ fn watcher() -> Watcher<Decode> {
     Watcher::builder(ConfigRequest::new("app").with_profile("prod"))
         .interval(INTERVAL)
         .jitter(0.0)
-        .startup_timeout(Duration::from_secs(5))
+        .poll_timeout(Duration::from_secs(5))
         .build(number as Decode)
         .unwrap()
 }
@@ -209,44 +209,108 @@ async fn errors_keep_the_last_good_value() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_response_fetched_before_the_published_one_is_ignored() {
+async fn a_superseded_version_is_never_published_again() {
     let record = Record::default();
-    let script: Script = |n, start| match n {
-        0 => Ok(json("2").with_version("v2")),
-        // An older copy, as a cache could still hold.
-        1 => Ok(json("1")
-            .with_version("v1")
-            .with_fetched_at(start - Duration::from_secs(10))
-            .with_source(Source::Stale)),
-        // v2 again, fetched later.
-        2 => Ok(json("2").with_version("v2")),
-        // Fetched after v2 was first published but before it was seen
-        // again: still going back.
-        3 => Ok(json("1")
-            .with_version("v1")
-            .with_fetched_at(start + INTERVAL)
-            .with_source(Source::Cache)),
-        _ => Ok(json("3").with_version("v3")),
+    // A stale replica answers version 1 after version 2.
+    let script: Script = |n, _| {
+        let v = [1, 2, 1, 3][n.min(3)];
+        Ok(json(&v.to_string()).with_version(format!("\"{v}\"")))
     };
+    let published = Arc::new(Mutex::new(Vec::new()));
+    let seen = published.clone();
     let (handle, mut rx) = watcher().start(scripted(script, &record)).await.unwrap();
-    rx.borrow_and_update();
+    seen.lock().unwrap().push(**rx.borrow_and_update());
+    let follow = tokio::spawn(async move {
+        while rx.changed().await.is_ok() {
+            let v = **rx.borrow_and_update();
+            seen.lock().unwrap().push(v);
+        }
+    });
 
-    tokio::time::sleep(INTERVAL * 3 + Duration::from_secs(1)).await;
-    assert!(!rx.has_changed().unwrap());
-    assert_eq!(**rx.borrow(), 2);
+    tokio::time::sleep(INTERVAL * 4 + Duration::from_secs(1)).await;
 
-    tokio::time::sleep(INTERVAL).await;
-    assert_eq!(**rx.borrow_and_update(), 3);
+    assert_eq!(*published.lock().unwrap(), [1, 2, 3]);
     assert_eq!(
         handle.stats(),
         WatchStats {
             polls: 5,
-            published: 2,
+            published: 3,
             unchanged: 1,
-            ignored: 2,
-            errors: 0,
+            ignored: 1,
+            ..WatchStats::default()
         }
     );
+    drop(handle);
+    follow.await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_ordering_hook_decides_older_and_newer_exactly() {
+    let record = Record::default();
+    // Ranked by the body: 5, then 3 (older), 5 again with another tag
+    // (the same rank: unchanged), 7.
+    let script: Script = |n, _| {
+        let (v, tag) = [(5, "a"), (3, "b"), (5, "c"), (7, "d")][n.min(3)];
+        Ok(json(&v.to_string()).with_version(tag))
+    };
+    let (handle, mut rx) = Watcher::builder(ConfigRequest::new("app").with_profile("prod"))
+        .interval(INTERVAL)
+        .jitter(0.0)
+        .remember_versions(1)
+        .order_by(|response| std::str::from_utf8(response.body()).ok()?.parse().ok())
+        .build(number as Decode)
+        .unwrap()
+        .start(scripted(script, &record))
+        .await
+        .unwrap();
+    assert_eq!(**rx.borrow_and_update(), 5);
+
+    tokio::time::sleep(INTERVAL * 2 + Duration::from_secs(1)).await;
+    assert!(!rx.has_changed().unwrap());
+    tokio::time::sleep(INTERVAL).await;
+    assert_eq!(**rx.borrow_and_update(), 7);
+    assert_eq!(
+        handle.stats(),
+        WatchStats {
+            polls: 4,
+            published: 2,
+            unchanged: 1,
+            ignored: 1,
+            ..WatchStats::default()
+        }
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_version_the_hook_cannot_rank_is_an_invalid_config() {
+    let record = Record::default();
+    let script: Script = |n, _| Ok(json("1").with_version(["\"1\"", "abc", "\"2\""][n.min(2)]));
+    let (handle, _rx) = Watcher::builder(ConfigRequest::new("app").with_profile("prod"))
+        .interval(INTERVAL)
+        .jitter(0.0)
+        .numeric_versions()
+        .build(number as Decode)
+        .unwrap()
+        .start(scripted(script, &record))
+        .await
+        .unwrap();
+    tokio::time::sleep(INTERVAL + Duration::from_secs(1)).await;
+    match handle.status() {
+        WatchStatus::Stale {
+            cause,
+            error,
+            failed_polls,
+            ..
+        } => {
+            assert_eq!(cause, StaleCause::InvalidConfig);
+            assert_eq!(failed_polls, 1);
+            assert!(matches!(error, ConfigError::Validation { .. }), "{error}");
+        }
+        other => panic!("{other:?}"),
+    }
+    tokio::time::sleep(INTERVAL).await;
+    assert!(handle.status().is_live());
+    assert_eq!(handle.stats().published, 2);
 }
 
 #[tokio::test(start_paused = true)]
@@ -493,10 +557,31 @@ fn nonsense_settings_are_refused() {
     );
     assert_eq!(
         builder()
-            .startup_timeout(Duration::ZERO)
+            .poll_timeout(Duration::ZERO)
             .build(number)
             .unwrap_err(),
-        InvalidWatch::ZeroStartupTimeout
+        InvalidWatch::ZeroPollTimeout
+    );
+    assert_eq!(
+        builder().remember_versions(0).build(number).unwrap_err(),
+        InvalidWatch::ZeroRememberedVersions
+    );
+    // 30 s interval with 10 % jitter, 30 s poll timeout: a cycle is 63 s.
+    assert_eq!(
+        builder()
+            .lease_ttl(Duration::from_secs(60))
+            .build(number)
+            .unwrap_err(),
+        InvalidWatch::LeaseTooShort {
+            ttl: Duration::from_secs(60),
+            min: Duration::from_secs(63),
+        }
+    );
+    assert!(
+        builder()
+            .lease_ttl(Duration::from_secs(64))
+            .build(number)
+            .is_ok()
     );
     assert_eq!(
         InvalidWatch::Jitter(1.5).to_string(),
@@ -516,4 +601,150 @@ async fn a_watch_can_start_on_another_task() {
 
     assert_eq!(**rx.borrow(), 4);
     assert_eq!(handle.stats().published, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hung_poll_is_an_error_after_the_poll_timeout_and_the_next_poll_goes_out() {
+    let calls = Arc::new(Mutex::new(Vec::new()));
+    let record = calls.clone();
+    // The second call hangs forever; the others answer.
+    let source = service_fn(move |_: ConfigRequest| {
+        let n = {
+            let mut calls = record.lock().unwrap();
+            calls.push(Instant::now());
+            calls.len() - 1
+        };
+        async move {
+            if n == 1 {
+                std::future::pending::<()>().await;
+            }
+            Ok::<_, ConfigError>(json(&n.to_string()).with_version(n.to_string()))
+        }
+    });
+    let started = Instant::now();
+    let (handle, mut rx) = Watcher::builder(ConfigRequest::new("app").with_profile("prod"))
+        .interval(INTERVAL)
+        .jitter(0.0)
+        .build(number as Decode)
+        .unwrap()
+        .start(source)
+        .await
+        .unwrap();
+    rx.borrow_and_update();
+
+    // The hung poll goes out after one interval and is cut off after the
+    // poll timeout (by default the interval).
+    tokio::time::sleep(INTERVAL * 2 - Duration::from_millis(1)).await;
+    assert_eq!(handle.stats().errors, 0);
+    assert!(handle.status().is_live());
+    tokio::time::sleep(Duration::from_millis(2)).await;
+    assert_eq!(handle.stats().errors, 1);
+    match handle.status() {
+        WatchStatus::Stale {
+            since,
+            cause,
+            error,
+            failed_polls,
+        } => {
+            assert_eq!(since - started, INTERVAL * 2);
+            assert_eq!(cause, StaleCause::PollTimedOut);
+            assert!(matches!(error, ConfigError::Timeout(d) if d == INTERVAL));
+            assert_eq!(failed_polls, 1);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(handle.is_running());
+
+    // The next poll goes out one interval after the timeout.
+    within(INTERVAL + Duration::from_secs(1), rx.changed())
+        .await
+        .unwrap();
+    assert_eq!(**rx.borrow(), 2);
+    let calls: Vec<Duration> = calls.lock().unwrap().iter().map(|t| *t - started).collect();
+    assert_eq!(calls, [Duration::ZERO, INTERVAL, INTERVAL * 3]);
+    assert!(handle.status().is_live());
+    assert_eq!(
+        handle.stats(),
+        WatchStats {
+            polls: 3,
+            published: 2,
+            errors: 1,
+            ..WatchStats::default()
+        }
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_status_through_an_outage_and_a_recovery() {
+    let record = Record::default();
+    let script: Script = |n, _| match n {
+        0 => Ok(json("1").with_version("v1")),
+        1 | 2 => Err(timeout()),
+        3 => Err(ConfigError::CircuitOpen(
+            steadfast_config::CircuitOpen::new(Duration::from_secs(9)),
+        )),
+        4 => Ok(json("1").with_version("v1")),
+        5 => Err(timeout()),
+        _ => Ok(json("2").with_version("v2")),
+    };
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let heard = events.clone();
+    let started = Instant::now();
+    let (handle, _rx) = Watcher::builder(ConfigRequest::new("app").with_profile("prod"))
+        .interval(INTERVAL)
+        .jitter(0.0)
+        .on_event(move |event| {
+            if let steadfast_config::watch::WatchEvent::StatusChanged { from, to, .. } = event {
+                heard.lock().unwrap().push(format!("{from} -> {to}"));
+            }
+        })
+        .build(number as Decode)
+        .unwrap()
+        .start(scripted(script, &record))
+        .await
+        .unwrap();
+    assert!(matches!(handle.status(), WatchStatus::Live { since } if since == started));
+
+    tokio::time::sleep(INTERVAL * 3 + Duration::from_secs(1)).await;
+    match handle.status() {
+        WatchStatus::Stale {
+            since,
+            cause,
+            failed_polls,
+            error,
+        } => {
+            assert_eq!(since - started, INTERVAL, "stale since the first failure");
+            assert_eq!(cause, StaleCause::CircuitOpen, "the latest failure's cause");
+            assert_eq!(failed_polls, 3);
+            assert!(error.to_string().contains("circuit"), "{error}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        handle.last_error(),
+        Some(ConfigError::CircuitOpen(_))
+    ));
+
+    // The source answers again (the same version): live since then.
+    tokio::time::sleep(INTERVAL).await;
+    assert!(
+        matches!(handle.status(), WatchStatus::Live { since } if since - started == INTERVAL * 4)
+    );
+    tokio::time::sleep(INTERVAL * 2).await;
+    assert!(handle.status().is_live());
+    assert_eq!(handle.stats().errors, 4);
+
+    drop(_rx);
+    tokio::time::sleep(INTERVAL).await;
+    assert!(handle.status().is_stopped());
+    assert_eq!(
+        *events.lock().unwrap(),
+        [
+            "live -> stale (source failing, 1 failed poll): config request timed out after 1s",
+            "stale (circuit open, 3 failed polls): circuit open; next probe in 9s -> live",
+            "live -> stale (source failing, 1 failed poll): config request timed out after 1s",
+            "stale (source failing, 1 failed poll): config request timed out after 1s -> live",
+            "live -> stopped",
+        ]
+    );
 }

@@ -63,17 +63,22 @@ pub struct Backoff {
     jitter: Jitter,
 }
 
-const DEFAULT_MAX: Duration = Duration::from_secs(30);
+/// The longest delay of a backoff unless set: 30 s.
+pub const DEFAULT_MAX_DELAY: Duration = Duration::from_secs(30);
+
+/// The first delay of the default backoff: 100 ms (exponential, doubling,
+/// full jitter). The preset stack uses it too.
+pub const DEFAULT_INITIAL_DELAY: Duration = Duration::from_millis(100);
 
 impl Backoff {
     fn new(curve: Curve, initial: Duration) -> Self {
         Self {
             curve,
             initial,
-            max: if initial > DEFAULT_MAX {
+            max: if initial > DEFAULT_MAX_DELAY {
                 initial
             } else {
-                DEFAULT_MAX
+                DEFAULT_MAX_DELAY
             },
             jitter: Jitter::Full,
         }
@@ -196,7 +201,7 @@ impl Backoff {
 
 impl Default for Backoff {
     fn default() -> Self {
-        Self::exponential(Duration::from_millis(100), 2.0)
+        Self::exponential(DEFAULT_INITIAL_DELAY, 2.0)
     }
 }
 

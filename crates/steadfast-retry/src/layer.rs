@@ -26,6 +26,10 @@ pub struct RetryLayer<P = DefaultPolicy, C = CloneRequest> {
     copier: C,
 }
 
+/// The attempts a request gets unless set, the first included: 3. The
+/// preset stack uses it too.
+pub const DEFAULT_ATTEMPTS: u32 = 3;
+
 impl RetryLayer {
     /// A builder with the defaults: 3 attempts, exponential backoff from
     /// 100 ms (multiplier 2, capped at 30 s, full jitter), no deadline, the
@@ -33,7 +37,7 @@ impl RetryLayer {
     /// `Clone`.
     pub fn builder() -> RetryLayerBuilder {
         RetryLayerBuilder {
-            max_attempts: 3,
+            max_attempts: DEFAULT_ATTEMPTS,
             backoff: Backoff::default(),
             deadline: None,
             budget: Some(RetryBudget::default()),

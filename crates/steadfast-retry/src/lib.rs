@@ -97,10 +97,10 @@ mod layer;
 pub mod policy;
 mod service;
 
-pub use backoff::{Backoff, Delays, Jitter};
+pub use backoff::{Backoff, DEFAULT_INITIAL_DELAY, DEFAULT_MAX_DELAY, Delays, Jitter};
 pub use budget::RetryBudget;
 pub use error::BuildError;
 pub use event::{Event, RetryHandle, RetryStats};
-pub use layer::{RetryLayer, RetryLayerBuilder};
+pub use layer::{DEFAULT_ATTEMPTS, RetryLayer, RetryLayerBuilder};
 pub use policy::{Action, Attempt, CloneFn, CloneRequest, DefaultPolicy, Policy, RequestCopier};
 pub use service::Retry;

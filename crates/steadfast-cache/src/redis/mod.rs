@@ -53,6 +53,7 @@ mod connection;
 mod feed;
 mod gate;
 mod message;
+mod poller;
 mod scripts;
 mod stats;
 
@@ -71,6 +72,7 @@ pub use codec::{
     Codec, CodecError, ENVELOPE_HEADER_LEN, ENVELOPE_MAGIC, ENVELOPE_VERSION, JsonCodec,
 };
 pub use feed::RedisInvalidations;
+pub use poller::PollerLease;
 pub use stats::RedisStats;
 
 use crate::store::{Entry, LeaseToken, Peek, Store, StoreError, StoreErrorKind};

@@ -6,6 +6,7 @@ use http::header::{ACCEPT, ACCEPT_ENCODING, AUTHORIZATION, USER_AGENT};
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 use super::decompress;
+use super::long_poll::{LongPoll, LongPolls};
 use super::redirect::{DEFAULT_MAX_REDIRECTS, Redirects};
 use super::remembered::Remembered;
 use super::target::{Target, redact};
@@ -52,6 +53,7 @@ pub struct HttpSourceBuilder {
     default_profile: Option<String>,
     remembered: usize,
     remembered_bytes: usize,
+    long_poll: Option<LongPoll>,
     listener: Option<Listener>,
 }
 
@@ -72,6 +74,7 @@ impl HttpSourceBuilder {
             default_profile: None,
             remembered: DEFAULT_REMEMBERED,
             remembered_bytes: DEFAULT_REMEMBERED_BYTES,
+            long_poll: None,
             listener: None,
         }
     }
@@ -198,6 +201,14 @@ impl HttpSourceBuilder {
         self
     }
 
+    /// Holds the requests that ask to wait for a change
+    /// ([`ConfigRequest::with_wait`](crate::ConfigRequest::with_wait)) the
+    /// way `long_poll` says (a blocking query); see [`LongPoll`].
+    pub fn long_poll(mut self, long_poll: LongPoll) -> Self {
+        self.long_poll = Some(long_poll);
+        self
+    }
+
     /// Reports every load ([`Event::Loaded`]) and failure
     /// ([`Event::Failed`]) to `listener`. Without a listener, events cost
     /// nothing.
@@ -309,6 +320,7 @@ impl HttpSourceBuilder {
                 default_format: self.default_format,
                 default_profile: self.default_profile.map(Arc::from),
                 remembered: Remembered::new(self.remembered, self.remembered_bytes),
+                long_polls: self.long_poll.map(LongPolls::new),
                 listener: self.listener,
                 counters: HttpCounters::default(),
             }),
@@ -351,6 +363,7 @@ impl fmt::Debug for HttpSourceBuilder {
             .field("default_profile", &self.default_profile)
             .field("remember", &self.remembered)
             .field("remember_bytes", &self.remembered_bytes)
+            .field("long_poll", &self.long_poll)
             .field("listener", &self.listener.is_some())
             .finish()
     }

@@ -19,6 +19,7 @@ use tracing::field::Empty;
 use super::HttpShared;
 use super::decompress::{Decoding, encoding_of};
 use super::etag;
+use super::long_poll::LongPolls;
 use super::remembered::Entry;
 use crate::response::MAX_PREALLOCATED_BODY;
 use crate::{ConfigError, ConfigRequest, ConfigResponse, Event, Format};
@@ -79,8 +80,9 @@ impl<F, B> HttpFuture<F, B> {
         span: Span,
     ) -> Self {
         let started = Instant::now();
+        let timeout = LongPolls::timeout(shared.long_polls.as_ref(), &request, shared.timeout);
         Self {
-            deadline: deadline(started, shared.timeout),
+            deadline: deadline(started, timeout),
             state: State::Sending { call },
             shared,
             request,
@@ -318,6 +320,9 @@ fn head<B: Body>(
     response: http::Response<B>,
 ) -> Head<B> {
     let status = response.status();
+    if let Some(polls) = &shared.long_polls {
+        polls.observe(request, response.headers());
+    }
     let failed = |error| Head::Done(Err(error));
     match status {
         StatusCode::OK | StatusCode::NON_AUTHORITATIVE_INFORMATION => {}

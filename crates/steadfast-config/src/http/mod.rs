@@ -4,6 +4,7 @@ mod builder;
 mod decompress;
 mod etag;
 mod future;
+mod long_poll;
 mod redirect;
 mod remembered;
 #[cfg(feature = "reqwest")]
@@ -29,10 +30,12 @@ pub use self::builder::{
     HttpSourceBuilder,
 };
 pub use self::future::HttpFuture;
+pub use self::long_poll::LongPoll;
 pub use self::redirect::{DEFAULT_MAX_REDIRECTS, Following};
 #[cfg(feature = "reqwest")]
 pub use self::reqwest::{ReqwestClient, ReqwestFuture};
 
+use self::long_poll::LongPolls;
 use self::redirect::Redirects;
 use self::remembered::{Entry, Remembered};
 use self::target::Target;
@@ -200,6 +203,7 @@ pub(crate) struct HttpShared {
     default_format: Option<Format>,
     default_profile: Option<Arc<str>>,
     remembered: Remembered,
+    long_polls: Option<LongPolls>,
     listener: Option<Listener>,
     counters: HttpCounters,
 }
@@ -260,7 +264,10 @@ impl<C> HttpSource<C> {
         &self,
         req: &ConfigRequest,
     ) -> Result<(http::Request<RequestBody>, Option<Entry>), ConfigError> {
-        let uri = self.url(req)?;
+        let mut uri = self.url(req)?;
+        if let Some(polls) = &self.shared.long_polls {
+            polls.hold(req, &mut uri);
+        }
         let mut request = http::Request::new(Empty::new());
         *request.method_mut() = Method::GET;
         *request.uri_mut() = uri;
