@@ -98,7 +98,7 @@ fn change_to_visible(c: &mut Criterion) {
             .interval(Duration::from_secs(30))
             .jitter(0.0)
             .long_poll(Duration::from_secs(30))
-            .build(|r: &ConfigResponse| r.decode::<Value>())
+            .build(|r: &ConfigResponse| r.decode::<Value>().map(Arc::new))
             .unwrap()
             .start(source.clone())
             .await

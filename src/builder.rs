@@ -19,7 +19,7 @@ use crate::alert::{Alert, AlertListener};
 use crate::defaults::{Defaults, DefaultsInner};
 use crate::episode::Episodes;
 use crate::latency::{Histograms, LoadLatency};
-use crate::layers::{Cached, Full, Guarded, Key, Retried, Timed};
+use crate::layers::{BoxLoader, BoxSource, Cached, Full, Guarded, Key, Retried, Timed};
 use crate::loader::{Loader, Parts};
 use crate::origin::{Check, Origin, OriginCounters};
 use crate::startup::{Probe, StartupPolicy};
@@ -266,17 +266,21 @@ impl<St> StackBuilder<St> {
 
     /// Checks every response of the source by decoding it as `T` and, with
     /// [`validate_as`](Self::validate_as), validating it.
-    pub fn decode_as<T: DeserializeOwned + 'static>(self) -> Self {
-        self.check(|response| response.decode::<T>().map(drop))
+    ///
+    /// The decoded value is kept beside the bytes: [`Loader::load::<T>`](Loader::load)
+    /// hands it out without decoding again.
+    pub fn decode_as<T: DeserializeOwned + Send + Sync + 'static>(self) -> Self {
+        self.check(|response| response.decode_shared_sync::<T>().map(drop))
     }
 
     /// Checks every response of the source by decoding it as `T` and
-    /// running `T`'s [`Validate`](steadfast_config::Validate) impl.
+    /// running `T`'s [`Validate`](steadfast_config::Validate) impl; the value
+    /// is kept for [`Loader::load_validated::<T>`](Loader::load_validated).
     pub fn validate_as<T>(self) -> Self
     where
-        T: DeserializeOwned + steadfast_config::Validate + 'static,
+        T: DeserializeOwned + steadfast_config::Validate + Send + Sync + 'static,
     {
-        self.check(|response| response.decode_validated::<T>().map(drop))
+        self.check(|response| response.decode_shared_validated_sync::<T>().map(drop))
     }
 
     /// Accepts whatever the source answers.
@@ -304,6 +308,22 @@ impl<St> StackBuilder<St> {
     pub fn startup(mut self, policy: StartupPolicy) -> Self {
         self.startup = policy;
         self
+    }
+
+    /// Builds the stack over `source`, boxed: a [`BoxLoader`], one type
+    /// whatever the source's.
+    pub fn build_boxed<S>(self, source: S) -> Result<BoxLoader<St::Store>, StackError>
+    where
+        St: IntoStore<Key, ConfigResponse>,
+        St::Store: Store<Key, ConfigResponse>,
+        S: Service<ConfigRequest, Response = ConfigResponse, Error = ConfigError>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+    {
+        self.build(BoxSource::new(source))
     }
 
     /// Builds the stack over `source`.

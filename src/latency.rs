@@ -38,6 +38,11 @@ impl Histograms {
         }
     }
 
+    /// Records a fresh hit the loader answered beside the stack.
+    pub(crate) fn record_hit(&self, seconds: f64) {
+        self.hit.record(seconds);
+    }
+
     fn record(&self, answer: Result<&ConfigResponse, &ConfigError>, seconds: f64) {
         let histogram = match answer.map(Provenance::source) {
             Ok(Source::Cache) => &self.hit,
@@ -64,6 +69,11 @@ pub struct LoadLatency<S> {
 impl<S> LoadLatency<S> {
     pub(crate) fn new(inner: S, histograms: Option<Arc<Histograms>>) -> Self {
         Self { inner, histograms }
+    }
+
+    /// The histograms, if loads are timed.
+    pub(crate) fn histograms(&self) -> Option<&Histograms> {
+        self.histograms.as_deref()
     }
 }
 

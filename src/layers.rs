@@ -1,15 +1,17 @@
 //! The types of the preset stack, one alias per layer, outermost last:
-//! Fallback → Cache → Retry → CircuitBreaker → Timeout → source.
+//! Fallback → Cache → Retry → CircuitBreaker → Timeout → source; and the
+//! loaders an application holds.
 
 use std::sync::Arc;
 
 use steadfast_breaker::{CircuitBreaker, FailureKindClassifier};
-use steadfast_cache::{Cache, DefaultKey};
-use steadfast_config::{ConfigError, ConfigResponse};
+use steadfast_cache::{Cache, DefaultKey, MemoryStore};
+use steadfast_config::{ConfigError, ConfigRequest, ConfigResponse, HttpSource};
 use steadfast_fallback::{AnyError, FallbackService};
 use steadfast_retry::{CloneRequest, DefaultPolicy, Retry};
-use tower::util::Either;
+use tower::util::{BoxCloneSyncService, Either};
 
+use crate::Loader;
 use crate::defaults::Defaults;
 use crate::latency::LoadLatency;
 use crate::origin::Origin;
@@ -38,3 +40,36 @@ pub type Full<S, St> = Either<
 /// … timed, for the load latency histogram: what a [`Loader`](crate::Loader)
 /// calls.
 pub type Measured<S, St> = LoadLatency<Full<S, St>>;
+
+/// The store of the preset cache unless one is given: memory, bounded by
+/// entries.
+pub type MemoryCache = MemoryStore<Key, ConfigResponse>;
+
+/// A source of any type, boxed: what [`BoxLoader`] loads through.
+pub type BoxSource = BoxCloneSyncService<ConfigRequest, ConfigResponse, ConfigError>;
+
+/// The [`Loader`] that [`StackBuilder::new`](crate::StackBuilder::new)
+/// builds over the source `S` (an [`HttpSource`] unless named), with its
+/// memory cache: a type to hold in an application's state.
+///
+/// ```
+/// use steadfast::config::{FileSource, HttpSource};
+/// use steadfast::{DefaultLoader, HttpLoader};
+///
+/// struct State {
+///     config: HttpLoader,
+///     local: DefaultLoader<FileSource>,
+/// }
+/// # let _: Option<State> = None;
+/// ```
+pub type DefaultLoader<S = HttpSource> = Loader<S, MemoryCache>;
+
+/// The [`Loader`] over an [`HttpSource`] with the default client.
+pub type HttpLoader = DefaultLoader<HttpSource>;
+
+/// A [`Loader`] whose source type is erased, built by
+/// [`StackBuilder::build_boxed`](crate::StackBuilder::build_boxed): one
+/// type whatever the source (HTTP, a file, a test double), with store
+/// `St`. A hit never reaches the source, so the box costs a hit nothing;
+/// a miss pays one boxed future.
+pub type BoxLoader<St = MemoryCache> = Loader<BoxSource, St>;

@@ -81,7 +81,10 @@ pub use builder::{
 pub use defaults::{Defaults, FallbackFn, json_fallback};
 #[cfg(feature = "redis")]
 pub use fleet::{NoRuntime, RedisFleet};
-pub use layers::{Cached, Checked, Full, Guarded, Key, Measured, Retried, Timed};
+pub use layers::{
+    BoxLoader, BoxSource, Cached, Checked, DefaultLoader, Full, Guarded, HttpLoader, Key, Measured,
+    MemoryCache, Retried, Timed,
+};
 pub use loader::Loader;
 pub use metrics::Metrics;
 pub use startup::StartupPolicy;

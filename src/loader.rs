@@ -7,12 +7,14 @@ use std::task::{Context, Poll};
 
 use serde::de::DeserializeOwned;
 use steadfast_breaker as breaker;
-use steadfast_cache::CacheHandle;
-use steadfast_config::{ConfigError, ConfigRequest, ConfigResponse};
+use steadfast_cache::{CacheHandle, Store};
+use steadfast_config::{ConfigError, ConfigRequest, ConfigResponse, Validate};
 use steadfast_core::{CircuitOpen, Provenance, Source};
 use steadfast_fallback::FallbackHandle;
 use steadfast_retry::RetryHandle;
+use tokio::time::Instant;
 use tower::ServiceExt;
+use tower::util::Either;
 use tower_service::Service;
 
 use crate::builder::StackBuilder;
@@ -91,22 +93,116 @@ impl<S, St> Loader<S, St>
 where
     Full<S, St>: Service<ConfigRequest, Response = ConfigResponse, Error = ConfigError> + Clone,
     Cached<S, St>: Service<ConfigRequest, Response = ConfigResponse, Error = ConfigError> + Clone,
+    St: Store<Key, ConfigResponse>,
 {
     /// Loads a configuration through the whole stack.
-    pub async fn load_response(
+    ///
+    /// A fresh cache hit is answered at once, as the cache answers it,
+    /// without the layers around it or below it; anything else goes
+    /// through the whole stack.
+    pub fn load_response(
         &self,
         req: impl Into<ConfigRequest>,
-    ) -> Result<ConfigResponse, ConfigError> {
-        self.service.clone().oneshot(req.into()).await
+    ) -> impl Future<Output = Result<ConfigResponse, ConfigError>> + '_ {
+        let req = req.into();
+        let state = match self.fresh(&req) {
+            Some(response) => Ok(response),
+            // Boxed: the whole stack's future is large, and a hit should
+            // not carry (and move) it.
+            None => Err(Box::pin(self.service.clone().oneshot(req))),
+        };
+        async move {
+            match state {
+                Ok(response) => Ok(response),
+                Err(load) => load.await,
+            }
+        }
     }
 
-    /// Loads a configuration through the whole stack and decodes it as `T`.
-    pub async fn load<T: DeserializeOwned>(
+    /// A fresh hit of the cache, counted as one.
+    fn fresh(&self, req: &ConfigRequest) -> Option<ConfigResponse> {
+        let Either::Left(cache) = &self.primary else {
+            return None;
+        };
+        let Some(histograms) = self.service.histograms() else {
+            return cache.fresh(req);
+        };
+        let started = Instant::now();
+        let hit = cache.fresh(req);
+        if hit.is_some() {
+            histograms.record_hit(started.elapsed().as_secs_f64());
+        }
+        hit
+    }
+
+    /// Loads a configuration through the whole stack, decoded as `T`.
+    ///
+    /// The value is decoded once per version and kept beside the cached
+    /// bytes ([`ConfigResponse::decode_shared`]): a cache hit hands out a
+    /// clone of the same `Arc<T>`, without parsing or allocating. A new
+    /// version (a refresh, an invalidation, a copy read back from a shared
+    /// store) is decoded once, however many callers ask for it at once, so
+    /// the value is never older than [`load_response`](Self::load_response)'s.
+    /// A body that does not decode as `T` is a [`ConfigError::Decode`] for
+    /// `T` only: the bytes stay cached for the types they fit.
+    pub fn load<T>(
         &self,
         req: impl Into<ConfigRequest>,
-    ) -> Result<Arc<T>, ConfigError> {
-        let response = self.load_response(req).await?;
-        Ok(Arc::new(response.decode::<T>()?))
+    ) -> impl Future<Output = Result<Arc<T>, ConfigError>> + '_
+    where
+        T: DeserializeOwned + Send + Sync + 'static,
+    {
+        let req = req.into();
+        // A fresh hit whose value was decoded already is answered at once;
+        // everything else is boxed, so that a hit carries none of it.
+        let state = match self.fresh(&req) {
+            Some(response) => match response.peek_shared::<T>() {
+                Some(done) => Ok(done),
+                None => Err(Box::pin(Load::Decode(response).run::<T, S, St>(self))),
+            },
+            None => Err(Box::pin(Load::Call(req).run::<T, S, St>(self))),
+        };
+        async move {
+            match state {
+                Ok(done) => done,
+                Err(load) => load.await,
+            }
+        }
+    }
+
+    /// [`load`](Self::load), then `T`'s [`Validate`] check, also run once
+    /// per version; a failed check is a [`ConfigError::Validation`].
+    pub fn load_validated<T>(
+        &self,
+        req: impl Into<ConfigRequest>,
+    ) -> impl Future<Output = Result<Arc<T>, ConfigError>> + '_
+    where
+        T: DeserializeOwned + Validate + Send + Sync + 'static,
+    {
+        let response = self.load_response(req);
+        async move { response.await?.decode_shared_validated::<T>().await }
+    }
+}
+
+/// What a typed load has left to do after looking at the cache.
+enum Load {
+    /// Call the stack.
+    Call(ConfigRequest),
+    /// Decode the fresh response it found.
+    Decode(ConfigResponse),
+}
+
+impl Load {
+    async fn run<T, S, St>(self, loader: &Loader<S, St>) -> Result<Arc<T>, ConfigError>
+    where
+        T: DeserializeOwned + Send + Sync + 'static,
+        Full<S, St>: Service<ConfigRequest, Response = ConfigResponse, Error = ConfigError> + Clone,
+    {
+        let response = match self {
+            Load::Decode(response) => response,
+            Load::Call(req) => loader.service.clone().oneshot(req).await?,
+        };
+        response.decode_shared::<T>().await
     }
 }
 

@@ -93,12 +93,15 @@ where
     /// The first load of a configuration, under the
     /// [`StartupPolicy`]: fail fast, serve the fallback, or keep trying the
     /// source for a bounded time first.
-    pub async fn start<T: DeserializeOwned>(
+    ///
+    /// The value is decoded once per version, shared with
+    /// [`load`](Loader::load).
+    pub async fn start<T: DeserializeOwned + Send + Sync + 'static>(
         &self,
         req: impl Into<ConfigRequest>,
     ) -> Result<Arc<T>, ConfigError> {
         let response = self.start_response(req.into()).await?;
-        Ok(Arc::new(response.decode::<T>()?))
+        response.decode_shared::<T>().await
     }
 
     /// The first load's response under the [`StartupPolicy`].

@@ -59,8 +59,11 @@ impl Beneath {
 
 /// Decodes one version of a watched configuration as `T`. The one place
 /// the watcher turns bytes into a value.
-fn decode_version<T: DeserializeOwned>(response: &ConfigResponse) -> Result<T, ConfigError> {
-    response.decode::<T>()
+fn decode_version<T>(response: &ConfigResponse) -> Result<Arc<T>, ConfigError>
+where
+    T: DeserializeOwned + Send + Sync + 'static,
+{
+    response.decode_shared_sync::<T>()
 }
 
 /// Writes each new version into the stack's cache, every tier of it.

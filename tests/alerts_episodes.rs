@@ -99,6 +99,7 @@ where
         tower::Service<ConfigRequest, Response = ConfigResponse, Error = ConfigError> + Clone,
     steadfast::Cached<S, St>:
         tower::Service<ConfigRequest, Response = ConfigResponse, Error = ConfigError> + Clone,
+    St: steadfast::cache::Store<steadfast::Key, ConfigResponse>,
 {
     let mut sources = Vec::new();
     for second in from..to {

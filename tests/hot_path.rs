@@ -1,6 +1,7 @@
 //! The hot paths allocate nothing: a cache hit, a closed breaker, a first
 //! attempt that succeeds, a fallback that is not needed, an attempt within
-//! its time limit — each alone and all together in the preset stack.
+//! its time limit — each alone and all together in the preset stack — and
+//! a typed load answered from the cache.
 //!
 //! Allocations are counted by dhat's heap profiler; one test per process,
 //! since dhat allows one profiler at a time.
@@ -17,6 +18,11 @@ use steadfast::retry::RetryLayer;
 use steadfast::timeout::TimeoutLayer;
 use steadfast::{StackBuilder, json_fallback};
 use tower::{Layer, Service, ServiceExt, service_fn};
+
+#[derive(serde::Deserialize)]
+struct Port {
+    port: u16,
+}
 
 #[global_allocator]
 static ALLOC: dhat::Alloc = dhat::Alloc;
@@ -122,6 +128,22 @@ fn hot_paths_allocate_nothing() {
             0,
             "preset stack with an alert listener, hit"
         );
+
+        // A typed hit hands out the value decoded once for this version.
+        let typed = StackBuilder::new().build(source()).unwrap();
+        let first = typed.load::<Port>(req.clone()).await.unwrap();
+        typed.load::<Port>(req.clone()).await.unwrap();
+        let before = dhat::HeapStats::get().total_blocks;
+        for _ in 0..n {
+            let port = typed.load::<Port>(req.clone()).await.unwrap();
+            assert!(Arc::ptr_eq(&port, &first));
+        }
+        assert_eq!(
+            dhat::HeapStats::get().total_blocks - before,
+            0,
+            "load::<T>(), hit"
+        );
+        assert_eq!(first.port, 8080);
 
         // The counter does count: a load that must format allocates.
         let before = dhat::HeapStats::get().total_blocks;

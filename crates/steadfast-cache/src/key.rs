@@ -26,7 +26,8 @@ pub trait KeyFn<Req> {
     fn key(&self, req: &Req) -> Self::Key;
 
     /// The key of `req` lent by the request itself, where it holds one: a
-    /// hit then clones no key. [`KeyRef`] lends; the others do not.
+    /// hit then clones no key. [`KeyRef`] lends, and [`DefaultKey`] does for
+    /// requests that lend theirs; closures do not.
     #[inline]
     fn borrow_key<'r>(&self, req: &'r Req) -> Option<&'r Self::Key> {
         let _ = req;
@@ -90,7 +91,8 @@ where
 }
 
 /// The key a request gives itself through [`CacheKey`] (for
-/// `steadfast_config::ConfigRequest`: its precomputed `Arc<str>` key).
+/// `steadfast_config::ConfigRequest`: its precomputed `Arc<str>` key, lent
+/// to a hit through [`CacheKey::cache_key_ref`], so a hit clones no key).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct DefaultKey;
 
@@ -100,6 +102,11 @@ impl<Req: CacheKey> KeyFn<Req> for DefaultKey {
     #[inline]
     fn key(&self, req: &Req) -> Req::Key {
         req.cache_key()
+    }
+
+    #[inline]
+    fn borrow_key<'r>(&self, req: &'r Req) -> Option<&'r Req::Key> {
+        req.cache_key_ref()
     }
 }
 

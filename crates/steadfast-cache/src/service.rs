@@ -155,13 +155,7 @@ where
         let now = Instant::now();
         let found = match shared.store.peek(key) {
             Peek::Hit(entry) => match entry.freshness(now) {
-                Freshness::Fresh => {
-                    shared.counters.l1_hit();
-                    shared.notify(&Event::Hit { key });
-                    let mut value = entry.value;
-                    (self.policy.mark)(&mut value, Source::Cache);
-                    return ResponseFuture::ready(Ok(value));
-                }
+                Freshness::Fresh => return ResponseFuture::ready(Ok(self.hit(key, entry.value))),
                 Freshness::Revalidate => NotFresh::Revalidate(entry),
                 Freshness::StaleIfError => NotFresh::StaleIfError(entry),
                 Freshness::Expired => NotFresh::Expired,
@@ -171,6 +165,49 @@ where
         };
         let key = key.clone();
         self.not_fresh(req, key, found, now)
+    }
+}
+
+impl<Svc, K, V, E, F, S> Cache<Svc, K, V, E, F, S>
+where
+    K: Clone + Eq + Hash + fmt::Display + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+    S: Store<K, V>,
+{
+    /// Answers `req` from memory when its entry there is fresh, exactly as
+    /// [`call`](Service::call) would (counted and reported as a hit, marked
+    /// [`Source::Cache`]); `None` when it is not, and then only `call`
+    /// answers it (stale, loading, waiting). Needs no `&mut`, no
+    /// readiness and no future.
+    #[inline]
+    pub fn fresh<Req>(&self, req: &Req) -> Option<V>
+    where
+        F: KeyFn<Req, Key = K>,
+    {
+        let owned;
+        let key: &K = match self.key_fn.borrow_key(req) {
+            Some(key) => key,
+            None => {
+                owned = self.key_fn.key(req);
+                &owned
+            }
+        };
+        match self.shared.store.peek(key) {
+            Peek::Hit(entry) if entry.freshness(Instant::now()) == Freshness::Fresh => {
+                Some(self.hit(key, entry.value))
+            }
+            _ => None,
+        }
+    }
+
+    /// A fresh value from memory, counted, reported and marked.
+    #[inline]
+    fn hit(&self, key: &K, mut value: V) -> V {
+        let shared = &*self.shared;
+        shared.counters.l1_hit();
+        shared.notify(&Event::Hit { key });
+        (self.policy.mark)(&mut value, Source::Cache);
+        value
     }
 }
 

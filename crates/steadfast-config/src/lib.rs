@@ -11,6 +11,9 @@
 //!   YAML (feature `yaml`); [`DecodeLayer`] turns a source into one of
 //!   [`Typed<T>`] values, checked by a [`Validate`] impl or a closure, so an
 //!   invalid configuration fails before any cache above it can store it.
+//! - [`ConfigResponse::decode_shared`] decodes a version once and shares the
+//!   `Arc<T>` with every clone of the response, however many callers race:
+//!   a cache that keeps the bytes keeps the typed value beside them.
 //! - `ConfigResponse` (and `Typed<T>` for a serde `T`) implements serde's
 //!   `Serialize` and `Deserialize`, for stores outside the process.
 //! - Both the HTTP source and the decode layer keep counters
@@ -87,6 +90,7 @@ mod file;
 mod http;
 mod request;
 mod response;
+mod shared;
 mod typed;
 pub mod watch;
 mod wire;

@@ -29,8 +29,16 @@ use steadfast_core::CacheKey;
 /// changes ([`with_wait`](ConfigRequest::with_wait)): that is how it is
 /// loaded, not what is loaded, so it is no part of the key, and two
 /// requests that differ only in it are equal.
+///
+/// Cloning is one reference-count increment: the parts are shared.
 #[derive(Clone)]
 pub struct ConfigRequest {
+    parts: Arc<Parts>,
+}
+
+/// What every clone of a request shares.
+#[derive(Clone)]
+struct Parts {
     key: Arc<str>,
     name: Arc<str>,
     profile: Option<Arc<str>>,
@@ -41,7 +49,7 @@ pub struct ConfigRequest {
 impl PartialEq for ConfigRequest {
     fn eq(&self, other: &Self) -> bool {
         // The key names the name, profile and labels, each escaped.
-        self.key == other.key
+        self.parts.key == other.parts.key
     }
 }
 
@@ -49,7 +57,7 @@ impl Eq for ConfigRequest {}
 
 impl Hash for ConfigRequest {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        self.key.hash(state);
+        self.parts.key.hash(state);
     }
 }
 
@@ -69,11 +77,13 @@ impl ConfigRequest {
             name.clone()
         };
         Self {
-            key,
-            name,
-            profile: None,
-            labels: Arc::new([]),
-            wait: None,
+            parts: Arc::new(Parts {
+                key,
+                name,
+                profile: None,
+                labels: Arc::new([]),
+                wait: None,
+            }),
         }
     }
 
@@ -82,15 +92,17 @@ impl ConfigRequest {
     /// with the same key, and a source gives it its default profile.
     pub fn with_profile(mut self, profile: impl Into<Arc<str>>) -> Self {
         let profile = profile.into();
-        self.profile = (!profile.is_empty()).then_some(profile);
-        self.rekey();
+        let parts = Arc::make_mut(&mut self.parts);
+        parts.profile = (!profile.is_empty()).then_some(profile);
+        parts.rekey();
         self
     }
 
     /// Adds a label; a label of the same name is replaced.
     pub fn with_label(mut self, name: impl Into<Arc<str>>, value: impl Into<Arc<str>>) -> Self {
         let name = name.into();
-        let mut labels: Vec<(Arc<str>, Arc<str>)> = self
+        let parts = Arc::make_mut(&mut self.parts);
+        let mut labels: Vec<(Arc<str>, Arc<str>)> = parts
             .labels
             .iter()
             .filter(|(n, _)| *n != name)
@@ -98,8 +110,8 @@ impl ConfigRequest {
             .collect();
         labels.push((name, value.into()));
         labels.sort();
-        self.labels = labels.into();
-        self.rekey();
+        parts.labels = labels.into();
+        parts.rekey();
         self
     }
 
@@ -111,42 +123,47 @@ impl ConfigRequest {
     /// [`long_poll`](crate::HttpSourceBuilder::long_poll). The watcher sets
     /// it on its polls; `Duration::ZERO` is no wait.
     pub fn with_wait(mut self, wait: Duration) -> Self {
-        self.wait = (!wait.is_zero()).then_some(wait);
+        let wait = (!wait.is_zero()).then_some(wait);
+        if self.parts.wait != wait {
+            Arc::make_mut(&mut self.parts).wait = wait;
+        }
         self
     }
 
     /// How long the source may hold the request for a change, if it was
     /// asked to ([`with_wait`](Self::with_wait)).
     pub fn wait(&self) -> Option<Duration> {
-        self.wait
+        self.parts.wait
     }
 
     /// The configuration's name.
     pub fn name(&self) -> &str {
-        &self.name
+        &self.parts.name
     }
 
     /// The profile, if any.
     pub fn profile(&self) -> Option<&str> {
-        self.profile.as_deref()
+        self.parts.profile.as_deref()
     }
 
     /// The labels, sorted by name.
     pub fn labels(&self) -> impl ExactSizeIterator<Item = (&str, &str)> {
-        self.labels.iter().map(|(n, v)| (&**n, &**v))
+        self.parts.labels.iter().map(|(n, v)| (&**n, &**v))
     }
 
     /// The stable key of this request: equal keys name the same
     /// configuration.
     pub fn key(&self) -> &str {
-        &self.key
+        &self.parts.key
     }
 
     /// The key as a shared string.
     pub fn shared_key(&self) -> &Arc<str> {
-        &self.key
+        &self.parts.key
     }
+}
 
+impl Parts {
     fn rekey(&mut self) {
         let mut key = String::with_capacity(self.name.len());
         push_escaped(&mut key, &self.name);
@@ -189,13 +206,15 @@ fn push_escaped(key: &mut String, part: &str) {
 
 impl fmt::Debug for ConfigRequest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("ConfigRequest").field(&self.key).finish()
+        f.debug_tuple("ConfigRequest")
+            .field(&self.parts.key)
+            .finish()
     }
 }
 
 impl fmt::Display for ConfigRequest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(&self.key)
+        f.pad(&self.parts.key)
     }
 }
 
@@ -215,7 +234,12 @@ impl CacheKey for ConfigRequest {
     type Key = Arc<str>;
 
     fn cache_key(&self) -> Arc<str> {
-        self.key.clone()
+        self.parts.key.clone()
+    }
+
+    #[inline]
+    fn cache_key_ref(&self) -> Option<&Arc<str>> {
+        Some(&self.parts.key)
     }
 }
 

@@ -9,6 +9,7 @@ use tokio::time::Instant;
 
 use crate::ConfigError;
 use crate::decode::{self, Validate};
+use crate::shared::Slots;
 
 /// The format of a configuration body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -86,34 +87,58 @@ pub(crate) const MAX_PREALLOCATED_BODY: usize = 64 * 1024;
 
 /// A loaded configuration: its bytes and what is known about them.
 ///
-/// Cloning is cheap: the body is reference-counted [`Bytes`].
-#[derive(Clone, PartialEq, Eq)]
+/// Cloning is cheap: one reference count for the body, its facts and its
+/// [decoded values](ConfigResponse::decode_shared), which every clone
+/// shares.
+#[derive(Clone)]
 pub struct ConfigResponse {
+    inner: Arc<Inner>,
+    source: Source,
+}
+
+/// What every clone of a response shares.
+#[derive(Clone)]
+struct Inner {
     body: Bytes,
     format: Format,
     version: Option<Arc<str>>,
     weak_version: bool,
     fetched_at: Instant,
-    source: Source,
+    /// The body's decoded values: shared by a copy that changes only the
+    /// version or the fetch time, since the bytes are the same.
+    slots: Arc<Slots>,
 }
 
 impl ConfigResponse {
     /// A response with `body` in `format`, fetched now from the origin.
     pub fn new(body: impl Into<Bytes>, format: Format) -> Self {
         Self {
-            body: body.into(),
-            format,
-            version: None,
-            weak_version: false,
-            fetched_at: Instant::now(),
+            inner: Arc::new(Inner {
+                body: body.into(),
+                format,
+                version: None,
+                weak_version: false,
+                fetched_at: Instant::now(),
+                slots: Arc::default(),
+            }),
             source: Source::Origin,
         }
+    }
+
+    /// The shared facts, for a change: this response's own copy.
+    fn inner_mut(&mut self) -> &mut Inner {
+        Arc::make_mut(&mut self.inner)
+    }
+
+    /// The decoded values of the body.
+    pub(crate) fn slots(&self) -> &Slots {
+        &self.inner.slots
     }
 
     /// Sets the version (an HTTP `ETag`'s tag without its quotes, a file's
     /// modification stamp).
     pub fn with_version(mut self, version: impl Into<Arc<str>>) -> Self {
-        self.version = Some(version.into());
+        self.inner_mut().version = Some(version.into());
         self
     }
 
@@ -121,13 +146,13 @@ impl ConfigResponse {
     /// perhaps not the same bytes, as a compressed and an uncompressed body
     /// of one file) or strong.
     pub fn with_weak_version(mut self, weak: bool) -> Self {
-        self.weak_version = weak;
+        self.inner_mut().weak_version = weak;
         self
     }
 
     /// Sets when the body was fetched from its origin.
     pub fn with_fetched_at(mut self, fetched_at: Instant) -> Self {
-        self.fetched_at = fetched_at;
+        self.inner_mut().fetched_at = fetched_at;
         self
     }
 
@@ -139,39 +164,39 @@ impl ConfigResponse {
 
     /// The raw body.
     pub fn body(&self) -> &Bytes {
-        &self.body
+        &self.inner.body
     }
 
     /// The body's format.
     pub fn format(&self) -> Format {
-        self.format
+        self.inner.format
     }
 
     /// The version, if the origin gave one: for an HTTP source the
     /// `ETag`'s tag without its quotes or weak prefix (`v1` for `"v1"`
     /// and for `W/"v1"`; see [`is_weak_version`](Self::is_weak_version)).
     pub fn version(&self) -> Option<&str> {
-        self.version.as_deref()
+        self.inner.version.as_deref()
     }
 
     /// Whether the version came from a weak validator (`W/"…"`).
     pub fn is_weak_version(&self) -> bool {
-        self.weak_version
+        self.inner.weak_version
     }
 
     /// The version as the shared string it is stored in.
     pub(crate) fn shared_version(&self) -> Option<&Arc<str>> {
-        self.version.as_ref()
+        self.inner.version.as_ref()
     }
 
     /// When the body was fetched from its origin.
     pub fn fetched_at(&self) -> Instant {
-        self.fetched_at
+        self.inner.fetched_at
     }
 
     /// How long ago the body was fetched from its origin.
     pub fn age(&self) -> Duration {
-        Instant::now().saturating_duration_since(self.fetched_at)
+        Instant::now().saturating_duration_since(self.inner.fetched_at)
     }
 
     /// Where this response came from.
@@ -203,7 +228,7 @@ impl ConfigResponse {
     /// # Ok::<(), ConfigError>(())
     /// ```
     pub fn decode<T: DeserializeOwned>(&self) -> Result<T, ConfigError> {
-        decode::decode(self.format, &self.body)
+        decode::decode(self.inner.format, &self.inner.body)
     }
 
     /// Decodes the body, then runs `T`'s [`Validate`] check; a failed check
@@ -225,12 +250,29 @@ impl Provenance for ConfigResponse {
     }
 }
 
+impl PartialEq for ConfigResponse {
+    /// Equal bytes, format, version, fetch time and source; the decoded
+    /// values are not compared.
+    fn eq(&self, other: &Self) -> bool {
+        self.source == other.source
+            && (Arc::ptr_eq(&self.inner, &other.inner)
+                || (self.inner.body == other.inner.body
+                    && self.inner.format == other.inner.format
+                    && self.inner.version == other.inner.version
+                    && self.inner.weak_version == other.inner.weak_version
+                    && self.inner.fetched_at == other.inner.fetched_at))
+    }
+}
+
+impl Eq for ConfigResponse {}
+
 impl fmt::Debug for ConfigResponse {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ConfigResponse")
-            .field("format", &self.format)
-            .field("version", &self.version)
-            .field("len", &self.body.len())
+            .field("format", &self.inner.format)
+            .field("version", &self.inner.version)
+            .field("weak_version", &self.inner.weak_version)
+            .field("len", &self.inner.body.len())
             .field("age", &self.age())
             .field("source", &self.source)
             .finish()

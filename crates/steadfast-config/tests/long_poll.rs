@@ -113,8 +113,8 @@ struct Value {
     v: u64,
 }
 
-fn value(response: &ConfigResponse) -> Result<u64, steadfast_config::ConfigError> {
-    Ok(response.decode::<Value>()?.v)
+fn value(response: &ConfigResponse) -> Result<std::sync::Arc<u64>, steadfast_config::ConfigError> {
+    Ok(std::sync::Arc::new(response.decode::<Value>()?.v))
 }
 
 #[tokio::test]

@@ -72,15 +72,16 @@ fn json(body: &str) -> ConfigResponse {
     ConfigResponse::new(body.to_owned(), Format::Json)
 }
 
-fn number(response: &ConfigResponse) -> Result<u32, ConfigError> {
+fn number(response: &ConfigResponse) -> Result<Arc<u32>, ConfigError> {
     std::str::from_utf8(response.body())
         .ok()
         .and_then(|text| text.parse().ok())
+        .map(Arc::new)
         .ok_or_else(|| ConfigError::validation("not a number"))
 }
 
 /// Decodes a response into a number.
-type Decode = fn(&ConfigResponse) -> Result<u32, ConfigError>;
+type Decode = fn(&ConfigResponse) -> Result<Arc<u32>, ConfigError>;
 
 fn watcher() -> Watcher<Decode> {
     Watcher::builder(ConfigRequest::new("app").with_profile("prod"))

@@ -56,6 +56,13 @@ pub trait CacheKey {
 
     /// The key of this request.
     fn cache_key(&self) -> Self::Key;
+
+    /// The key as the request holds it, where it holds one: a cache hit
+    /// then looks it up without cloning it.
+    #[inline]
+    fn cache_key_ref(&self) -> Option<&Self::Key> {
+        None
+    }
 }
 
 #[cfg(test)]

@@ -160,31 +160,32 @@ impl WatchBuilder {
     }
 
     /// Validates the settings and makes a watcher decoding each new version
-    /// with serde, as the response's [format](crate::Format)
-    /// ([`ConfigResponse::decode`]).
+    /// with serde, as the response's [format](crate::Format), once per
+    /// version ([`ConfigResponse::decode_shared_sync`]): a cache holding the
+    /// same version hands out the same `Arc<T>`.
     pub fn build_decoded<T>(self) -> Result<Watcher<DecodeFn<T>>, InvalidWatch>
     where
-        T: DeserializeOwned,
+        T: DeserializeOwned + Send + Sync + 'static,
     {
-        self.build(ConfigResponse::decode::<T> as DecodeFn<T>)
+        self.build(ConfigResponse::decode_shared_sync::<T> as DecodeFn<T>)
     }
 
     /// Validates the settings and makes a watcher decoding each new version
     /// with serde, then checking it with [`Validate`]
-    /// ([`ConfigResponse::decode_validated`]); a version that fails the
-    /// check is an error, and the last good value is kept.
+    /// ([`ConfigResponse::decode_shared_validated_sync`]); a version that
+    /// fails the check is an error, and the last good value is kept.
     pub fn build_validated<T>(self) -> Result<Watcher<DecodeFn<T>>, InvalidWatch>
     where
-        T: DeserializeOwned + Validate,
+        T: DeserializeOwned + Validate + Send + Sync + 'static,
     {
-        self.build(ConfigResponse::decode_validated::<T> as DecodeFn<T>)
+        self.build(ConfigResponse::decode_shared_validated_sync::<T> as DecodeFn<T>)
     }
 
     /// Validates the settings and makes a watcher decoding each new version
     /// with `decode`.
     pub fn build<T, D>(self, decode: D) -> Result<Watcher<D>, InvalidWatch>
     where
-        D: Fn(&ConfigResponse) -> Result<T, ConfigError>,
+        D: Fn(&ConfigResponse) -> Result<Arc<T>, ConfigError>,
     {
         if self.interval.is_zero() {
             return Err(InvalidWatch::ZeroInterval);
@@ -256,7 +257,7 @@ impl fmt::Debug for WatchBuilder {
 /// The decode function of a watcher made by
 /// [`build_decoded`](WatchBuilder::build_decoded) or
 /// [`build_validated`](WatchBuilder::build_validated).
-pub type DecodeFn<T> = fn(&ConfigResponse) -> Result<T, ConfigError>;
+pub type DecodeFn<T> = fn(&ConfigResponse) -> Result<Arc<T>, ConfigError>;
 
 /// The checked settings of a watch.
 pub(crate) struct Settings {
@@ -334,7 +335,7 @@ impl<D> Watcher<D> {
     where
         S: Service<ConfigRequest, Response = ConfigResponse, Error = ConfigError> + Send + 'static,
         S::Future: Send,
-        D: Fn(&ConfigResponse) -> Result<T, ConfigError> + Send + 'static,
+        D: Fn(&ConfigResponse) -> Result<Arc<T>, ConfigError> + Send + 'static,
         T: Send + Sync + 'static,
     {
         let request = self.settings.request.clone();
@@ -370,7 +371,7 @@ impl<D> Watcher<D> {
     where
         S: Service<ConfigRequest, Response = ConfigResponse, Error = ConfigError> + Send + 'static,
         S::Future: Send,
-        D: Fn(&ConfigResponse) -> Result<T, ConfigError> + Send + 'static,
+        D: Fn(&ConfigResponse) -> Result<Arc<T>, ConfigError> + Send + 'static,
         T: Send + Sync + 'static,
     {
         let Watcher {
@@ -398,7 +399,7 @@ impl<D> Watcher<D> {
         } else {
             WatchStatus::Live { since: now }
         };
-        let (sender, receiver) = watch::channel(Arc::new(value));
+        let (sender, receiver) = watch::channel(value);
         let shared = Arc::new(Shared {
             sender,
             counters: Counters::default(),

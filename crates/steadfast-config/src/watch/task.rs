@@ -55,7 +55,7 @@ pub(crate) struct Task<S, D, T> {
 impl<S, D, T> Task<S, D, T>
 where
     S: Service<ConfigRequest, Response = ConfigResponse, Error = ConfigError>,
-    D: Fn(&ConfigResponse) -> Result<T, ConfigError>,
+    D: Fn(&ConfigResponse) -> Result<Arc<T>, ConfigError>,
 {
     pub(crate) fn new(
         settings: Settings,
@@ -303,7 +303,7 @@ where
                         self.written = Instant::now();
                     }
                     self.versions.accept(&response);
-                    self.shared.sender.send_replace(Arc::new(value));
+                    self.shared.sender.send_replace(value);
                     tracing::info!(
                         config = %self.settings.request,
                         version = response.version(),
