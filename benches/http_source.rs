@@ -40,9 +40,12 @@ fn evicting_loads(c: &mut Criterion) {
         .build()
         .unwrap();
     let mut group = c.benchmark_group("http_remembered_evicting_load");
-    for keys in [256usize, 16_384] {
+    // Redirects followed (the default: each load keeps a clone of the
+    // client, its URL and headers for a hop) and not (`max_redirects(0)`).
+    for (keys, redirects) in [(256usize, 5), (256, 0), (16_384, 5), (16_384, 0)] {
         let source = HttpSource::builder("http://config.test")
             .remember(keys)
+            .max_redirects(redirects)
             .build_with(client())
             .unwrap();
         // Twice as many names as the map holds, loaded in turn: each load
@@ -58,7 +61,11 @@ fn evicting_loads(c: &mut Criterion) {
         assert_eq!(source.remembered(), keys);
         // The turn goes on across batches, so that no load finds its name.
         let next = Cell::new(0usize);
-        group.bench_function(format!("{keys}_keys"), |b| {
+        let name = match redirects {
+            0 => format!("{keys}_keys_no_redirects"),
+            _ => format!("{keys}_keys"),
+        };
+        group.bench_function(name, |b| {
             b.to_async(&runtime).iter_custom(|iters| {
                 let mut source = source.clone();
                 let (requests, next) = (&requests, &next);

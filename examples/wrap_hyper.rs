@@ -1,208 +1,99 @@
-//! The steadfast layers around a plain hyper client, with no config types
-//! involved: `http::Request` in, a cloneable `Page` (status and body) out.
+//! The steadfast layers around a plain hyper-util client, with no config
+//! types involved: `http::Request` in, a cloneable `BufferedResponse` out,
+//! through the HTTP kit (`steadfast::http`, feature `http-kit`), whose
+//! `HttpError` every layer accepts as its error type.
 //!
 //! ```text
-//! Fallback -> Cache -> (5xx becomes an error) -> Retry -> CircuitBreaker -> Timeout -> hyper client
+//! Fallback -> Cache -> Retry -> CircuitBreaker -> Timeout -> Buffer -> hyper client
 //! ```
 //!
+//! Here the statuses stay answers (`StatusClassifier::none()` in the
+//! buffer) and the same `StatusClassifier` is the retry policy (a 503 is
+//! retried after its `Retry-After`) and the breaker's classifier (a 5xx is
+//! a failure); a `map_result` above the retries turns what is left of a 5xx
+//! into an error, so the cache never stores it and the fallback answers it.
+//! `wrap_reqwest` shows the other way: failing statuses as errors from the
+//! buffer.
+//!
 //! A loopback server (`support/flaky_http.rs`) answers 503 to every 4th
-//! request and stalls every 11th past the time limit; the retry policy and
-//! the breaker's classifier count a 5xx as a failure. Then the server goes
+//! request and stalls every 11th past the time limit. Then the server goes
 //! down (stale values and the fallback answer, the circuit opens), and comes
 //! back (a probe closes the circuit).
 //!
 //! ```text
-//! cargo run --example wrap_hyper
+//! cargo run --example wrap_hyper --features http-kit
 //! ```
 
 #[path = "support/flaky_http.rs"]
 mod flaky_http;
 
 use std::error::Error;
-use std::fmt;
 use std::time::Duration;
 
 use bytes::Bytes;
-use flaky_http::{Handles, Page};
-use http::{Request, StatusCode};
-use http_body_util::{BodyExt, Empty};
+use flaky_http::Handles;
+use http::{HeaderMap, StatusCode};
+use http_body_util::Empty;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use steadfast::breaker::{CircuitBreakerLayer, Outcome};
-use steadfast::cache::{CacheLayer, HttpKey, MethodUri};
-use steadfast::core::{CircuitOpen, Failure, SharedError, Source, TimedOut};
+use steadfast::breaker::CircuitBreakerLayer;
+use steadfast::cache::CacheLayer;
+use steadfast::core::Source;
 use steadfast::fallback::FallbackLayer;
-use steadfast::retry::http::is_retryable_status;
-use steadfast::retry::policy::classify_failure;
-use steadfast::retry::{Action, Attempt, Backoff, Jitter, RetryLayer};
+use steadfast::http::{
+    BufferLayer, BufferedResponse, HttpError, RequestKey, StatusClassifier, copy_request,
+};
+use steadfast::retry::{Backoff, Jitter, RetryLayer};
 use steadfast::timeout::TimeoutLayer;
-use tower::{ServiceBuilder, service_fn};
-
-/// Every way a fetch fails, as one error type of our own.
-#[derive(Debug)]
-enum FetchError {
-    Connect(hyper_util::client::legacy::Error),
-    Body(hyper::Error),
-    Status(StatusCode),
-    TimedOut(TimedOut),
-    CircuitOpen(CircuitOpen),
-    Shared(SharedError),
-}
-
-impl fmt::Display for FetchError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            FetchError::Connect(e) => write!(f, "request failed: {e}"),
-            FetchError::Body(e) => write!(f, "reading the body failed: {e}"),
-            FetchError::Status(status) => write!(f, "server answered {status}"),
-            FetchError::TimedOut(e) => e.fmt(f),
-            FetchError::CircuitOpen(e) => e.fmt(f),
-            FetchError::Shared(e) => e.fmt(f),
-        }
-    }
-}
-
-impl Error for FetchError {
-    fn source(&self) -> Option<&(dyn Error + 'static)> {
-        match self {
-            FetchError::Connect(e) => Some(e),
-            FetchError::Body(e) => Some(e),
-            FetchError::TimedOut(e) => Some(e),
-            FetchError::CircuitOpen(e) => Some(e),
-            FetchError::Shared(e) => Some(e),
-            FetchError::Status(_) => None,
-        }
-    }
-}
-
-impl Failure for FetchError {
-    fn is_transient(&self) -> bool {
-        match self {
-            FetchError::Status(status) => is_retryable_status(*status),
-            FetchError::Shared(e) => e.is_transient(),
-            _ => true,
-        }
-    }
-
-    fn circuit_open(&self) -> Option<&CircuitOpen> {
-        match self {
-            FetchError::CircuitOpen(open) => Some(open),
-            _ => None,
-        }
-    }
-}
-
-impl From<TimedOut> for FetchError {
-    fn from(e: TimedOut) -> Self {
-        FetchError::TimedOut(e)
-    }
-}
-
-impl From<CircuitOpen> for FetchError {
-    fn from(e: CircuitOpen) -> Self {
-        FetchError::CircuitOpen(e)
-    }
-}
-
-impl From<SharedError> for FetchError {
-    fn from(e: SharedError) -> Self {
-        FetchError::Shared(e)
-    }
-}
-
-/// Retry a retryable status (a 503) like a transient error.
-fn retry_policy(result: Result<&Page, &FetchError>, _: &Attempt) -> Action {
-    match result {
-        Ok(page) if is_retryable_status(page.status) => Action::Retry,
-        Ok(_) => Action::Stop,
-        Err(error) => classify_failure(error),
-    }
-}
-
-/// A 5xx is a failure of the server, whatever the transport says.
-fn breaker_classifier(result: Result<&Page, &FetchError>) -> Outcome {
-    match result {
-        Ok(page) if page.status.is_server_error() => Outcome::Failure,
-        Ok(_) => Outcome::Success,
-        Err(_) => Outcome::Failure,
-    }
-}
-
-/// What retries left as a 5xx is an error for the cache (never stored) and
-/// the fallback (which answers it).
-fn server_error_is_error(result: Result<Page, FetchError>) -> Result<Page, FetchError> {
-    match result {
-        Ok(page) if page.status.is_server_error() => Err(FetchError::Status(page.status)),
-        other => other,
-    }
-}
-
-/// `http::Request` is not `Clone`: copy one for each attempt.
-fn copy_request(req: &Request<Empty<Bytes>>) -> Option<Request<Empty<Bytes>>> {
-    let mut copy = Request::new(Empty::new());
-    *copy.method_mut() = req.method().clone();
-    *copy.uri_mut() = req.uri().clone();
-    *copy.version_mut() = req.version();
-    *copy.headers_mut() = req.headers().clone();
-    Some(copy)
-}
+use tower::ServiceBuilder;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn Error>> {
     let client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
-    let fetch = service_fn(move |req: Request<Empty<Bytes>>| {
-        let client = client.clone();
-        async move {
-            let response = client.request(req).await.map_err(FetchError::Connect)?;
-            let status = response.status();
-            let body = response.into_body().collect().await;
-            let body = body.map_err(FetchError::Body)?.to_bytes();
-            Ok::<_, FetchError>(Page {
-                status,
-                body,
-                source: Source::Origin,
-            })
-        }
-    });
+    let statuses = StatusClassifier::new();
 
     let cache = CacheLayer::builder()
-        .key_fn(MethodUri)
+        .key_fn(RequestKey::new())
+        .store_if(BufferedResponse::is_storable)
         .ttl(Duration::from_millis(200))
         .stale_if_error(Duration::from_secs(30))
         .provenance()
-        .build::<HttpKey>()?;
+        .build()?;
     let retry = RetryLayer::builder()
         .max_attempts(3)
         .backoff(Backoff::exponential(Duration::from_millis(20), 2.0).with_jitter(Jitter::Full))
-        .policy(retry_policy)
+        .policy(statuses)
         .clone_request_with(copy_request)
         .build()?;
     let breaker = CircuitBreakerLayer::builder()
         .consecutive_failures(4)
         .open_duration(Duration::from_millis(500))
-        .classifier(breaker_classifier)
+        .classifier(statuses)
         .build()?;
-    let fallback = FallbackLayer::value(Page {
-        status: StatusCode::OK,
-        body: Bytes::from_static(br#"{"default":true}"#),
-        source: Source::Fallback,
-    })
-    .provenance();
+    let default = BufferedResponse::new(StatusCode::OK, HeaderMap::new(), r#"{"default":true}"#)
+        .with_source(Source::Fallback);
+    let fallback = FallbackLayer::value(default).provenance();
     let handles = Handles {
         cache: cache.handle(),
         retry: retry.handle(),
         breaker: breaker.handle(),
         fallback: fallback.handle(),
     };
+    let answers = BufferLayer::builder()
+        .statuses(StatusClassifier::none())
+        .build()?;
 
     let service = ServiceBuilder::new()
         .layer(fallback)
         .layer(cache)
-        .map_result(server_error_is_error)
+        .map_result(move |result: Result<BufferedResponse, HttpError>| {
+            result.and_then(|response| statuses.check(response))
+        })
         .layer(retry)
         .layer(breaker)
         .layer(TimeoutLayer::new(Duration::from_millis(300)))
-        .service(fetch);
+        .layer(answers)
+        .service(client);
 
     flaky_http::demo(service, handles).await?;
     Ok(())

@@ -94,9 +94,13 @@ pub use steadfast_cache as cache;
 pub use steadfast_config as config;
 pub use steadfast_core as core;
 pub use steadfast_fallback as fallback;
+#[cfg(feature = "http-kit")]
+pub use steadfast_http as http;
+
 pub use steadfast_retry as retry;
 
-// The README's Rust blocks, compiled as doctests.
-#[cfg(doctest)]
+// The README's Rust blocks, compiled as doctests; one of them wraps a
+// reqwest client with the HTTP kit (`steadfast::http`).
+#[cfg(all(doctest, feature = "http-kit"))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;

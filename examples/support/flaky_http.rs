@@ -17,35 +17,18 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
 use steadfast::breaker::Handle;
-use steadfast::cache::{CacheHandle, HttpKey, MemoryStore};
-use steadfast::core::{Provenance, Source};
+use steadfast::cache::{CacheHandle, MemoryStore};
 use steadfast::fallback::FallbackHandle;
+use steadfast::http::{BufferedResponse, HttpCacheKey};
 use steadfast::retry::RetryHandle;
 use tokio::net::TcpListener;
 use tower::{Service, ServiceExt};
 
-/// What the stack hands out: cheap to clone, so the cache can keep it.
-#[derive(Debug, Clone)]
-pub struct Page {
-    pub status: StatusCode,
-    pub body: Bytes,
-    pub source: Source,
-}
-
-impl Provenance for Page {
-    fn source(&self) -> Source {
-        self.source
-    }
-
-    fn set_source(&mut self, source: Source) {
-        self.source = source;
-    }
-}
-
 /// A handle on each layer of the stack, for the state and counters the demo
 /// prints.
 pub struct Handles {
-    pub cache: CacheHandle<HttpKey, Page, MemoryStore<HttpKey, Page>>,
+    pub cache:
+        CacheHandle<HttpCacheKey, BufferedResponse, MemoryStore<HttpCacheKey, BufferedResponse>>,
     pub retry: RetryHandle,
     pub breaker: Handle,
     pub fallback: FallbackHandle,
@@ -57,7 +40,7 @@ pub struct Handles {
 /// circuit's state), then every layer's counters.
 pub async fn demo<S, B>(service: S, handles: Handles) -> Result<(), http::Error>
 where
-    S: Service<Request<B>, Response = Page> + Clone,
+    S: Service<Request<B>, Response = BufferedResponse> + Clone,
     S::Error: fmt::Display,
     B: Default,
 {
@@ -81,9 +64,9 @@ where
             Ok(page) => println!(
                 "{n:>2} GET {path:<4} {:>8.1?}  {} {:<8} {}  circuit {:?}",
                 elapsed,
-                page.status.as_u16(),
-                page.source,
-                String::from_utf8_lossy(&page.body),
+                page.status().as_u16(),
+                page.source(),
+                String::from_utf8_lossy(page.body()),
                 handles.breaker.state(),
             ),
             Err(error) => println!("{n:>2} GET {path:<4} {elapsed:>8.1?}  error: {error}"),

@@ -295,7 +295,10 @@ impl Backend for Nginxed {
                     _ if logged.uri.starts_with("/slow/") => Seen::Hung,
                     304 => Seen::NotModified,
                     503 => Seen::Unavailable,
-                    _ if logged.bytes == INVALID_BODY.len() as u64 => Seen::Invalid,
+                    // Sent gzipped, its size before gzip is in the ETag.
+                    _ if logged.file_len().unwrap_or(logged.bytes) == INVALID_BODY.len() as u64 => {
+                        Seen::Invalid
+                    }
                     _ => Seen::Ok,
                 };
                 (key_of(&logged.uri), seen)

@@ -14,7 +14,11 @@
 //!   hundred bytes takes seconds; a conditional request is answered in
 //!   full then (no `ETag`, no `304`), so it is slow too;
 //! - `/moved/<path>` redirects (`301`) to `/config/<path>`, and
-//!   `/elsewhere/<path>` to the same path on `localhost` (another origin).
+//!   `/elsewhere/<path>` to the same path on `localhost` (another origin);
+//! - the access log names each request's `Host`, the answer's
+//!   `Content-Encoding` and `ETag`, and the request's `Authorization`, so a
+//!   test can tell what each origin saw, and the size of a file sent
+//!   compressed ([`Logged::file_len`]).
 //!
 //! Without an nginx binary the harness skips loudly, unless
 //! `STEADFAST_REQUIRE_NGINX=1`, which makes it fail.
@@ -41,6 +45,24 @@ pub struct Logged {
     pub bytes: u64,
     /// When nginx began to read the request.
     pub started: SystemTime,
+    /// The `Host` the request named.
+    pub host: String,
+    /// The `Content-Encoding` of the answer, if any.
+    pub content_encoding: Option<String>,
+    /// The `ETag` of the answer, if any.
+    pub etag: Option<String>,
+    /// The `Authorization` the request carried, if any.
+    pub authorization: Option<String>,
+}
+
+impl Logged {
+    /// The length of the file sent, from nginx's `ETag` (`"<mtime>-<len>"`
+    /// in hex, `W/` when it compressed it): the body's size before gzip.
+    pub fn file_len(&self) -> Option<u64> {
+        let tag = self.etag.as_deref()?;
+        let tag = tag.strip_prefix("W/").unwrap_or(tag).trim_matches('"');
+        u64::from_str_radix(tag.rsplit_once('-')?.1, 16).ok()
+    }
 }
 
 /// A private nginx and its files.
@@ -180,11 +202,22 @@ impl Nginx {
                 let took: f64 = parts.next()?.parse().ok()?;
                 let started = SystemTime::UNIX_EPOCH
                     + Duration::try_from_secs_f64((ended - took).max(0.0)).ok()?;
+                let host = parts.next()?.to_owned();
+                let dash = |field: &str| (field != "-").then(|| field.to_owned());
+                let content_encoding = dash(parts.next()?);
+                // nginx writes a `"` in a logged value as `\x22`.
+                let etag = dash(parts.next()?).map(|tag| tag.replace("\\x22", "\""));
+                // Last: the one field that may hold spaces.
+                let authorization = dash(&parts.collect::<Vec<_>>().join(" "));
                 Some(Logged {
                     uri,
                     status,
                     bytes,
                     started,
+                    host,
+                    content_encoding,
+                    etag,
+                    authorization,
                 })
             })
             .collect()
@@ -281,7 +314,7 @@ events {{ worker_connections 256; }}
 http {{
     default_type application/octet-stream;
     types {{ application/json json; application/toml toml; application/yaml yaml yml; text/html html; }}
-    log_format steadfast '$uri $status $body_bytes_sent $msec $request_time';
+    log_format steadfast '$uri $status $body_bytes_sent $msec $request_time $host $sent_http_content_encoding $sent_http_etag $http_authorization';
     access_log {prefix}/logs/access.log steadfast;
     client_body_temp_path {prefix}/tmp/body;
     proxy_temp_path {prefix}/tmp/proxy;

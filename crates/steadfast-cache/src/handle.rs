@@ -176,13 +176,14 @@ where
     /// source by another way than through the cache: a probe, a watcher.
     ///
     /// A value marked as a fallback answer (with
-    /// [`provenance`](crate::CacheLayerBuilder::provenance) on) is not
+    /// [`provenance`](crate::CacheLayerBuilder::provenance) on), or one
+    /// [`store_if`](crate::CacheLayerBuilder::store_if) refuses, is not
     /// stored. A load running for `key` is left alone: it stores its own
     /// answer when it ends. Listeners hear [`Event::Inserted`]. A store
     /// failure is counted, logged and returned.
     pub async fn insert(&self, key: K, value: V) -> Result<(), StoreError> {
         let shared = &*self.shared;
-        if (self.windows.is_fallback)(&value) {
+        if !self.windows.stores(&value) {
             return Ok(());
         }
         if let Some(negative) = &shared.negative {

@@ -16,8 +16,8 @@ use crate::memory::MemoryStore;
 use crate::refresh::RefreshBackoff;
 use crate::service::Cache;
 use crate::state::{
-    LeaseSettings, MAX_WINDOW, Policy, Shared, is_fallback, never_fallback, never_not_found,
-    no_mark,
+    LeaseSettings, MAX_WINDOW, Policy, Shared, always_storable, is_fallback, never_fallback,
+    never_not_found, no_mark,
 };
 use crate::store::Store;
 use crate::tiered::Tiered;
@@ -186,6 +186,7 @@ impl<V, E> CacheLayerBuilder<V, E> {
                 refresh_backoff: None,
                 mark: no_mark::<V>,
                 is_fallback: never_fallback::<V>,
+                storable: always_storable::<V>,
                 not_found: never_not_found::<E>,
             },
             negative_capacity: 1024,
@@ -278,6 +279,26 @@ impl<V, E, F, S> CacheLayerBuilder<V, E, F, S> {
     {
         self.policy.mark = <V as Provenance>::set_source;
         self.policy.is_fallback = is_fallback::<V>;
+        self
+    }
+
+    /// Stores only the values for which `storable` is true; the others are
+    /// handed to the callers of their load (and those that joined it) and
+    /// never stored, like a fallback answer. For an HTTP response that
+    /// says `Cache-Control: no-store`, say. By default every value is
+    /// stored. [`CacheHandle::insert`](crate::CacheHandle::insert) obeys it
+    /// too.
+    ///
+    /// ```
+    /// use steadfast_cache::CacheLayerBuilder;
+    ///
+    /// let layer = CacheLayerBuilder::<String, std::io::Error>::new()
+    ///     .store_if(|value: &String| !value.is_empty())
+    ///     .build::<u64>();
+    /// # drop(layer);
+    /// ```
+    pub fn store_if(mut self, storable: fn(&V) -> bool) -> Self {
+        self.policy.storable = storable;
         self
     }
 

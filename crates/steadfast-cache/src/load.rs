@@ -348,10 +348,11 @@ pub(crate) async fn run<Svc, Req, K, V, E, S>(
             tracing::debug!(key = %key, ?elapsed, "cache loaded");
             shared.notify(&Event::Loaded { key: &key, elapsed });
             let entry = shared.entry(&policy, value.clone(), Instant::now());
-            let storable = !(policy.is_fallback)(&value);
-            if storable {
+            // A real answer ends a refresh pause, stored or not.
+            if !(policy.is_fallback)(&value) {
                 shared.held_off.clear(&key);
             }
+            let storable = policy.stores(&value);
             lead.publish(Outcome::Value(value, Served::Origin));
             if storable && !lead.is_cancelled() {
                 if let Some(negative) = &shared.negative {

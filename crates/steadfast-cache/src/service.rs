@@ -362,9 +362,10 @@ where
             match (served, role) {
                 (Served::Origin, Role::Lead) => shared.counters.miss(),
                 (Served::Origin, Role::Joined) => shared.counters.coalesced(),
-                // A fallback answer is never stored: a late caller has it
-                // from the load, as a joined one does, not from memory.
-                (Served::Origin, Role::Late) if (policy.is_fallback)(&value) => {
+                // A value not stored (a fallback answer, one `store_if`
+                // refuses): a late caller has it from the load, as a joined
+                // one does, not from memory.
+                (Served::Origin, Role::Late) if !policy.stores(&value) => {
                     shared.counters.coalesced()
                 }
                 (Served::Origin | Served::Cache, _) => {

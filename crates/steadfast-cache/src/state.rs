@@ -43,6 +43,8 @@ pub(crate) struct Policy<V, E> {
     pub(crate) mark: fn(&mut V, Source),
     /// Whether a loaded value is a fallback answer, never to be stored.
     pub(crate) is_fallback: fn(&V) -> bool,
+    /// Whether a loaded value may be stored (`store_if`).
+    pub(crate) storable: fn(&V) -> bool,
     pub(crate) not_found: fn(&E) -> bool,
 }
 
@@ -61,7 +63,14 @@ impl<V, E> Policy<V, E> {
             stale_while_revalidate: self.stale_while_revalidate,
             stale_if_error: self.stale_if_error,
             is_fallback: self.is_fallback,
+            storable: self.storable,
         }
+    }
+
+    /// Whether a value just loaded is stored: not a fallback answer, and
+    /// storable.
+    pub(crate) fn stores(&self, value: &V) -> bool {
+        self.windows().stores(value)
     }
 }
 
@@ -74,6 +83,15 @@ pub(crate) struct Windows<V> {
     pub(crate) stale_if_error: Duration,
     /// Whether a value is a fallback answer, never to be stored.
     pub(crate) is_fallback: fn(&V) -> bool,
+    /// Whether a value may be stored (`store_if`).
+    pub(crate) storable: fn(&V) -> bool,
+}
+
+impl<V> Windows<V> {
+    /// Whether `value` is stored: not a fallback answer, and storable.
+    pub(crate) fn stores(&self, value: &V) -> bool {
+        !(self.is_fallback)(value) && (self.storable)(value)
+    }
 }
 
 impl<V> Clone for Windows<V> {
@@ -108,6 +126,10 @@ pub(crate) fn never_fallback<V>(_: &V) -> bool {
 
 pub(crate) fn is_fallback<V: steadfast_core::Provenance>(value: &V) -> bool {
     value.source() == Source::Fallback
+}
+
+pub(crate) fn always_storable<V>(_: &V) -> bool {
+    true
 }
 
 pub(crate) fn never_not_found<E>(_: &E) -> bool {

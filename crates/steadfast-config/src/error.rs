@@ -55,9 +55,34 @@ pub enum ConfigError {
         content_type: Option<Arc<str>>,
     },
     /// The body was larger than the limit; reading stopped at the limit.
+    /// A compressed body counts by its decoded size too, so a small body
+    /// that inflates past the limit is this.
     BodyTooLarge {
         /// The limit in bytes.
         limit: usize,
+    },
+    /// The body came in a `Content-Encoding` this build does not decode
+    /// (one it did not ask for in `Accept-Encoding`, or several stacked).
+    UnsupportedEncoding {
+        /// The encoding, as the server named it.
+        encoding: Arc<str>,
+    },
+    /// The body did not decode in its `Content-Encoding`: corrupt,
+    /// truncated, or followed by other bytes.
+    CorruptBody {
+        /// The encoding (`gzip`, `br`, `zstd`).
+        encoding: Arc<str>,
+        /// What the decoder said.
+        message: Arc<str>,
+    },
+    /// The server redirected, and the redirect was not followed.
+    Redirect {
+        /// The redirect's status.
+        code: StatusCode,
+        /// Where it pointed, without credentials, if it was a valid URL.
+        location: Option<Arc<str>>,
+        /// Why it was not followed.
+        reason: RedirectRefused,
     },
     /// The body could not be decoded (malformed, not UTF-8, wrong type).
     Decode {
@@ -121,13 +146,15 @@ impl ConfigError {
     ///   reset, DNS), a timeout, 408, 429, 5xx, an I/O error that may pass
     ///   (interrupted, reset), an open circuit;
     /// - [permanent](FailureKind::Permanent): an invalid request, not
-    ///   found, another 4xx (or any other unexpected status), a TLS
+    ///   found, another 4xx (or any other unexpected status), a redirect
+    ///   not followed, a TLS
     ///   failure no retry can fix (the server's certificate rejected, the
     ///   peer rejecting this client's, no common protocol), an I/O error
     ///   that will repeat (permission denied);
     /// - [invalid content](FailureKind::InvalidContent): the source
     ///   answered with something that is not a usable configuration (an
-    ///   unsupported format, a body over the size limit, a body that does
+    ///   unsupported format or content encoding, a body over the size
+    ///   limit, a compressed body that does not inflate, a body that does
     ///   not decode or validate).
     ///
     /// ```
@@ -167,7 +194,10 @@ impl ConfigError {
             ConfigError::InvalidRequest { .. } | ConfigError::NotFound { .. } => {
                 FailureKind::Permanent
             }
+            ConfigError::Redirect { .. } => FailureKind::Permanent,
             ConfigError::UnsupportedFormat { .. }
+            | ConfigError::UnsupportedEncoding { .. }
+            | ConfigError::CorruptBody { .. }
             | ConfigError::BodyTooLarge { .. }
             | ConfigError::Decode { .. }
             | ConfigError::Validation { .. } => FailureKind::InvalidContent,
@@ -204,6 +234,28 @@ impl fmt::Display for ConfigError {
             ConfigError::BodyTooLarge { limit } => {
                 write!(f, "config body larger than the limit of {limit} bytes")
             }
+            ConfigError::UnsupportedEncoding { encoding } => {
+                write!(f, "unsupported config content encoding {encoding:?}")
+            }
+            ConfigError::CorruptBody { encoding, message } => {
+                write!(f, "config body does not decode as {encoding}: {message}")
+            }
+            ConfigError::Redirect {
+                code,
+                location: Some(location),
+                reason,
+            } => write!(
+                f,
+                "config server redirected ({code}) to {location:?}, not followed: {reason}"
+            ),
+            ConfigError::Redirect {
+                code,
+                location: None,
+                reason,
+            } => write!(
+                f,
+                "config server redirected ({code}), not followed: {reason}"
+            ),
             ConfigError::Decode {
                 format,
                 line,
@@ -277,6 +329,37 @@ impl Failure for ConfigError {
             ConfigError::Io(error) => error.kind() == io::ErrorKind::NotFound,
             ConfigError::Other(shared) => shared.is_not_found(),
             _ => false,
+        }
+    }
+}
+
+/// Why a redirect was not followed ([`ConfigError::Redirect`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RedirectRefused {
+    /// The limit of redirects for one load was reached.
+    TooMany {
+        /// The limit.
+        limit: u32,
+    },
+    /// It pointed to another origin (scheme, host or port), which the
+    /// source does not follow unless told to.
+    OtherOrigin,
+    /// It pointed from HTTPS to plain HTTP.
+    Downgrade,
+    /// Its `Location` was missing or not a valid URL.
+    InvalidLocation,
+}
+
+impl fmt::Display for RedirectRefused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RedirectRefused::TooMany { limit } => write!(f, "more than {limit} redirects"),
+            RedirectRefused::OtherOrigin => {
+                f.pad("another origin (HttpSourceBuilder::allow_cross_origin_redirects follows it)")
+            }
+            RedirectRefused::Downgrade => f.pad("from HTTPS to plain HTTP"),
+            RedirectRefused::InvalidLocation => f.pad("no valid Location"),
         }
     }
 }

@@ -64,6 +64,21 @@
 //! let error = response.decode::<serde_json::Value>().unwrap_err();
 //! assert!(matches!(error, ConfigError::Decode { line: Some(1), column: Some(15), .. }));
 //! ```
+//!
+//! # Features
+//!
+//! | feature | what |
+//! |---|---|
+//! | `rustls-ring` (default) | HTTPS in the default client: rustls on ring, webpki roots |
+//! | `rustls-aws-lc` | the same on aws-lc-rs |
+//! | `native-tls` | the platform's TLS (OpenSSL, Secure Transport, SChannel) through hyper-tls |
+//! | `gzip`, `brotli`, `zstd` (default) | `Content-Encoding` decoded under the size limit, and asked for in `Accept-Encoding` |
+//! | `toml`, `yaml` | decoding of those formats |
+//! | `reqwest` | `ReqwestClient`: the source over a `reqwest::Client` |
+//!
+//! With no TLS feature the default client speaks plain HTTP, and HTTPS
+//! needs a client of your own ([`HttpSourceBuilder::build_with`]). With
+//! several, the first in the table is the default client's.
 
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -85,21 +100,21 @@ pub mod future {
 
     pub use crate::decode::DecodeTask;
     pub use crate::file::FileFuture;
-    pub use crate::http::HttpFuture;
     #[cfg(feature = "reqwest")]
     pub use crate::http::ReqwestFuture;
+    pub use crate::http::{Following, HttpFuture};
     pub use crate::typed::DecodeFuture;
 }
 
 pub use decode::{BLOCKING_DECODE_SIZE, Validate, decode_blocking};
-pub use error::{BuildError, ConfigError};
+pub use error::{BuildError, ConfigError, RedirectRefused};
 pub use event::{DecodeStats, Event, HttpStats};
 pub use file::{DEFAULT_MAX_FILE_SIZE, FileSource, FileSourceBuilder};
 #[cfg(feature = "reqwest")]
 pub use http::ReqwestClient;
 pub use http::{
-    DEFAULT_MAX_BODY_SIZE, DEFAULT_REMEMBERED, DEFAULT_REMEMBERED_BYTES, DEFAULT_TIMEOUT,
-    DefaultClient, HttpSource, HttpSourceBuilder, LongPoll, RequestBody,
+    DEFAULT_MAX_BODY_SIZE, DEFAULT_MAX_REDIRECTS, DEFAULT_REMEMBERED, DEFAULT_REMEMBERED_BYTES,
+    DEFAULT_TIMEOUT, DefaultClient, HttpSource, HttpSourceBuilder, LongPoll, RequestBody,
 };
 pub use request::ConfigRequest;
 pub use response::{ConfigResponse, Format};

@@ -102,6 +102,7 @@ struct Inner {
     body: Bytes,
     format: Format,
     version: Option<Arc<str>>,
+    weak_version: bool,
     fetched_at: Instant,
     /// The body's decoded values: shared by a copy that changes only the
     /// version or the fetch time, since the bytes are the same.
@@ -116,6 +117,7 @@ impl ConfigResponse {
                 body: body.into(),
                 format,
                 version: None,
+                weak_version: false,
                 fetched_at: Instant::now(),
                 slots: Arc::default(),
             }),
@@ -133,9 +135,18 @@ impl ConfigResponse {
         &self.inner.slots
     }
 
-    /// Sets the version (an HTTP `ETag`, a file's modification stamp).
+    /// Sets the version (an HTTP `ETag`'s tag without its quotes, a file's
+    /// modification stamp).
     pub fn with_version(mut self, version: impl Into<Arc<str>>) -> Self {
         self.inner_mut().version = Some(version.into());
+        self
+    }
+
+    /// Marks the version as weak (an `ETag` of `W/"…"`: the same meaning,
+    /// perhaps not the same bytes, as a compressed and an uncompressed body
+    /// of one file) or strong.
+    pub fn with_weak_version(mut self, weak: bool) -> Self {
+        self.inner_mut().weak_version = weak;
         self
     }
 
@@ -161,9 +172,16 @@ impl ConfigResponse {
         self.inner.format
     }
 
-    /// The version, if the origin gave one.
+    /// The version, if the origin gave one: for an HTTP source the
+    /// `ETag`'s tag without its quotes or weak prefix (`v1` for `"v1"`
+    /// and for `W/"v1"`; see [`is_weak_version`](Self::is_weak_version)).
     pub fn version(&self) -> Option<&str> {
         self.inner.version.as_deref()
+    }
+
+    /// Whether the version came from a weak validator (`W/"…"`).
+    pub fn is_weak_version(&self) -> bool {
+        self.inner.weak_version
     }
 
     /// The version as the shared string it is stored in.
@@ -241,6 +259,7 @@ impl PartialEq for ConfigResponse {
                 || (self.inner.body == other.inner.body
                     && self.inner.format == other.inner.format
                     && self.inner.version == other.inner.version
+                    && self.inner.weak_version == other.inner.weak_version
                     && self.inner.fetched_at == other.inner.fetched_at))
     }
 }
@@ -252,6 +271,7 @@ impl fmt::Debug for ConfigResponse {
         f.debug_struct("ConfigResponse")
             .field("format", &self.inner.format)
             .field("version", &self.inner.version)
+            .field("weak_version", &self.inner.weak_version)
             .field("len", &self.inner.body.len())
             .field("age", &self.age())
             .field("source", &self.source)

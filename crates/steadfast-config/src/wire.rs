@@ -20,6 +20,7 @@ struct WireOut<'a> {
     encoding: &'static str,
     format: Format,
     version: Option<&'a str>,
+    weak_version: bool,
     fetched_at_ms: u64,
     source: &'static str,
 }
@@ -33,6 +34,8 @@ struct WireIn<'a> {
     format: Format,
     #[serde(borrow)]
     version: Option<Cow<'a, str>>,
+    #[serde(default)]
+    weak_version: bool,
     fetched_at_ms: u64,
     #[serde(borrow)]
     source: Cow<'a, str>,
@@ -59,6 +62,7 @@ impl Serialize for ConfigResponse {
             encoding,
             format: self.format(),
             version: self.version(),
+            weak_version: self.is_weak_version(),
             fetched_at_ms: unix_millis(self.fetched_at(), Instant::now(), SystemTime::now()),
             source: self.source().as_str(),
         }
@@ -87,7 +91,7 @@ impl<'de> Deserialize<'de> for ConfigResponse {
         if let Some(version) = wire.version {
             response = response.with_version(&*version);
         }
-        Ok(response)
+        Ok(response.with_weak_version(wire.weak_version))
     }
 }
 

@@ -42,7 +42,8 @@ async fn ok_json_is_loaded_from_the_templated_url() {
         .with_label("region", "eu west");
     let response = load(&source, req).await.unwrap();
     assert_eq!(response.format(), Format::Json);
-    assert_eq!(response.version(), Some("\"v1\""));
+    assert_eq!(response.version(), Some("v1"));
+    assert!(!response.is_weak_version());
     assert_eq!(response.source(), Source::Origin);
     assert_eq!(
         response.decode::<App>().unwrap(),
@@ -140,10 +141,16 @@ async fn other_statuses_are_permanent() {
         }
     ));
     assert!(!error.is_transient());
+    // With redirects off, a redirect is a status like another.
+    let source = HttpSource::builder(server.url())
+        .max_redirects(0)
+        .build()
+        .unwrap();
     let error = load(&source, ConfigRequest::new("moved"))
         .await
         .unwrap_err();
     assert_eq!(error.status(), Some(StatusCode::MOVED_PERMANENTLY));
+    assert!(!error.is_transient());
 }
 
 #[tokio::test]

@@ -30,6 +30,27 @@ async fn a_text_body_round_trips_with_its_age() {
 }
 
 #[test]
+fn a_weak_version_round_trips_and_an_old_envelope_reads_as_strong() {
+    let weak = ConfigResponse::new("{}", Format::Json)
+        .with_version("abc")
+        .with_weak_version(true);
+    let json = serde_json::to_value(&weak).unwrap();
+    assert_eq!(json["weak_version"], true);
+    let back: ConfigResponse = serde_json::from_value(json).unwrap();
+    assert_eq!(
+        (back.version(), back.is_weak_version()),
+        (Some("abc"), true)
+    );
+
+    let old = r#"{"body":"{}","encoding":"utf8","format":"json","version":"abc","fetched_at_ms":0,"source":"origin"}"#;
+    let back: ConfigResponse = serde_json::from_str(old).unwrap();
+    assert_eq!(
+        (back.version(), back.is_weak_version()),
+        (Some("abc"), false)
+    );
+}
+
+#[test]
 fn a_binary_body_is_base64() {
     let original = ConfigResponse::new(vec![0xff, 0x00, b'a'], Format::Json);
     let json = serde_json::to_string(&original).unwrap();

@@ -58,7 +58,7 @@ async fn loads_a_typed_value_over_http() {
     let typed = service.oneshot(ConfigRequest::new("app")).await.unwrap();
     assert_eq!(typed.api_url, "https://api");
     assert_eq!(typed.max_retries, 2);
-    assert_eq!(typed.version(), Some("\"e1\""));
+    assert_eq!(typed.version(), Some("e1"));
     assert_eq!(typed.format(), Format::Json);
     assert_eq!(typed.source(), Source::Origin);
     let copy = typed.clone();

@@ -2,10 +2,12 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::header::{ACCEPT, AUTHORIZATION, USER_AGENT};
+use http::header::{ACCEPT, ACCEPT_ENCODING, AUTHORIZATION, USER_AGENT};
 use http::{HeaderMap, HeaderName, HeaderValue};
 
+use super::decompress;
 use super::long_poll::{LongPoll, LongPolls};
+use super::redirect::{DEFAULT_MAX_REDIRECTS, Redirects};
 use super::remembered::Remembered;
 use super::target::{Target, redact};
 use super::{HttpShared, HttpSource};
@@ -46,6 +48,7 @@ pub struct HttpSourceBuilder {
     auth: Option<String>,
     timeout: Duration,
     max_body_size: usize,
+    redirects: Redirects,
     default_format: Option<Format>,
     default_profile: Option<String>,
     remembered: usize,
@@ -63,6 +66,10 @@ impl HttpSourceBuilder {
             auth: None,
             timeout: DEFAULT_TIMEOUT,
             max_body_size: DEFAULT_MAX_BODY_SIZE,
+            redirects: Redirects {
+                max: DEFAULT_MAX_REDIRECTS,
+                cross_origin: false,
+            },
             default_format: None,
             default_profile: None,
             remembered: DEFAULT_REMEMBERED,
@@ -130,9 +137,33 @@ impl HttpSourceBuilder {
 
     /// The largest body accepted, in bytes (default 4 MiB). A larger body
     /// is [`ConfigError::BodyTooLarge`](crate::ConfigError::BodyTooLarge),
-    /// and reading stops at the limit.
+    /// and reading stops at the limit. A compressed body (`Content-Encoding:
+    /// gzip`, `br`, `zstd`) is held to it both as it arrives and as it
+    /// inflates: one that decodes to more stops at the limit.
     pub fn max_body_size(mut self, bytes: usize) -> Self {
         self.max_body_size = bytes;
+        self
+    }
+
+    /// How many redirects (301, 302, 303, 307, 308) one load follows
+    /// (default 5); zero follows none, and a redirect is then
+    /// [`ConfigError::Status`](crate::ConfigError::Status). One past the
+    /// limit is [`ConfigError::Redirect`](crate::ConfigError::Redirect).
+    /// Every hop is within the one [timeout](Self::timeout).
+    pub fn max_redirects(mut self, redirects: u32) -> Self {
+        self.redirects.max = redirects;
+        self
+    }
+
+    /// Whether a redirect to another origin (scheme, host or port) is
+    /// followed (default `false`: it is
+    /// [`ConfigError::Redirect`](crate::ConfigError::Redirect)). Once a
+    /// load leaves the base URL's origin, its requests carry no
+    /// credentials: no `Authorization`, `Proxy-Authorization`, `Cookie`,
+    /// nor any [sensitive header](Self::sensitive_header). A redirect from
+    /// HTTPS to plain HTTP is never followed.
+    pub fn allow_cross_origin_redirects(mut self, allow: bool) -> Self {
+        self.redirects.cross_origin = allow;
         self
     }
 
@@ -189,9 +220,27 @@ impl HttpSourceBuilder {
         self
     }
 
-    /// Builds the source on the default client: hyper-util's pooling client,
-    /// with rustls TLS (webpki roots, ring) when the `tls` feature is on.
+    /// Builds the source on the default client ([`DefaultClient`](crate::DefaultClient)):
+    /// hyper-util's pooling client, with the TLS the features choose:
+    /// rustls on ring (`rustls-ring`, the default), rustls on aws-lc-rs
+    /// (`rustls-aws-lc`), or the platform's (`native-tls`); with several,
+    /// the first of these. With none, it speaks plain HTTP only, and an
+    /// `https` base URL is [`BuildError::Tls`]: give a client of your own
+    /// to [`build_with`](Self::build_with).
     pub fn build(self) -> Result<HttpSource, BuildError> {
+        if !super::DEFAULT_CLIENT_HAS_TLS
+            && self
+                .base_url
+                .trim_start()
+                .get(..6)
+                .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https:"))
+        {
+            return Err(BuildError::Tls {
+                message: "an https URL, and no TLS feature (rustls-ring, rustls-aws-lc, \
+                          native-tls) for the default client; use build_with"
+                    .into(),
+            });
+        }
         let client = super::default_client()?;
         self.build_with(client)
     }
@@ -246,6 +295,11 @@ impl HttpSourceBuilder {
         if !headers.contains_key(ACCEPT) {
             headers.insert(ACCEPT, HeaderValue::from_static(ACCEPTED));
         }
+        if let Some(encodings) = decompress::ACCEPT_ENCODING
+            && !headers.contains_key(ACCEPT_ENCODING)
+        {
+            headers.insert(ACCEPT_ENCODING, HeaderValue::from_static(encodings));
+        }
         if !headers.contains_key(USER_AGENT) {
             headers.insert(
                 USER_AGENT,
@@ -262,6 +316,7 @@ impl HttpSourceBuilder {
                 headers,
                 timeout: self.timeout,
                 max_body_size: self.max_body_size,
+                redirects: self.redirects,
                 default_format: self.default_format,
                 default_profile: self.default_profile.map(Arc::from),
                 remembered: Remembered::new(self.remembered, self.remembered_bytes),
@@ -302,6 +357,8 @@ impl fmt::Debug for HttpSourceBuilder {
             .field("auth", &self.auth.as_ref().map(|_| "<redacted>"))
             .field("timeout", &self.timeout)
             .field("max_body_size", &self.max_body_size)
+            .field("max_redirects", &self.redirects.max)
+            .field("cross_origin_redirects", &self.redirects.cross_origin)
             .field("default_format", &self.default_format)
             .field("default_profile", &self.default_profile)
             .field("remember", &self.remembered)

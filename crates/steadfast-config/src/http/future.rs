@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use std::task::{Context, Poll, ready};
 use std::time::{Duration, SystemTime};
 
-use bytes::{Buf, BufMut, BytesMut};
+use bytes::Buf;
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE, ETAG, RETRY_AFTER};
 use http::{HeaderMap, StatusCode, Uri};
 use http_body::Body;
@@ -17,6 +17,8 @@ use tracing::Span;
 use tracing::field::Empty;
 
 use super::HttpShared;
+use super::decompress::{Decoding, encoding_of};
+use super::etag;
 use super::long_poll::LongPolls;
 use super::remembered::Entry;
 use crate::response::MAX_PREALLOCATED_BODY;
@@ -61,7 +63,7 @@ pin_project! {
         Reading {
             #[pin]
             body: B,
-            buf: BytesMut,
+            decoding: Decoding,
             format: Format,
             etag: Option<http::HeaderValue>,
         },
@@ -135,7 +137,7 @@ enum Head<B> {
         body: B,
         format: Format,
         etag: Option<http::HeaderValue>,
-        capacity: usize,
+        decoding: Decoding,
     },
 }
 
@@ -161,7 +163,7 @@ where
                 StateProj::Sending { call } => {
                     let response = match call.poll(cx) {
                         Poll::Ready(Ok(response)) => response,
-                        Poll::Ready(Err(error)) => break Err(ConfigError::transport(error)),
+                        Poll::Ready(Err(error)) => break Err(super::redirect::into_error(error)),
                         Poll::Pending => {
                             ready!(this.deadline.as_mut().poll(cx));
                             break Err(ConfigError::Timeout(this.shared.timeout));
@@ -175,10 +177,10 @@ where
                             body,
                             format,
                             etag,
-                            capacity,
+                            decoding,
                         } => this.state.set(State::Reading {
                             body,
-                            buf: BytesMut::with_capacity(capacity),
+                            decoding,
                             format,
                             etag,
                         }),
@@ -186,11 +188,10 @@ where
                 }
                 StateProj::Reading {
                     mut body,
-                    buf,
+                    decoding,
                     format,
                     etag,
                 } => {
-                    let limit = this.shared.max_body_size;
                     let mut frames = 0u32;
                     let read = loop {
                         frames += 1;
@@ -204,36 +205,37 @@ where
                         match body.as_mut().poll_frame(cx) {
                             Poll::Ready(Some(Ok(frame))) => {
                                 if let Ok(mut data) = frame.into_data() {
-                                    if buf.len().saturating_add(data.remaining()) > limit {
-                                        break Err(ConfigError::BodyTooLarge { limit });
-                                    }
-                                    while data.has_remaining() {
+                                    let mut pushed = Ok(());
+                                    while pushed.is_ok() && data.has_remaining() {
                                         let chunk = data.chunk();
                                         let len = chunk.len();
-                                        buf.put_slice(chunk);
+                                        pushed = decoding.push(chunk);
                                         data.advance(len);
+                                    }
+                                    if let Err(error) = pushed {
+                                        break Err(error);
                                     }
                                 }
                             }
                             Poll::Ready(Some(Err(error))) => {
                                 break Err(ConfigError::transport(error));
                             }
-                            Poll::Ready(None) => break Ok(()),
+                            Poll::Ready(None) => break decoding.finish(),
                             Poll::Pending => {
                                 ready!(this.deadline.as_mut().poll(cx));
                                 break Err(ConfigError::Timeout(this.shared.timeout));
                             }
                         }
                     };
-                    break read.map(|()| {
-                        let body = std::mem::take(buf).freeze();
+                    break read.map(|body| {
                         let mut response = ConfigResponse::new(body.clone(), *format);
                         let key = this.request.shared_key();
                         match etag.take() {
                             Some(etag) => {
-                                let version: Arc<str> =
-                                    Arc::from(etag.to_str().unwrap_or_default());
-                                response = response.with_version(version.clone());
+                                let (version, weak) = etag::version(&etag);
+                                response = response
+                                    .with_version(version.clone())
+                                    .with_weak_version(weak);
                                 this.shared
                                     .remembered
                                     .put(key.clone(), Entry::new(etag, version, body, *format));
@@ -326,9 +328,9 @@ fn head<B: Body>(
         StatusCode::OK | StatusCode::NON_AUTHORITATIVE_INFORMATION => {}
         StatusCode::NOT_MODIFIED => {
             return match validated {
-                Some(entry) => Head::Done(Ok(
-                    ConfigResponse::new(entry.body, entry.format).with_version(entry.version)
-                )),
+                Some(entry) => Head::Done(Ok(ConfigResponse::new(entry.body, entry.format)
+                    .with_version(entry.version)
+                    .with_weak_version(entry.weak))),
                 None => failed(ConfigError::Status {
                     code: status,
                     retry_after: None,
@@ -379,11 +381,15 @@ fn head<B: Body>(
     let capacity = usize::try_from(declared)
         .unwrap_or(usize::MAX)
         .min(MAX_PREALLOCATED_BODY);
+    let encoding = match encoding_of(&parts.headers) {
+        Ok(encoding) => encoding,
+        Err(error) => return failed(error),
+    };
     Head::Read {
         body,
         format,
         etag,
-        capacity,
+        decoding: Decoding::new(encoding, limit, capacity),
     }
 }
 

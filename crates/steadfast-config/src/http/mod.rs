@@ -1,8 +1,11 @@
 //! The HTTP source.
 
 mod builder;
+mod decompress;
+mod etag;
 mod future;
 mod long_poll;
+mod redirect;
 mod remembered;
 #[cfg(feature = "reqwest")]
 mod reqwest;
@@ -28,10 +31,12 @@ pub use self::builder::{
 };
 pub use self::future::HttpFuture;
 pub use self::long_poll::LongPoll;
+pub use self::redirect::{DEFAULT_MAX_REDIRECTS, Following};
 #[cfg(feature = "reqwest")]
 pub use self::reqwest::{ReqwestClient, ReqwestFuture};
 
 use self::long_poll::LongPolls;
+use self::redirect::Redirects;
 use self::remembered::{Entry, Remembered};
 use self::target::Target;
 pub(crate) use self::tls::is_certificate_error;
@@ -42,24 +47,53 @@ use crate::{BuildError, ConfigError, ConfigRequest, ConfigResponse, Format};
 pub type RequestBody = Empty<Bytes>;
 
 /// The client [`HttpSourceBuilder::build`] makes: hyper-util's pooling
-/// client over rustls (HTTPS and HTTP, HTTP/1.1 and HTTP/2).
-#[cfg(feature = "tls")]
+/// client over rustls (HTTPS and HTTP, HTTP/1.1 and HTTP/2), with the
+/// webpki roots, on ring (feature `rustls-ring`, the default) or aws-lc-rs
+/// (feature `rustls-aws-lc`).
+#[cfg(any(feature = "rustls-ring", feature = "rustls-aws-lc"))]
 pub type DefaultClient = hyper_util::client::legacy::Client<
     hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
     RequestBody,
 >;
 
 /// The client [`HttpSourceBuilder::build`] makes: hyper-util's pooling
-/// client over plain HTTP (the `tls` feature is off).
-#[cfg(not(feature = "tls"))]
+/// client over the platform's TLS through hyper-tls (feature
+/// `native-tls`; HTTPS and HTTP, HTTP/1.1).
+#[cfg(all(
+    feature = "native-tls",
+    not(any(feature = "rustls-ring", feature = "rustls-aws-lc"))
+))]
+pub type DefaultClient = hyper_util::client::legacy::Client<
+    hyper_tls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+    RequestBody,
+>;
+
+/// The client [`HttpSourceBuilder::build`] makes without a TLS feature:
+/// hyper-util's pooling client over plain HTTP. An `https` base URL then
+/// needs a client of your own ([`HttpSourceBuilder::build_with`]).
+#[cfg(not(any(
+    feature = "rustls-ring",
+    feature = "rustls-aws-lc",
+    feature = "native-tls"
+)))]
 pub type DefaultClient = hyper_util::client::legacy::Client<
     hyper_util::client::legacy::connect::HttpConnector,
     RequestBody,
 >;
 
-#[cfg(feature = "tls")]
+/// Whether the default client speaks TLS.
+pub(crate) const DEFAULT_CLIENT_HAS_TLS: bool = cfg!(any(
+    feature = "rustls-ring",
+    feature = "rustls-aws-lc",
+    feature = "native-tls"
+));
+
+#[cfg(any(feature = "rustls-ring", feature = "rustls-aws-lc"))]
 fn default_client() -> Result<DefaultClient, BuildError> {
+    #[cfg(feature = "rustls-ring")]
     let provider = Arc::new(rustls::crypto::ring::default_provider());
+    #[cfg(not(feature = "rustls-ring"))]
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let connector = hyper_rustls::HttpsConnectorBuilder::new()
         .with_provider_and_webpki_roots(provider)
         .map_err(|e| BuildError::Tls {
@@ -75,7 +109,28 @@ fn default_client() -> Result<DefaultClient, BuildError> {
     )
 }
 
-#[cfg(not(feature = "tls"))]
+#[cfg(all(
+    feature = "native-tls",
+    not(any(feature = "rustls-ring", feature = "rustls-aws-lc"))
+))]
+fn default_client() -> Result<DefaultClient, BuildError> {
+    let tls = native_tls::TlsConnector::new().map_err(|e| BuildError::Tls {
+        message: e.to_string().into(),
+    })?;
+    let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
+    http.enforce_http(false);
+    let connector = hyper_tls::HttpsConnector::from((http, tls.into()));
+    Ok(
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build(connector),
+    )
+}
+
+#[cfg(not(any(
+    feature = "rustls-ring",
+    feature = "rustls-aws-lc",
+    feature = "native-tls"
+)))]
 fn default_client() -> Result<DefaultClient, BuildError> {
     Ok(
         hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
@@ -99,6 +154,21 @@ fn default_client() -> Result<DefaultClient, BuildError> {
 ///   [bytes](HttpSourceBuilder::remember_bytes)) and the next request for the same key sends `If-None-Match`;
 ///   `304 Not Modified` then answers with the remembered body, same version,
 ///   fresh `fetched_at`.
+/// - A compressed body (`Content-Encoding: gzip`, `br` or `zstd`, as
+///   the features allow, all asked for in `Accept-Encoding`) is decoded as
+///   it streams, held to the size limit both compressed and decoded;
+///   another encoding is [`ConfigError::UnsupportedEncoding`], a stream
+///   that does not decode [`ConfigError::CorruptBody`].
+/// - The version is the `ETag`'s tag without quotes (`v1` for `"v1"`),
+///   weak validators (`W/"v1"`) told by
+///   [`ConfigResponse::is_weak_version`]; `If-None-Match` sends the tag
+///   back as it came.
+/// - Redirects (301, 302, 303, 307, 308) are followed, up to
+///   [`max_redirects`](HttpSourceBuilder::max_redirects) (default 5), on
+///   the base URL's origin unless
+///   [`allow_cross_origin_redirects`](HttpSourceBuilder::allow_cross_origin_redirects),
+///   and then without credentials; never from HTTPS to HTTP. Any other is
+///   [`ConfigError::Redirect`].
 /// - `404` is [`ConfigError::NotFound`]; `429` and `5xx` are
 ///   [`ConfigError::Status`] with the `Retry-After` delay (seconds or an HTTP
 ///   date); any other status is [`ConfigError::Status`].
@@ -109,7 +179,8 @@ fn default_client() -> Result<DefaultClient, BuildError> {
 /// (never credentials), the status, the body size and the duration. The
 /// auth header is marked sensitive and never shown by `Debug` or tracing.
 ///
-/// Clones share everything but the client, which is cloned.
+/// Clones share everything but the client, which is cloned (and cloned
+/// again for each load that may follow a redirect, which the clone sends).
 ///
 /// # Clients
 ///
@@ -128,6 +199,7 @@ pub(crate) struct HttpShared {
     headers: HeaderMap,
     timeout: Duration,
     max_body_size: usize,
+    redirects: Redirects,
     default_format: Option<Format>,
     default_profile: Option<Arc<str>>,
     remembered: Remembered,
@@ -244,6 +316,8 @@ impl fmt::Debug for HttpShared {
             .field("headers", &headers)
             .field("timeout", &self.timeout)
             .field("max_body_size", &self.max_body_size)
+            .field("max_redirects", &self.redirects.max)
+            .field("cross_origin_redirects", &self.redirects.cross_origin)
             .field("default_format", &self.default_format)
             .field("default_profile", &self.default_profile)
             .field("remembered", &self.remembered.len())
@@ -256,14 +330,14 @@ impl fmt::Debug for HttpShared {
 
 impl<C, B> Service<ConfigRequest> for HttpSource<C>
 where
-    C: Service<http::Request<RequestBody>, Response = http::Response<B>>,
+    C: Service<http::Request<RequestBody>, Response = http::Response<B>> + Clone,
     C::Error: Into<BoxError>,
     B: Body,
     B::Error: Into<BoxError>,
 {
     type Response = ConfigResponse;
     type Error = ConfigError;
-    type Future = HttpFuture<C::Future, B>;
+    type Future = HttpFuture<Following<C, C::Future>, B>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), ConfigError>> {
         self.inner.poll_ready(cx).map_err(ConfigError::transport)
@@ -273,10 +347,16 @@ where
         match self.request(&req) {
             Ok((request, validated)) => {
                 let span = future::span(&req, request.uri());
+                let redirects = self.shared.redirects;
+                let (uri, headers) = (request.uri().clone(), request.headers().clone());
                 let call = {
                     let _entered = span.enter();
                     self.inner.call(request)
                 };
+                // The clone that sends the redirects' requests, when they
+                // are followed.
+                let client = (redirects.max > 0).then(|| self.inner.clone());
+                let call = Following::new(call, client, uri, headers, redirects);
                 HttpFuture::sending(call, self.shared.clone(), req, validated, span)
             }
             Err(error) => HttpFuture::failed(error, self.shared.clone(), req),

@@ -27,6 +27,8 @@ pub(crate) struct Remembered {
 pub(crate) struct Entry {
     pub(crate) etag: HeaderValue,
     pub(crate) version: Arc<str>,
+    /// Whether the tag is a weak validator (`W/"…"`).
+    pub(crate) weak: bool,
     pub(crate) body: Bytes,
     pub(crate) format: Format,
 }
@@ -34,6 +36,7 @@ pub(crate) struct Entry {
 impl Entry {
     pub(crate) fn new(etag: HeaderValue, version: Arc<str>, body: Bytes, format: Format) -> Self {
         Self {
+            weak: super::etag::is_weak(&etag),
             etag,
             version,
             body,

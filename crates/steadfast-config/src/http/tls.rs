@@ -13,7 +13,7 @@ use std::error::Error;
 /// It finds rustls's errors wherever they sit in the chain: under
 /// hyper-util's client error, inside the `io::Error` tokio-rustls returns,
 /// or below a `reqwest::Error` of a reqwest client on the same rustls.
-#[cfg(feature = "tls")]
+#[cfg(any(feature = "rustls-ring", feature = "rustls-aws-lc"))]
 pub(crate) fn is_certificate_error(error: &(dyn Error + 'static)) -> bool {
     use rustls::AlertDescription as Alert;
     use rustls::pki_types::InvalidDnsNameError;
@@ -49,9 +49,11 @@ pub(crate) fn is_certificate_error(error: &(dyn Error + 'static)) -> bool {
     })
 }
 
-/// Without the `tls` feature no TLS library is linked whose errors could
-/// be recognised: every transport failure is taken as transient.
-#[cfg(not(feature = "tls"))]
+/// Without rustls (features `rustls-ring`, `rustls-aws-lc`) no TLS
+/// library is linked whose errors could be recognised (native-tls's errors
+/// do not say which failure they are): every transport failure is taken as
+/// transient.
+#[cfg(not(any(feature = "rustls-ring", feature = "rustls-aws-lc")))]
 pub(crate) fn is_certificate_error(_: &(dyn Error + 'static)) -> bool {
     false
 }
