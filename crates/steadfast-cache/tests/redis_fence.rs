@@ -16,12 +16,13 @@ use std::time::Duration;
 use redis::aio::MultiplexedConnection;
 use steadfast_cache::redis::RedisStore;
 use steadfast_cache::{CacheLayer, MemoryStore, Store, Tiered};
-use support::{cleanup, entry, prefix, redis_or_skip, redis_url, stats, store};
+use support::{cleanup, entry, eventually, prefix, redis_or_skip, redis_url, stats, store};
 use tokio::sync::Semaphore;
 use tower::{BoxError, Layer, Service, ServiceExt};
 
 const SEC: Duration = Duration::from_secs(1);
 const MINUTE: Duration = Duration::from_secs(60);
+const WAIT: Duration = Duration::from_secs(5);
 
 fn k(key: &str) -> String {
     key.to_owned()
@@ -328,6 +329,15 @@ async fn a_cache_whose_load_spans_a_remote_removal_does_not_bring_the_old_value_
     handle_a.invalidate(&k("cfg")).await.unwrap();
     source.gate.add_permits(1);
     assert_eq!(load_b.await.unwrap().unwrap(), "v1", "B keeps its answer");
+    // The write-back may follow the answer.
+    let settled = |l2: &L2| {
+        let l2 = l2.clone();
+        move || {
+            let s = l2.stats();
+            s.writes + s.fenced_writes == 1
+        }
+    };
+    assert!(eventually(WAIT, settled(&l2_b)).await, "B tried to write");
 
     assert_eq!(raw_get(&mut raw, &l2_b.redis_key(&k("cfg"))).await, None);
     assert_eq!(keys(&mut raw, &prefix).await, [l2_b.fence_key(&k("cfg"))]);
@@ -336,6 +346,7 @@ async fn a_cache_whose_load_spans_a_remote_removal_does_not_bring_the_old_value_
     source.gate.add_permits(1);
     assert_eq!(cache_a.clone().oneshot(k("cfg")).await.unwrap(), "v2");
     assert_eq!(source.calls.load(Ordering::SeqCst), 2);
+    assert!(eventually(WAIT, settled(&l2_a)).await, "A tried to write");
     assert_eq!((l2_a.stats().writes, l2_a.stats().fenced_writes), (1, 0));
     cleanup(&mut raw, &prefix).await;
 }
