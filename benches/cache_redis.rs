@@ -175,7 +175,7 @@ fn l2_miss(c: &mut Criterion) {
     let Some(redis) = single(&rt, "l2_miss") else {
         return;
     };
-    let (raw, prefix, store) = (redis.raw, redis.prefix, redis.store);
+    let (raw, store) = (redis.raw, redis.store);
     let key = "absent".to_owned();
     let redis_key = store.redis_key(&key);
     let mut group = c.benchmark_group("l2_miss");
