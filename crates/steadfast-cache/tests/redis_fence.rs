@@ -3,6 +3,8 @@
 //! loads that began after the removal and loads with no removal write as
 //! usual.
 
+#[path = "../../../tests/support/logs.rs"]
+mod logs;
 #[path = "support/redis.rs"]
 mod support;
 
@@ -66,6 +68,7 @@ async fn a_load_that_began_before_a_removal_is_not_written_back() {
     };
     let prefix = prefix("fenced");
     let (a, b) = (store::<String>(&prefix), store::<String>(&prefix));
+    let logs = logs::capture();
 
     assert_eq!(b.get(&k("cfg")).await.unwrap(), None);
     let before = server_ms(&mut raw).await;
@@ -105,6 +108,8 @@ async fn a_load_that_began_before_a_removal_is_not_written_back() {
             s.misses = 1;
         })
     );
+    assert_eq!(logs.count("DEBUG", "not written"), 1, "{:?}", logs.all());
+    assert_eq!(logs.warnings(), Vec::<String>::new());
     cleanup(&mut raw, &prefix).await;
 }
 
@@ -116,6 +121,7 @@ async fn writes_without_a_load_or_after_the_removal_land() {
     };
     let prefix = prefix("unfenced");
     let (a, b) = (store::<String>(&prefix), store::<String>(&prefix));
+    let logs = logs::capture();
 
     // A load with no removal.
     assert_eq!(b.get(&k("plain")).await.unwrap(), None);
@@ -162,6 +168,7 @@ async fn writes_without_a_load_or_after_the_removal_land() {
 
     let got = b.stats();
     assert_eq!((got.writes, got.fenced_writes), (4, 1));
+    assert_eq!(logs.count("DEBUG", "not written"), 1, "{:?}", logs.all());
     cleanup(&mut raw, &prefix).await;
 }
 
