@@ -6,6 +6,9 @@
 //! - `l2_hit`, `l2_hit_cluster`: `RedisStore::get` of a 512-byte entry
 //!   (one script reading the value and its `PTTL`, envelope and JSON decode
 //!   included) against a raw `GET` of 512 bytes.
+//! - `l2_miss`: `RedisStore::get` of an absent key (the read script also
+//!   takes the server's `TIME`, and the store records when its load
+//!   began), against the same read script without `TIME` and a raw `GET`.
 //! - `invalidation_latency`: from a write to a peer hearing of it, for the
 //!   two ways of keeping L1 copies coherent: a put that publishes on the
 //!   namespace's channel (what `RedisStore` does) and a plain `SET` seen by
@@ -156,6 +159,67 @@ fn single(rt: &Runtime, group: &str) -> Option<Single> {
         prefix,
         store,
     })
+}
+
+/// The read script as it was before it took the server's time.
+const GET_PTTL: &str = "return {redis.call('GET', KEYS[1]), redis.call('PTTL', KEYS[1])}";
+
+/// The read script with the server's time, as `RedisStore::get` runs it.
+const GET_PTTL_TIME: &str = "\
+local t = redis.call('TIME') \
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) \
+return {redis.call('GET', KEYS[1]), redis.call('PTTL', KEYS[1]), now}";
+
+fn l2_miss(c: &mut Criterion) {
+    let rt = Runtime::new().unwrap();
+    let Some(redis) = single(&rt, "l2_miss") else {
+        return;
+    };
+    let (raw, store) = (redis.raw, redis.store);
+    let key = "absent".to_owned();
+    let redis_key = store.redis_key(&key);
+    let mut group = c.benchmark_group("l2_miss");
+    group.bench_function("redis_store_get", |b| {
+        b.to_async(&rt).iter(|| async {
+            black_box(store.get(black_box(&key)).await.unwrap());
+        });
+    });
+    for (name, text) in [
+        ("script_get_pttl", GET_PTTL),
+        ("script_get_pttl_time", GET_PTTL_TIME),
+    ] {
+        let script = redis::Script::new(text);
+        group.bench_function(name, |b| {
+            b.to_async(&rt).iter(|| {
+                let mut conn = raw.clone();
+                let script = &script;
+                let redis_key = &redis_key;
+                async move {
+                    let reply: redis::Value = script
+                        .key(black_box(redis_key))
+                        .invoke_async(&mut conn)
+                        .await
+                        .unwrap();
+                    black_box(reply);
+                }
+            });
+        });
+    }
+    group.bench_function("raw_redis_get", |b| {
+        b.to_async(&rt).iter(|| {
+            let mut conn = raw.clone();
+            let redis_key = &redis_key;
+            async move {
+                let bytes: Option<Vec<u8>> = redis::cmd("GET")
+                    .arg(black_box(redis_key))
+                    .query_async(&mut conn)
+                    .await
+                    .unwrap();
+                black_box(bytes);
+            }
+        });
+    });
+    group.finish();
 }
 
 fn l2_hit(c: &mut Criterion) {
@@ -327,5 +391,11 @@ fn invalidation_latency(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, l2_hit, l2_hit_cluster, invalidation_latency);
+criterion_group!(
+    benches,
+    l2_hit,
+    l2_miss,
+    l2_hit_cluster,
+    invalidation_latency
+);
 criterion_main!(benches);

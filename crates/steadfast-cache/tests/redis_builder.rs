@@ -55,6 +55,10 @@ async fn nonsense_settings_are_refused() {
             Store::builder(url).reconnect_backoff(Duration::from_secs(2), Duration::from_secs(1)),
             RedisBuildErrorKind::InvalidBackoff,
         ),
+        (
+            Store::builder(url).fence_lifetime(Duration::ZERO),
+            RedisBuildErrorKind::ZeroFenceLifetime,
+        ),
     ];
     for (builder, kind) in cases {
         let error = builder.build().unwrap_err();

@@ -1,8 +1,8 @@
 //! The L2 suite on a Redis Cluster of three primaries started by the test:
 //! entries spread over the primaries with their envelope, leases, a clear
 //! that scans every primary and stays in its namespace, invalidations
-//! reaching another instance, and a node killed and restarted without a
-//! failed request.
+//! reaching another instance, removal fences on the entry's own slot, and a
+//! node killed and restarted without a failed request.
 #![cfg(feature = "redis-cluster")]
 
 #[path = "support/source.rs"]
@@ -157,6 +157,54 @@ async fn entries_leases_and_clear_on_a_cluster() {
     nested.release_lease(&keys[2], nested_lease).await.unwrap();
     let stats = store.stats();
     assert_eq!((stats.writes, stats.hits, stats.errors()), (30, 30, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removal_fences_off_an_older_load_on_a_cluster() {
+    let Some(cluster) =
+        Cluster::start_or_skip("a_removal_fences_off_an_older_load_on_a_cluster").await
+    else {
+        return;
+    };
+    let prefix = prefix("cluster_fence");
+    let a = store_on::<String>(&cluster, &prefix);
+    let b = store_on::<String>(&cluster, &prefix);
+    let keys: Vec<String> = (0..12).map(|i| format!("k{i}")).collect();
+
+    let mut owners = BTreeSet::new();
+    for key in &keys {
+        assert_eq!(b.get(key).await.unwrap(), None);
+        a.remove(key).await.unwrap();
+        b.put(key.clone(), entry("old".to_owned(), MINUTE, SEC, SEC))
+            .await
+            .unwrap();
+        let owner = cluster.owner(&a.redis_key(key)).await;
+        assert_eq!(cluster.owner(&a.fence_key(key)).await, owner);
+        owners.insert(owner);
+    }
+    assert_eq!(owners.len(), 3, "the keys spread over every primary");
+    let fences: BTreeSet<String> = keys.iter().map(|key| a.fence_key(key)).collect();
+    assert_eq!(
+        cluster.keys(&format!("{prefix}*")).await,
+        fences.into_iter().collect::<Vec<_>>()
+    );
+    let stats = b.stats();
+    assert_eq!(
+        (stats.misses, stats.writes, stats.fenced_writes),
+        (12, 0, 12)
+    );
+
+    // Without a load under way the write lands.
+    for key in &keys {
+        b.put(key.clone(), entry("new".to_owned(), MINUTE, SEC, SEC))
+            .await
+            .unwrap();
+        assert_eq!(
+            a.get(key).await.unwrap().map(|e| e.value),
+            Some("new".to_owned())
+        );
+    }
+    assert_eq!(b.stats().writes, 12);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

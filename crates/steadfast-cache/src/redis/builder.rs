@@ -9,8 +9,10 @@ use std::time::{Duration, SystemTime};
 use ::redis::aio::ConnectionManagerConfig;
 use ::redis::{ConnectionInfo, IntoConnectionInfo, ProtocolVersion, RedisError};
 
+use super::codec::ceil_ms;
 use super::codec::{Codec, JsonCodec};
 use super::connection::{Connection, Opener};
+use super::fence::{MAX_STARTS, Starts};
 use super::scripts::Scripts;
 use super::{Backoff, Gate, RedisStore, Shared};
 
@@ -31,6 +33,7 @@ pub struct RedisStoreBuilder<K, V, C = JsonCodec> {
     connect_timeout: Duration,
     reconnect: Backoff,
     dead_after: u32,
+    fence_lifetime: Duration,
     codec: C,
     seed: Option<u64>,
     wall_clock: fn() -> SystemTime,
@@ -46,6 +49,7 @@ impl<K, V, C: fmt::Debug> fmt::Debug for RedisStoreBuilder<K, V, C> {
             .field("connect_timeout", &self.connect_timeout)
             .field("reconnect", &self.reconnect)
             .field("dead_after", &self.dead_after)
+            .field("fence_lifetime", &self.fence_lifetime)
             .field("codec", &self.codec)
             .finish_non_exhaustive()
     }
@@ -102,6 +106,7 @@ impl<K, V> RedisStore<K, V, JsonCodec> {
                 max: Duration::from_secs(2),
             },
             dead_after: 2,
+            fence_lifetime: Duration::from_secs(300),
             codec: JsonCodec,
             seed: None,
             wall_clock: SystemTime::now,
@@ -157,6 +162,16 @@ impl<K, V, C> RedisStoreBuilder<K, V, C> {
         self
     }
 
+    /// How long a removal's fence stays in Redis (default 5 min): a load
+    /// that began before the removal and writes back within that time is
+    /// refused (see [fences](super#fences)); one that takes longer writes
+    /// unchecked. Set it above the longest load you expect. Zero is
+    /// refused by [`build`](Self::build).
+    pub fn fence_lifetime(mut self, lifetime: Duration) -> Self {
+        self.fence_lifetime = lifetime;
+        self
+    }
+
     /// Encodes values with `codec` instead of JSON.
     pub fn codec<C2>(self, codec: C2) -> RedisStoreBuilder<K, V, C2> {
         RedisStoreBuilder {
@@ -166,6 +181,7 @@ impl<K, V, C> RedisStoreBuilder<K, V, C> {
             connect_timeout: self.connect_timeout,
             reconnect: self.reconnect,
             dead_after: self.dead_after,
+            fence_lifetime: self.fence_lifetime,
             codec,
             seed: self.seed,
             wall_clock: self.wall_clock,
@@ -194,7 +210,7 @@ impl<K, V, C> RedisStoreBuilder<K, V, C> {
     /// store a miss until it comes up. Fails on a bad URL (or, for a
     /// cluster, no node at all), an empty prefix or one with a brace, a
     /// zero timeout, a backoff whose minimum is zero or above its maximum,
-    /// or outside a tokio runtime.
+    /// a zero fence lifetime, or outside a tokio runtime.
     pub fn build(self) -> Result<RedisStore<K, V, C>, RedisBuildError>
     where
         V: 'static,
@@ -212,6 +228,9 @@ impl<K, V, C> RedisStoreBuilder<K, V, C> {
         }
         if self.reconnect.min.is_zero() || self.reconnect.min > self.reconnect.max {
             return fail(RedisBuildErrorKind::InvalidBackoff);
+        }
+        if self.fence_lifetime.is_zero() {
+            return fail(RedisBuildErrorKind::ZeroFenceLifetime);
         }
         let invalid_url = |e: RedisError| RedisBuildError {
             kind: RedisBuildErrorKind::InvalidUrl,
@@ -276,6 +295,8 @@ impl<K, V, C> RedisStoreBuilder<K, V, C> {
                 reconnect: self.reconnect,
                 codec: self.codec,
                 scripts: Scripts::new(),
+                starts: Starts::new(self.fence_lifetime, MAX_STARTS),
+                fence_ms: ceil_ms(self.fence_lifetime),
                 counters: Default::default(),
                 gate: Gate::new(),
                 rng: Mutex::new(rng),
@@ -308,6 +329,8 @@ pub enum RedisBuildErrorKind {
     ZeroTimeout,
     /// The reconnect backoff's minimum is zero or above its maximum.
     InvalidBackoff,
+    /// The fence lifetime is zero.
+    ZeroFenceLifetime,
     /// The store was built outside a tokio runtime.
     NoRuntime,
 }
@@ -329,6 +352,7 @@ impl fmt::Display for RedisBuildError {
             RedisBuildErrorKind::InvalidBackoff => {
                 "the Redis reconnect backoff minimum is zero or above its maximum"
             }
+            RedisBuildErrorKind::ZeroFenceLifetime => "the Redis fence lifetime is zero",
             RedisBuildErrorKind::NoRuntime => "a Redis store must be built inside a tokio runtime",
         })
     }

@@ -1,7 +1,8 @@
 //! [`Store::clear`](crate::Store::clear) on Redis: a `SCAN` of the
 //! namespace's keys (`<prefix>:{*`, which no other namespace's keys match)
 //! on the single node or on every primary of a cluster, their `UNLINK`,
-//! and the announcement.
+//! and the announcement. The fences of earlier removals stay until they
+//! expire (see [fences](super#fences)): a clear does not lift them.
 
 use ::redis::aio::ConnectionLike;
 use ::redis::{RedisError, Value};
@@ -27,6 +28,12 @@ fn glob_escape(text: &str) -> String {
     out
 }
 
+/// Whether `key` is a fence, `<prefix>:{<key>}:fence`: an entry's key
+/// always ends with its closing brace, a lease's with `:lease`.
+fn is_fence(key: &[u8]) -> bool {
+    key.ends_with(b"}:fence")
+}
+
 /// One `SCAN` step at `cursor` for keys matching `pattern`.
 fn scan(cursor: u64, pattern: &str) -> ::redis::Cmd {
     let mut scan = ::redis::cmd("SCAN");
@@ -41,6 +48,7 @@ fn scan(cursor: u64, pattern: &str) -> ::redis::Cmd {
 impl<C> Shared<C> {
     /// Deletes every entry and lease of the namespace, on the single node
     /// or on every primary of the cluster, then announces the clear.
+    /// Fences are kept.
     pub(super) async fn clear(&self) -> Result<(), StoreError> {
         let shared = self;
         let pattern = format!("{}:\\{{*", glob_escape(&shared.prefix));
@@ -80,12 +88,13 @@ impl<C> Shared<C> {
         let mut cursor: u64 = 0;
         loop {
             let step = scan(cursor, pattern);
-            let (next, keys): (u64, Vec<Vec<u8>>) = self
+            let (next, mut keys): (u64, Vec<Vec<u8>>) = self
                 .call(
                     "clear",
                     |link| async move { scan_on(link, step, primary).await },
                 )
                 .await?;
+            keys.retain(|key| !is_fence(key));
             if !keys.is_empty() {
                 let mut unlink = ::redis::cmd("UNLINK");
                 unlink.arg(keys);
@@ -130,5 +139,13 @@ mod tests {
     fn glob_characters_are_escaped() {
         assert_eq!(glob_escape("a*b?[c]\\"), "a\\*b\\?\\[c\\]\\\\");
         assert_eq!(glob_escape("plain:prefix"), "plain:prefix");
+    }
+
+    #[test]
+    fn only_fences_are_kept() {
+        assert!(is_fence(b"p:{k}:fence"));
+        assert!(!is_fence(b"p:{k}"));
+        assert!(!is_fence(b"p:{k:fence}"));
+        assert!(!is_fence(b"p:{k}:lease"));
     }
 }

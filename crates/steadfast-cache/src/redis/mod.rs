@@ -5,7 +5,8 @@
 //!
 //! With the prefix `p` (see [`RedisStoreBuilder::prefix`]), the entry of a
 //! key `k` lives under `p:{k}` (the key's [`Display`](std::fmt::Display)
-//! form in braces) and its single-flight lease under `p:{k}:lease`. The
+//! form in braces), its single-flight lease under `p:{k}:lease` and the
+//! fence of its last removal under `p:{k}:fence`. The
 //! braces end the namespace (a prefix may not contain any), so the keys of
 //! `p` never look like those of `p:users`; on a cluster they are also the
 //! hash tag, so an entry and its lease share a slot while different keys
@@ -33,6 +34,36 @@
 //! a value the codec rejects are a [`Decode`](crate::StoreErrorKind::Decode)
 //! error: a miss for the cache layer.
 //!
+//! # Fences
+//!
+//! An instance that misses a key loads it from the source and writes the
+//! answer back. If another instance removes the key meanwhile, that write
+//! would bring back the value read before the removal; the removal's
+//! message cancels the load, but a source that answers within the
+//! message's latency still wins. So a removal also leaves a fence,
+//! `p:{k}:fence`: the Redis server's time (`TIME`, unix ms) of the
+//! removal, kept for the [fence lifetime](RedisStoreBuilder::fence_lifetime).
+//! Every read takes the server's time in the same script; a read that
+//! misses, or finds an entry past its fresh window (which a revalidation
+//! may follow), makes the store remember it as the start of this
+//! instance's load of the key (at most 4096 keys at once; beyond that the
+//! oldest is forgotten), and a fresh hit forgets it. The
+//! following [`put`](Store::put) of that key checks, in the same script as
+//! the write, that no fence is at least as new as that start; if one is,
+//! nothing is written or announced, the refusal is counted
+//! ([`RedisStats::fenced_writes`]) and logged at debug level, and the put
+//! still succeeds: the caller keeps the value its load returned, it just
+//! does not reach peers. A put without a recorded miss (an insert, a
+//! write-through of a watched value, a load older than the fence lifetime)
+//! writes unchecked, as does one following a read that failed or found an
+//! undecodable entry. Both times are Redis's, so clock skew between
+//! instances plays no part.
+//!
+//! [`clear`](Store::clear) leaves no fence: a load that began before a
+//! clear may still write its value back (other instances' loads are
+//! cancelled by the clear's message only). It keeps the fences of earlier
+//! removals, which expire on their own.
+//!
 //! # Failures
 //!
 //! Every call has its own timeout ([`RedisStoreBuilder::call_timeout`]).
@@ -52,6 +83,7 @@ mod cluster;
 mod codec;
 mod connection;
 mod feed;
+mod fence;
 mod gate;
 mod message;
 mod poller;
@@ -76,9 +108,10 @@ pub use feed::RedisInvalidations;
 pub use poller::PollerLease;
 pub use stats::RedisStats;
 
-use crate::store::{Entry, LeaseToken, Peek, Store, StoreError, StoreErrorKind};
+use crate::store::{Entry, Freshness, LeaseToken, Peek, Store, StoreError, StoreErrorKind};
 use codec::{ceil_ms, encode_envelope, open_envelope, unix_ms};
 use connection::{Connection, Link};
+use fence::Starts;
 use gate::{Backoff, Gate};
 use scripts::Scripts;
 use stats::{Counters, Event};
@@ -137,6 +170,10 @@ struct Shared<C> {
     reconnect: Backoff,
     codec: C,
     scripts: Scripts,
+    /// When this instance's loads began, by Redis's clock.
+    starts: Starts,
+    /// How long a removal's fence lives, ms.
+    fence_ms: u64,
     counters: Counters,
     gate: Gate,
     rng: Mutex<fastrand::Rng>,
@@ -197,6 +234,15 @@ impl<K, V, C> RedisStore<K, V, C> {
         K: fmt::Display,
     {
         format!("{}:{{{key}}}:lease", self.shared.prefix)
+    }
+
+    /// The Redis key that holds the fence of the last removal of `key`:
+    /// `<prefix>:{<key>}:fence` (see [fences](self#fences)).
+    pub fn fence_key(&self, key: &K) -> String
+    where
+        K: fmt::Display,
+    {
+        format!("{}:{{{key}}}:fence", self.shared.prefix)
     }
 
     /// The pub/sub channel of this namespace's invalidations:
@@ -335,26 +381,36 @@ where
         let shared = &*self.shared;
         let redis_key = self.redis_key(key);
         let sent = Instant::now();
-        let (bytes, pttl): (Option<Vec<u8>>, i64) = shared
+        let read_key = &redis_key;
+        let reply: (Option<Vec<u8>>, i64, u64) = shared
             .call("get", |mut link| async move {
                 shared
                     .scripts
                     .get
-                    .key(redis_key)
+                    .key(read_key)
                     .invoke_async(&mut link)
                     .await
             })
             .await?;
+        let (bytes, pttl, server_ms) = reply;
         let Some(bytes) = bytes else {
+            shared.starts.missed(&redis_key, server_ms);
             shared.counters.record(Event::Miss);
             return Ok(None);
         };
         match shared.decode(&bytes, pttl, sent) {
             Ok(Some(entry)) => {
+                if entry.freshness(Instant::now()) == Freshness::Fresh {
+                    shared.starts.forget(&redis_key);
+                } else {
+                    // A revalidation may follow: a load as well.
+                    shared.starts.missed(&redis_key, server_ms);
+                }
                 shared.counters.record(Event::Hit);
                 Ok(Some(entry))
             }
             Ok(None) => {
+                shared.starts.missed(&redis_key, server_ms);
                 shared.counters.record(Event::Miss);
                 Ok(None)
             }
@@ -385,22 +441,29 @@ where
             }
         };
         let redis_key = self.redis_key(&key);
+        let start = shared.starts.take(&redis_key);
+        let fence_key = self.fence_key(&key);
         let announce = message::set(shared.id, &key);
-        shared
+        let written: i64 = shared
             .call("put", |mut link| async move {
                 shared
                     .scripts
                     .put
                     .key(redis_key)
+                    .key(fence_key)
                     .arg(bytes)
                     .arg(ttl)
                     .arg(&*shared.channel)
                     .arg(announce)
-                    .invoke_async::<()>(&mut link)
+                    .arg(start.map_or_else(String::new, |ms| ms.to_string()))
+                    .invoke_async(&mut link)
                     .await
             })
             .await?;
-        if ttl > 0 {
+        if written == 0 {
+            shared.counters.record(Event::Fenced);
+            tracing::debug!(key = %key, prefix = %shared.prefix, load_began_ms = start, "the key was removed after its load began; not written");
+        } else if ttl > 0 {
             shared.counters.record(Event::Write);
         }
         Ok(())
@@ -409,6 +472,7 @@ where
     async fn remove(&self, key: &K) -> Result<(), StoreError> {
         let shared = &*self.shared;
         let redis_key = self.redis_key(key);
+        let fence_key = self.fence_key(key);
         let announce = message::del(key);
         shared
             .call("remove", |mut link| async move {
@@ -416,8 +480,10 @@ where
                     .scripts
                     .remove
                     .key(redis_key)
+                    .key(fence_key)
                     .arg(&*shared.channel)
                     .arg(announce)
+                    .arg(shared.fence_ms)
                     .invoke_async::<()>(&mut link)
                     .await
             })

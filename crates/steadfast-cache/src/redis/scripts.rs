@@ -1,24 +1,39 @@
-//! The Lua scripts behind the store's calls. Each touches one key
-//! (`KEYS[1]`), so it runs on a single node of a cluster as well, and runs
-//! atomically: a message is published in the same step as the write it
-//! announces, and a read sees an entry and its time to live together.
+//! The Lua scripts behind the store's calls. Each touches the keys of one
+//! entry (its value, lease or fence, which share the `{key}` hash tag), so
+//! it runs on a single node of a cluster as well, and runs atomically: a
+//! message is published in the same step as the write it announces, a read
+//! sees an entry and its time to live together, and a write checks the
+//! key's fence in the same step as it writes.
 
 use ::redis::Script;
 
-/// Reads an entry and the milliseconds its key has left: `{value, pttl}`.
-const GET: &str = "return {redis.call('GET', KEYS[1]), redis.call('PTTL', KEYS[1])}";
+/// Reads an entry, the milliseconds its key has left and the server's time
+/// in unix ms: `{value, pttl, now}` (`{nil, -2, now}` on a miss).
+const GET: &str = "\
+local t = redis.call('TIME') \
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) \
+return {redis.call('GET', KEYS[1]), redis.call('PTTL', KEYS[1]), now}";
 
 /// Writes an entry for `ARGV[2]` ms (or deletes it when that is 0) and
-/// publishes `ARGV[4]` on the channel `ARGV[3]`.
+/// publishes `ARGV[4]` on the channel `ARGV[3]`: 1. When `ARGV[5]` (the
+/// server time a load began, unix ms) is not empty and the fence `KEYS[2]`
+/// is at least that, touches nothing: 0.
 const PUT: &str = "\
+if ARGV[5] ~= '' then \
+local f = redis.call('GET', KEYS[2]) \
+if f and tonumber(f) >= tonumber(ARGV[5]) then return 0 end end \
 if ARGV[2] == '0' then redis.call('DEL', KEYS[1]) \
 else redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) end \
 redis.call('PUBLISH', ARGV[3], ARGV[4]) \
 return 1";
 
-/// Deletes a key and publishes `ARGV[2]` on the channel `ARGV[1]`.
+/// Deletes a key, sets its fence `KEYS[2]` to the server time (unix ms)
+/// for `ARGV[3]` ms, and publishes `ARGV[2]` on the channel `ARGV[1]`.
 const REMOVE: &str = "\
 redis.call('DEL', KEYS[1]) \
+local t = redis.call('TIME') \
+local ms = t[1] .. string.format('%03d', math.floor(tonumber(t[2]) / 1000)) \
+redis.call('SET', KEYS[2], ms, 'PX', ARGV[3]) \
 redis.call('PUBLISH', ARGV[1], ARGV[2]) \
 return 1";
 

@@ -9,7 +9,9 @@ use crate::store::StoreErrorKind;
 ///
 /// The same counts go to the `metrics` facade as
 /// `steadfast_cache_l2_gets_total` with a `result` label (`hit`, `miss`),
-/// `steadfast_cache_l2_writes_total`, `steadfast_cache_l2_removes_total`,
+/// `steadfast_cache_l2_writes_total`,
+/// `steadfast_cache_l2_fenced_writes_total`,
+/// `steadfast_cache_l2_removes_total`,
 /// `steadfast_cache_l2_leases_acquired_total`,
 /// `steadfast_cache_l2_leases_denied_total`,
 /// `steadfast_cache_l2_reconnects_total` and
@@ -25,6 +27,9 @@ pub struct RedisStats {
     pub misses: u64,
     /// Entries written.
     pub writes: u64,
+    /// Writes of a load refused because the key was removed after the load
+    /// began (see [fences](super#fences)); not errors.
+    pub fenced_writes: u64,
     /// Keys removed.
     pub removes: u64,
     /// Leases taken.
@@ -65,6 +70,7 @@ pub(crate) struct Counters {
     hits: AtomicU64,
     misses: AtomicU64,
     writes: AtomicU64,
+    fenced_writes: AtomicU64,
     removes: AtomicU64,
     leases_acquired: AtomicU64,
     leases_denied: AtomicU64,
@@ -82,6 +88,7 @@ pub(crate) enum Event {
     Hit,
     Miss,
     Write,
+    Fenced,
     Remove,
     LeaseAcquired,
     LeaseDenied,
@@ -96,6 +103,11 @@ impl Counters {
             Event::Hit => (&self.hits, GETS, Some(("result", "hit"))),
             Event::Miss => (&self.misses, GETS, Some(("result", "miss"))),
             Event::Write => (&self.writes, "steadfast_cache_l2_writes_total", None),
+            Event::Fenced => (
+                &self.fenced_writes,
+                "steadfast_cache_l2_fenced_writes_total",
+                None,
+            ),
             Event::Remove => (&self.removes, "steadfast_cache_l2_removes_total", None),
             Event::LeaseAcquired => (
                 &self.leases_acquired,
@@ -140,6 +152,7 @@ impl Counters {
             hits: load(&self.hits),
             misses: load(&self.misses),
             writes: load(&self.writes),
+            fenced_writes: load(&self.fenced_writes),
             removes: load(&self.removes),
             leases_acquired: load(&self.leases_acquired),
             leases_denied: load(&self.leases_denied),
@@ -254,6 +267,7 @@ mod tests {
                 Event::Hit,
                 Event::Miss,
                 Event::Write,
+                Event::Fenced,
                 Event::Remove,
                 Event::LeaseAcquired,
                 Event::LeaseDenied,
@@ -273,6 +287,7 @@ mod tests {
                 "steadfast_cache_l2_gets_total{result=hit}",
                 "steadfast_cache_l2_gets_total{result=miss}",
                 "steadfast_cache_l2_writes_total{}",
+                "steadfast_cache_l2_fenced_writes_total{}",
                 "steadfast_cache_l2_removes_total{}",
                 "steadfast_cache_l2_leases_acquired_total{}",
                 "steadfast_cache_l2_leases_denied_total{}",
