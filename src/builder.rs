@@ -16,13 +16,14 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::alert::{Alert, AlertListener};
+use crate::beneath::Beneath;
 use crate::defaults::{Defaults, DefaultsInner};
 use crate::episode::Episodes;
 use crate::latency::{Histograms, LoadLatency};
 use crate::layers::{BoxLoader, BoxSource, Cached, Full, Guarded, Key, Retried, Timed};
 use crate::loader::{Loader, Parts};
 use crate::origin::{Check, Origin, OriginCounters};
-use crate::startup::{Probe, StartupPolicy};
+use crate::policy::StartupPolicy;
 use crate::timeout::TimeoutLayer;
 
 // The stack's defaults are the layers' own: a layer alone and the preset
@@ -112,6 +113,13 @@ pub struct StackBuilder<St = DefaultStore> {
     listener: Option<AlertListener>,
     startup: StartupPolicy,
     load_latency: bool,
+}
+
+impl<S, St> Loader<S, St> {
+    /// The builder of a stack.
+    pub fn builder() -> StackBuilder {
+        StackBuilder::new()
+    }
 }
 
 impl Default for StackBuilder {
@@ -420,7 +428,7 @@ impl<St> StackBuilder<St> {
                     .build()
                     .map_err(StackError::Breaker)?;
                 let handle = layer.handle();
-                let probe = Probe::new(timed.clone());
+                let probe = Beneath::new(timed.clone());
                 (Either::Left(layer.layer(timed)), Some(handle), Some(probe))
             }
             None => (Either::Right(timed), None, None),
@@ -434,7 +442,7 @@ impl<St> StackBuilder<St> {
             }
             None => (Either::Right(guarded), None),
         };
-        let beneath = crate::watch::Beneath::new(retried.clone());
+        let beneath = Beneath::new(retried.clone());
 
         let (cached, cache_handle): (Cached<S, St::Store>, _) = match self.cache {
             Some(builder) => {

@@ -59,6 +59,7 @@
 #![forbid(unsafe_code)]
 
 mod alert;
+mod beneath;
 mod builder;
 mod defaults;
 mod episode;
@@ -69,6 +70,7 @@ mod layers;
 mod loader;
 mod metrics;
 pub mod origin;
+mod policy;
 mod startup;
 pub mod timeout;
 mod watch;
@@ -87,7 +89,7 @@ pub use layers::{
 };
 pub use loader::Loader;
 pub use metrics::Metrics;
-pub use startup::StartupPolicy;
+pub use policy::StartupPolicy;
 
 pub use steadfast_breaker as breaker;
 pub use steadfast_cache as cache;

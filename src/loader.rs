@@ -17,12 +17,12 @@ use tower::ServiceExt;
 use tower::util::Either;
 use tower_service::Service;
 
-use crate::builder::StackBuilder;
+use crate::beneath::Beneath;
 use crate::defaults::Defaults;
 use crate::episode::Episodes;
 use crate::layers::{Cached, Full, Key, Measured};
 use crate::origin::OriginCounters;
-use crate::startup::StartupPolicy;
+use crate::policy::StartupPolicy;
 
 pub(crate) struct Parts<St> {
     pub(crate) defaults: Option<Defaults>,
@@ -33,8 +33,11 @@ pub(crate) struct Parts<St> {
     pub(crate) fallback: Option<FallbackHandle>,
     pub(crate) origin: Arc<OriginCounters>,
     pub(crate) startup: StartupPolicy,
-    pub(crate) probe: Option<crate::startup::Probe>,
-    pub(crate) beneath: crate::watch::Beneath,
+    /// The source beneath the circuit breaker, for the startup wait's
+    /// probes past an open circuit.
+    pub(crate) probe: Option<Beneath>,
+    /// The source beneath the cache, for the watcher's polls.
+    pub(crate) beneath: Beneath,
 }
 
 /// The whole resilient stack over a source, as one
@@ -207,11 +210,6 @@ impl Load {
 }
 
 impl<S, St> Loader<S, St> {
-    /// The builder of a stack.
-    pub fn builder() -> StackBuilder {
-        StackBuilder::new()
-    }
-
     /// The cache's handle: invalidate, clear, counters.
     pub fn cache(&self) -> Option<&CacheHandle<Key, ConfigResponse, St>> {
         self.parts.cache.as_ref()

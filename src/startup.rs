@@ -13,7 +13,7 @@
 //! Rounds are [`FIRST_PAUSE`] apart, doubling up to [`MAX_PAUSE`], or as
 //! long as the server asked for (`Retry-After`), never past the deadline.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
@@ -23,66 +23,18 @@ use steadfast_config::{ConfigError, ConfigRequest, ConfigResponse};
 use steadfast_core::{CacheKey, Failure};
 use tokio::time::Instant;
 use tower::ServiceExt;
-use tower::util::BoxCloneService;
 use tower_service::Service;
 
+use crate::beneath::Beneath;
 use crate::layers::{Cached, Full, Key};
 use crate::loader::{Loader, Parts};
+use crate::policy::StartupPolicy;
 
 /// The pause after the first failed round of a startup wait.
 const FIRST_PAUSE: Duration = Duration::from_millis(100);
 /// The longest pause between two rounds of a startup wait, unless the
 /// server asks for a longer one.
 const MAX_PAUSE: Duration = Duration::from_secs(1);
-
-/// What the stack does when the source is down the first time a
-/// configuration is needed ([`Loader::start`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum StartupPolicy {
-    /// Return the error: a service that cannot run without its
-    /// configuration should not start.
-    FailFast,
-    /// Serve the fallback, as any later load would.
-    #[default]
-    UseFallback,
-    /// Keep trying the source for up to this long, then serve the fallback
-    /// (or the source's last error, without one). Rounds are 100 ms apart,
-    /// doubling up to 1 s (or the server's `Retry-After`); an open circuit
-    /// does not stop them: the source is probed beneath it. A failure that
-    /// would repeat (not [transient](steadfast_core::Failure::is_transient):
-    /// a 4xx, a rejected certificate, an invalid body) ends the wait at
-    /// once. `Duration::MAX` waits until the source answers.
-    Wait(Duration),
-}
-
-/// The source beneath the circuit breaker (time limit and check included),
-/// for the rounds of a startup wait the open circuit would refuse.
-pub(crate) struct Probe {
-    service: Mutex<BoxCloneService<ConfigRequest, ConfigResponse, ConfigError>>,
-}
-
-impl Probe {
-    pub(crate) fn new<S>(service: S) -> Self
-    where
-        S: Service<ConfigRequest, Response = ConfigResponse, Error = ConfigError>
-            + Clone
-            + Send
-            + 'static,
-        S::Future: Send + 'static,
-    {
-        Self {
-            service: Mutex::new(BoxCloneService::new(service)),
-        }
-    }
-
-    fn service(&self) -> BoxCloneService<ConfigRequest, ConfigResponse, ConfigError> {
-        self.service
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
-}
 
 impl<S, St> Loader<S, St>
 where
@@ -208,7 +160,7 @@ where
 
     /// The probe beneath the circuit, when the circuit is open (by its own
     /// decision: a circuit forced open is left alone).
-    fn probe_beneath_the_circuit(&self) -> Option<&Probe> {
+    fn probe_beneath_the_circuit(&self) -> Option<&Beneath> {
         let breaker = self.parts.breaker.as_ref()?;
         match breaker.state() {
             breaker::State::Open => self.parts.probe.as_ref(),
@@ -226,7 +178,7 @@ where
     /// closes the circuit: the source answers again.
     async fn probe_once(
         &self,
-        probe: &Probe,
+        probe: &Beneath,
         req: &ConfigRequest,
     ) -> Result<ConfigResponse, ConfigError> {
         let response = probe.service().oneshot(req.clone()).await?;

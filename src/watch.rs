@@ -10,7 +10,7 @@
 //! so [`Loader::load`] sees it as soon as a receiver does. The watch's
 //! episodes (stale, on the fallback) go to the stack's alert listener.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
@@ -21,41 +21,12 @@ use steadfast_config::watch::{
 use steadfast_config::{ConfigError, ConfigRequest, ConfigResponse};
 use steadfast_core::CacheKey;
 use tokio::sync::watch;
-use tower::util::BoxCloneService;
 use tower_service::Service;
 
 use crate::alert::{Alert, WatchEnded};
 use crate::episode::Episodes;
 use crate::layers::{Cached, Full, Key};
 use crate::loader::Loader;
-
-/// The source beneath the cache (retry, breaker, time limit, check), for
-/// the watcher's polls.
-pub(crate) struct Beneath {
-    service: Mutex<BoxCloneService<ConfigRequest, ConfigResponse, ConfigError>>,
-}
-
-impl Beneath {
-    pub(crate) fn new<S>(service: S) -> Self
-    where
-        S: Service<ConfigRequest, Response = ConfigResponse, Error = ConfigError>
-            + Clone
-            + Send
-            + 'static,
-        S::Future: Send + 'static,
-    {
-        Self {
-            service: Mutex::new(BoxCloneService::new(service)),
-        }
-    }
-
-    fn service(&self) -> BoxCloneService<ConfigRequest, ConfigResponse, ConfigError> {
-        self.service
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
-}
 
 /// Decodes one version of a watched configuration as `T`. The one place
 /// the watcher turns bytes into a value.

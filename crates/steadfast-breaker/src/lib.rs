@@ -109,6 +109,7 @@
 #![forbid(unsafe_code)]
 
 mod cache_line;
+mod counters;
 mod epoch;
 mod error;
 mod event;
@@ -121,9 +122,10 @@ mod service;
 mod state;
 mod window;
 
+pub use counters::{Counters, WindowTotals};
 pub use error::BuildError;
 pub use event::{Cause, Event, State};
-pub use handle::{Counters, Handle, WindowTotals};
+pub use handle::Handle;
 pub use layer::{
     Builder, CircuitBreakerLayer, DEFAULT_CONSECUTIVE_FAILURES, DEFAULT_OPEN_DURATION, MAX_BUCKETS,
     MAX_COUNT_WINDOW,

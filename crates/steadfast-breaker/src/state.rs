@@ -8,9 +8,9 @@ use steadfast_core::CircuitOpen;
 use steadfast_core::counter::ThreadCounter;
 use tokio::time::Instant;
 
+use crate::counters::{Counters, WindowTotals};
 use crate::epoch::{EPOCH_MASK, EpochCount};
 use crate::event::{Cause, Event, State};
-use crate::handle::{Counters, WindowTotals};
 use crate::policy::Outcome;
 use crate::window::{FAILED, SLOW, Totals, Window};
 

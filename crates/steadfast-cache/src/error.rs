@@ -2,6 +2,11 @@
 
 use std::error::Error;
 use std::fmt;
+use std::time::Duration;
+
+/// The longest fresh, stale or negative window a builder accepts (ten
+/// years): a longer one is [`BuildError::WindowTooLong`].
+pub const MAX_WINDOW: Duration = Duration::from_secs(10 * 365 * 24 * 60 * 60);
 
 /// A cache layer or memory store that cannot be built as configured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

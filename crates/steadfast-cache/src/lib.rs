@@ -99,6 +99,7 @@ pub mod redis;
 mod refresh;
 mod service;
 mod state;
+mod stats;
 pub mod store;
 mod tiered;
 mod too_large;
@@ -114,10 +115,11 @@ pub use tiered::{
 };
 
 pub use codec::{Codec, CodecError, JsonCodec};
+pub use error::MAX_WINDOW;
 pub use error::{BuildError, LoadAbandoned};
 pub use event::{Event, Listener, StaleReason, StoreOp};
 pub use file::{FileBuildError, FileStats, FileStore, FileStoreBuilder, Restore};
-pub use handle::{CacheHandle, CacheStats};
+pub use handle::CacheHandle;
 pub use key::{DefaultKey, KeyFn, KeyRef};
 #[cfg(feature = "http")]
 pub use key::{HttpKey, MethodUri};
@@ -126,5 +128,5 @@ pub use layer::{
 };
 pub use memory::{MemoryStore, MemoryStoreBuilder, Unit, Weigh};
 pub use service::Cache;
-pub use state::MAX_WINDOW;
+pub use stats::CacheStats;
 pub use too_large::EntryTooLarge;

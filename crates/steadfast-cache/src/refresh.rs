@@ -75,7 +75,7 @@ impl<K: Eq + Hash + Clone> HeldOff<K> {
         let delay = self.backoff.delay(failures);
         let until = now
             .checked_add(delay)
-            .unwrap_or(now + crate::state::MAX_WINDOW);
+            .unwrap_or(now + crate::error::MAX_WINDOW);
         self.keys.insert(key.clone(), Failed { failures, until });
         delay
     }

@@ -14,13 +14,12 @@ use tokio::time::Instant;
 
 use crate::event::{Event, Listener, StoreOp};
 use crate::flight::Flights;
-use crate::handle::CacheStats;
 use crate::refresh::{HeldOff, RefreshBackoff};
+use crate::stats::CacheStats;
 use crate::store::{Entry, RemoteChange, StoreError};
 use crate::wake::Wakers;
 
-/// The longest fresh, stale or negative window a builder accepts.
-pub const MAX_WINDOW: Duration = Duration::from_secs(10 * 365 * 24 * 60 * 60);
+pub(crate) use crate::error::MAX_WINDOW;
 
 /// Distributed single-flight settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

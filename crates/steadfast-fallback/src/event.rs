@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use steadfast_core::Source;
 
-use crate::answer::Predicate;
+use crate::predicate::Predicate;
 
 /// What the fallback layer reports to its listener
 /// ([`FallbackLayer::on_event`](crate::FallbackLayer::on_event)).

@@ -10,8 +10,8 @@ use pin_project_lite::pin_project;
 use steadfast_core::Source;
 use tower_service::Service;
 
-use crate::answer::Predicate;
 use crate::event::Shared;
+use crate::predicate::Predicate;
 
 pin_project! {
     /// The response future of [`FallbackService`](crate::FallbackService):

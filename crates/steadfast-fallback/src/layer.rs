@@ -4,8 +4,9 @@ use std::sync::Arc;
 use steadfast_core::{Provenance, Source};
 use tower_layer::Layer;
 
-use crate::answer::{AnyError, CloneRequest, FromError, ServiceFallback, Value};
+use crate::answer::{CloneRequest, FromError, ServiceFallback, Value};
 use crate::event::{Counters, Event, FallbackHandle, Listener, Shared};
+use crate::predicate::AnyError;
 use crate::service::FallbackService;
 
 /// Answers failed calls of the inner service with a fallback: a value, a

@@ -56,11 +56,11 @@ mod answer;
 mod event;
 pub mod future;
 mod layer;
+mod predicate;
 mod service;
 
-pub use answer::{
-    Answer, AnyError, CloneRequest, FromError, MakeRequest, Predicate, ServiceFallback, Value,
-};
+pub use answer::{Answer, CloneRequest, FromError, MakeRequest, ServiceFallback, Value};
 pub use event::{Event, FallbackHandle, FallbackStats};
 pub use layer::FallbackLayer;
+pub use predicate::{AnyError, Predicate};
 pub use service::FallbackService;

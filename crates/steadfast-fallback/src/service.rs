@@ -4,9 +4,10 @@ use std::task::{Context, Poll};
 
 use tower_service::Service;
 
-use crate::answer::{Answer, Predicate};
+use crate::answer::Answer;
 use crate::event::{FallbackHandle, Shared};
 use crate::future::ResponseFuture;
+use crate::predicate::Predicate;
 
 /// Answers failed calls of `inner` with a fallback; made by
 /// [`FallbackLayer`](crate::FallbackLayer).

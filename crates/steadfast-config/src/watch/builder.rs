@@ -17,6 +17,7 @@ use super::event::WatchListener;
 use super::fleet::{Fleet, WriteThrough};
 use super::handle::{Shared, State, WatchHandle};
 use super::order::{DEFAULT_REMEMBERED_VERSIONS, Rank, Versions, numeric_version};
+use super::settings::Settings;
 use super::stats::{Counters, Outcome};
 use super::status::{FleetRole, WatchStatus};
 use super::task::{self, Task};
@@ -258,29 +259,6 @@ impl fmt::Debug for WatchBuilder {
 /// [`build_decoded`](WatchBuilder::build_decoded) or
 /// [`build_validated`](WatchBuilder::build_validated).
 pub type DecodeFn<T> = fn(&ConfigResponse) -> Result<Arc<T>, ConfigError>;
-
-/// The checked settings of a watch.
-pub(crate) struct Settings {
-    pub(crate) request: ConfigRequest,
-    pub(crate) interval: Duration,
-    pub(crate) jitter: f64,
-    pub(crate) poll_timeout: Duration,
-    pub(crate) long_poll: Option<Duration>,
-    pub(crate) lease_ttl: Duration,
-    pub(crate) remembered: usize,
-    pub(crate) rank: Option<Rank>,
-    pub(crate) write_through: Option<Arc<dyn WriteThrough>>,
-    pub(crate) fleet: Option<Arc<dyn Fleet>>,
-    pub(crate) listeners: Arc<[WatchListener]>,
-}
-
-impl Settings {
-    pub(crate) fn tell(&self, event: &WatchEvent<'_>) {
-        for listener in self.listeners.iter() {
-            listener(event);
-        }
-    }
-}
 
 /// A validated watch of one configuration, ready to
 /// [`start`](Watcher::start).

@@ -81,6 +81,7 @@ mod event;
 mod fleet;
 mod handle;
 mod order;
+mod settings;
 mod stats;
 mod status;
 mod task;

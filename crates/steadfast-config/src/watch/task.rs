@@ -8,11 +8,11 @@ use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
 use tower::{Service, ServiceExt};
 
-use super::builder::Settings;
 use super::event::WatchEvent;
 use super::fleet::Notices;
 use super::handle::Shared;
 use super::order::{Verdict, Versions};
+use super::settings::Settings;
 use super::stats::Outcome;
 use super::status::{FleetRole, StaleCause, WatchStatus};
 use crate::{ConfigError, ConfigRequest, ConfigResponse};
