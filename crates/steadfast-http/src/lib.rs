@@ -18,8 +18,9 @@
 //!   [`BufferedResponse::is_storable`] keeps `Cache-Control: no-store`
 //!   answers out of it.
 //! - [`HttpError`] is an error type every layer accepts.
-//! - `ReqwestClient` (feature `reqwest`) makes a `reqwest::Client` a
-//!   `Service<http::Request<B>>`.
+//! - `ReqwestClient` (feature `reqwest`, from `steadfast-reqwest`) makes a
+//!   `reqwest::Client` a `Service<http::Request<B>>` for any body that is
+//!   `IntoReqwestBody`.
 //!
 //! # Example
 //!
@@ -71,8 +72,6 @@ mod copy;
 mod error;
 mod key;
 mod layer;
-#[cfg(feature = "reqwest")]
-mod reqwest;
 mod response;
 mod service;
 
@@ -83,7 +82,7 @@ pub use copy::{CopyBody, copy_request};
 pub use error::{BuildError, HttpError};
 pub use key::{HttpCacheKey, RequestKey};
 pub use layer::{BufferLayer, BufferLayerBuilder, DEFAULT_MAX_BODY_SIZE};
-#[cfg(feature = "reqwest")]
-pub use reqwest::{ReqwestClient, ReqwestFuture};
 pub use response::BufferedResponse;
 pub use service::Buffer;
+#[cfg(feature = "reqwest")]
+pub use steadfast_reqwest::{IntoReqwestBody, ReqwestClient, ReqwestFuture};

@@ -7,8 +7,6 @@ mod future;
 mod long_poll;
 mod redirect;
 mod remembered;
-#[cfg(feature = "reqwest")]
-mod reqwest;
 mod target;
 mod tls;
 
@@ -33,7 +31,7 @@ pub use self::future::HttpFuture;
 pub use self::long_poll::LongPoll;
 pub use self::redirect::{DEFAULT_MAX_REDIRECTS, Following};
 #[cfg(feature = "reqwest")]
-pub use self::reqwest::{ReqwestClient, ReqwestFuture};
+pub use steadfast_reqwest::{ReqwestClient, ReqwestFuture};
 
 use self::long_poll::LongPolls;
 use self::redirect::Redirects;
