@@ -13,7 +13,7 @@ use tokio::time::Instant;
 /// forgets the oldest record, whose write then goes through unchecked.
 pub(super) const MAX_STARTS: usize = 4096;
 
-/// Misses that may be followed by a write: Redis key -> the server time (ms)
+/// Misses that may be followed by a write: Redis key -> the server time (µs)
 /// of the read that missed, and when (locally) it was recorded.
 #[derive(Debug)]
 pub(super) struct Starts {
@@ -33,8 +33,8 @@ impl Starts {
         }
     }
 
-    /// Records that a read of `key` missed at the server time `server_ms`.
-    pub(super) fn missed(&self, key: &str, server_ms: u64) {
+    /// Records that a read of `key` missed at the server time `server_us`.
+    pub(super) fn missed(&self, key: &str, server_us: u64) {
         let now = Instant::now();
         let Ok(mut map) = self.map.lock() else {
             return;
@@ -52,7 +52,7 @@ impl Starts {
                 }
             }
         }
-        map.insert(key.to_owned(), (server_ms, now));
+        map.insert(key.to_owned(), (server_us, now));
     }
 
     /// Forgets `key`'s record (a hit: no load follows).
@@ -65,8 +65,8 @@ impl Starts {
     /// Takes `key`'s record for its write: the server time its load began,
     /// unless it is older than the fence lifetime.
     pub(super) fn take(&self, key: &str) -> Option<u64> {
-        let (ms, at) = self.map.lock().ok()?.remove(key)?;
-        (Instant::now().saturating_duration_since(at) < self.lifetime).then_some(ms)
+        let (us, at) = self.map.lock().ok()?.remove(key)?;
+        (Instant::now().saturating_duration_since(at) < self.lifetime).then_some(us)
     }
 
     #[cfg(test)]

@@ -41,7 +41,7 @@
 //! would bring back the value read before the removal; the removal's
 //! message cancels the load, but a source that answers within the
 //! message's latency still wins. So a removal also leaves a fence,
-//! `p:{k}:fence`: the Redis server's time (`TIME`, unix ms) of the
+//! `p:{k}:fence`: the Redis server's time (`TIME`, unix µs) of the
 //! removal, kept for the [fence lifetime](RedisStoreBuilder::fence_lifetime).
 //! Every read takes the server's time in the same script; a read that
 //! misses, or finds an entry past its fresh window (which a revalidation
@@ -49,7 +49,9 @@
 //! instance's load of the key (at most 4096 keys at once; beyond that the
 //! oldest is forgotten), and a fresh hit forgets it. The
 //! following [`put`](Store::put) of that key checks, in the same script as
-//! the write, that no fence is at least as new as that start; if one is,
+//! the write, that no fence is at least as new as that start (a load
+//! that began in the very microsecond of a removal counts as begun before
+//! it); if one is,
 //! nothing is written or announced, the refusal is counted
 //! ([`RedisStats::fenced_writes`]) and logged at debug level, and the put
 //! still succeeds: the caller keeps the value its load returned, it just
@@ -392,9 +394,9 @@ where
                     .await
             })
             .await?;
-        let (bytes, pttl, server_ms) = reply;
+        let (bytes, pttl, server_us) = reply;
         let Some(bytes) = bytes else {
-            shared.starts.missed(&redis_key, server_ms);
+            shared.starts.missed(&redis_key, server_us);
             shared.counters.record(Event::Miss);
             return Ok(None);
         };
@@ -404,13 +406,13 @@ where
                     shared.starts.forget(&redis_key);
                 } else {
                     // A revalidation may follow: a load as well.
-                    shared.starts.missed(&redis_key, server_ms);
+                    shared.starts.missed(&redis_key, server_us);
                 }
                 shared.counters.record(Event::Hit);
                 Ok(Some(entry))
             }
             Ok(None) => {
-                shared.starts.missed(&redis_key, server_ms);
+                shared.starts.missed(&redis_key, server_us);
                 shared.counters.record(Event::Miss);
                 Ok(None)
             }
@@ -462,7 +464,7 @@ where
             .await?;
         if written == 0 {
             shared.counters.record(Event::Fenced);
-            tracing::debug!(key = %key, prefix = %shared.prefix, load_began_ms = start, "the key was removed after its load began; not written");
+            tracing::debug!(key = %key, prefix = %shared.prefix, load_began_us = start, "the key was removed after its load began; not written");
         } else if ttl > 0 {
             shared.counters.record(Event::Write);
         }

@@ -8,15 +8,15 @@
 use ::redis::Script;
 
 /// Reads an entry, the milliseconds its key has left and the server's time
-/// in unix ms: `{value, pttl, now}` (`{nil, -2, now}` on a miss).
+/// in unix µs: `{value, pttl, now}` (`{nil, -2, now}` on a miss).
 const GET: &str = "\
 local t = redis.call('TIME') \
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) \
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2]) \
 return {redis.call('GET', KEYS[1]), redis.call('PTTL', KEYS[1]), now}";
 
 /// Writes an entry for `ARGV[2]` ms (or deletes it when that is 0) and
 /// publishes `ARGV[4]` on the channel `ARGV[3]`: 1. When `ARGV[5]` (the
-/// server time a load began, unix ms) is not empty and the fence `KEYS[2]`
+/// server time a load began, unix µs) is not empty and the fence `KEYS[2]`
 /// is at least that, touches nothing: 0.
 const PUT: &str = "\
 if ARGV[5] ~= '' then \
@@ -27,13 +27,13 @@ else redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) end \
 redis.call('PUBLISH', ARGV[3], ARGV[4]) \
 return 1";
 
-/// Deletes a key, sets its fence `KEYS[2]` to the server time (unix ms)
+/// Deletes a key, sets its fence `KEYS[2]` to the server time (unix µs)
 /// for `ARGV[3]` ms, and publishes `ARGV[2]` on the channel `ARGV[1]`.
 const REMOVE: &str = "\
 redis.call('DEL', KEYS[1]) \
 local t = redis.call('TIME') \
-local ms = t[1] .. string.format('%03d', math.floor(tonumber(t[2]) / 1000)) \
-redis.call('SET', KEYS[2], ms, 'PX', ARGV[3]) \
+local us = t[1] .. string.format('%06d', tonumber(t[2])) \
+redis.call('SET', KEYS[2], us, 'PX', ARGV[3]) \
 redis.call('PUBLISH', ARGV[1], ARGV[2]) \
 return 1";
 
