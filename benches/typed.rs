@@ -9,7 +9,8 @@
 //!   whether time is paused) and of std's;
 //! - `CacheLayer hit`: steadfast's cache alone;
 //! - `load_response hit`: the `Loader` with its defaults (cache, retry,
-//!   breaker, timeout, check; no fallback);
+//!   breaker, timeout, check; no fallback), but for a TTL of an hour, longer
+//!   than the run;
 //! - `load::<T>() hit`: the same, decoded as `AppConfig`;
 //! - `BoxLoader load::<T>() hit`: the same through a loader whose source
 //!   is boxed;
@@ -19,7 +20,12 @@
 //!   retry and circuit breaker over tower's timeout;
 //! - `load::<T>() hit, one thread` and `…, two threads`: the same hits
 //!   made on one spawned thread, then on two at once (each row's time is
-//!   the wall time for every thread to make its share).
+//!   the wall time for every thread to make its share);
+//! - `load::<T>() hit, two threads, a key each`: the same on two keys, one
+//!   per thread;
+//! - `Arc clone + drop, one thread` and `…, two threads`: what handing out
+//!   one shared `Arc<T>` costs by itself, the bound of any API that
+//!   returns the same `Arc` to threads calling at once.
 
 use std::collections::BTreeMap;
 use std::future::{Ready, ready};
@@ -117,17 +123,17 @@ where
 }
 
 /// Wall time for `threads` threads to make `iters` calls of `typed` each,
-/// on clones of `loader`.
-fn on_threads<L, F>(loader: &L, threads: usize, iters: u64, typed: F) -> Duration
+/// on clones of `loader`, the thread numbered `i` asking for `keys[i]`.
+fn on_threads<L, F>(loader: &L, keys: &[&str], iters: u64, typed: F) -> Duration
 where
     L: Clone + Send,
     F: Fn(&L, ConfigRequest) -> Arc<AppConfig> + Copy + Send,
 {
     let start = Instant::now();
     std::thread::scope(|scope| {
-        for _ in 0..threads {
+        for key in keys {
             let loader = loader.clone();
-            let req = ConfigRequest::new("app").with_profile("prod");
+            let req = ConfigRequest::new(*key).with_profile("prod");
             scope.spawn(move || {
                 for _ in 0..iters {
                     black_box(typed(&loader, req.clone()));
@@ -150,16 +156,28 @@ fn typed_hit(c: &mut Criterion) {
     let req = ConfigRequest::new("app").with_profile("prod");
     let key = req.shared_key().clone();
 
-    let loader = StackBuilder::new().build(source(response.clone())).unwrap();
+    // A response of its own for each key: keys share no decoded value.
+    let body = response.body().clone();
+    let per_key = tower::service_fn(move |_: ConfigRequest| {
+        ready(Ok::<_, ConfigError>(
+            ConfigResponse::new(body.clone(), Format::Json).with_version("\"v1\""),
+        ))
+    });
+    // The defaults, but for a TTL longer than the whole run.
+    let hour = || CacheLayer::builder().ttl(Duration::from_secs(3600));
+    let loader = StackBuilder::new().cache(hour()).build(per_key).unwrap();
     rt.block_on(loader.load::<AppConfig>(req.clone())).unwrap();
+    rt.block_on(loader.load::<AppConfig>(ConfigRequest::new("other").with_profile("prod")))
+        .unwrap();
 
     let boxed: BoxLoader = StackBuilder::new()
+        .cache(hour())
         .build_boxed(source(response.clone()))
         .unwrap();
     rt.block_on(boxed.load::<AppConfig>(req.clone())).unwrap();
 
     let mut cache_only = CacheLayer::builder()
-        .ttl(Duration::from_secs(300))
+        .ttl(Duration::from_secs(3600))
         .provenance()
         .build()
         .unwrap()
@@ -183,7 +201,7 @@ fn typed_hit(c: &mut Criterion) {
     let timeout = tower::timeout::TimeoutLayer::new(Duration::from_secs(10));
     let peer_cache = tower_resilience_cache::CacheLayer::builder()
         .max_size(10_000)
-        .ttl(Duration::from_secs(300))
+        .ttl(Duration::from_secs(3600))
         .key_extractor(|req: &ConfigRequest| req.shared_key().clone())
         .build()
         .unwrap();
@@ -231,10 +249,34 @@ fn typed_hit(c: &mut Criterion) {
         b.iter(|| hit(&mut peer, req.clone()))
     });
     group.bench_function("load::<T>() hit, one thread", |b| {
-        b.iter_custom(|iters| on_threads(&loader, 1, iters, load_typed))
+        b.iter_custom(|iters| on_threads(&loader, &["app"], iters, load_typed))
     });
     group.bench_function("load::<T>() hit, two threads", |b| {
-        b.iter_custom(|iters| on_threads(&loader, 2, iters, load_typed))
+        b.iter_custom(|iters| on_threads(&loader, &["app", "app"], iters, load_typed))
+    });
+    group.bench_function("load::<T>() hit, two threads, a key each", |b| {
+        b.iter_custom(|iters| on_threads(&loader, &["app", "other"], iters, load_typed))
+    });
+    let shared = Arc::new(0u64);
+    let clone_drop = |threads: usize, iters: u64| {
+        let start = Instant::now();
+        std::thread::scope(|scope| {
+            for _ in 0..threads {
+                let shared = &shared;
+                scope.spawn(move || {
+                    for _ in 0..iters {
+                        black_box(Arc::clone(black_box(shared)));
+                    }
+                });
+            }
+        });
+        start.elapsed()
+    };
+    group.bench_function("Arc clone + drop, one thread", |b| {
+        b.iter_custom(|iters| clone_drop(1, iters))
+    });
+    group.bench_function("Arc clone + drop, two threads", |b| {
+        b.iter_custom(|iters| clone_drop(2, iters))
     });
     group.finish();
 }

@@ -30,8 +30,9 @@ pub type Guarded<S> = Either<CircuitBreaker<Timed<S>, FailureKindClassifier>, Ti
 /// … under optional retries.
 pub type Retried<S> = Either<Retry<Guarded<S>, DefaultPolicy, CloneRequest>, Guarded<S>>;
 /// … under an optional cache with store `St`.
-pub type Cached<S, St> =
-    Either<Cache<Retried<S>, Key, ConfigResponse, ConfigError, DefaultKey, St>, Retried<S>>;
+pub type Cached<S, St> = Either<CacheService<S, St>, Retried<S>>;
+/// The cache of [`Cached`], over the retried source.
+pub type CacheService<S, St> = Cache<Retried<S>, Key, ConfigResponse, ConfigError, DefaultKey, St>;
 /// … under an optional fallback: the whole stack.
 pub type Full<S, St> = Either<
     FallbackService<Cached<S, St>, Defaults, ConfigResponse, ConfigError, AnyError>,

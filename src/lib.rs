@@ -84,8 +84,8 @@ pub use defaults::{Defaults, FallbackFn, json_fallback};
 #[cfg(feature = "redis")]
 pub use fleet::{NoRuntime, RedisFleet};
 pub use layers::{
-    BoxLoader, BoxSource, Cached, Checked, DefaultLoader, Full, Guarded, HttpLoader, Key, Measured,
-    MemoryCache, Retried, Timed,
+    BoxLoader, BoxSource, CacheService, Cached, Checked, DefaultLoader, Full, Guarded, HttpLoader,
+    Key, Measured, MemoryCache, Retried, Timed,
 };
 pub use loader::Loader;
 pub use metrics::Metrics;

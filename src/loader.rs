@@ -20,7 +20,7 @@ use tower_service::Service;
 use crate::beneath::Beneath;
 use crate::defaults::Defaults;
 use crate::episode::Episodes;
-use crate::layers::{Cached, Full, Key, Measured};
+use crate::layers::{CacheService, Cached, Full, Key, Measured};
 use crate::origin::OriginCounters;
 use crate::policy::StartupPolicy;
 
@@ -122,16 +122,34 @@ where
         }
     }
 
-    /// A fresh hit of the cache, counted as one.
+    /// A fresh hit of the cache, counted (and timed) as one, marked as
+    /// the cache's.
     fn fresh(&self, req: &ConfigRequest) -> Option<ConfigResponse> {
+        self.hit(|cache| cache.fresh(req))
+    }
+
+    /// `f` of a fresh hit of the cache, counted (and timed) as one.
+    #[inline]
+    fn fresh_with<R>(
+        &self,
+        req: &ConfigRequest,
+        f: impl FnOnce(&ConfigResponse) -> R,
+    ) -> Option<R> {
+        self.hit(|cache| cache.fresh_with(req, f))
+    }
+
+    /// `look` at the cache, timed when it hits and load latency is
+    /// measured.
+    #[inline]
+    fn hit<R>(&self, look: impl FnOnce(&CacheService<S, St>) -> Option<R>) -> Option<R> {
         let Either::Left(cache) = &self.primary else {
             return None;
         };
         let Some(histograms) = self.service.histograms() else {
-            return cache.fresh(req);
+            return look(cache);
         };
         let started = Instant::now();
-        let hit = cache.fresh(req);
+        let hit = look(cache);
         if hit.is_some() {
             histograms.record_hit(started.elapsed().as_secs_f64());
         }
@@ -156,13 +174,16 @@ where
         T: DeserializeOwned + Send + Sync + 'static,
     {
         let req = req.into();
-        // A fresh hit whose value was decoded already is answered at once;
-        // everything else is boxed, so that a hit carries none of it.
-        let state = match self.fresh(&req) {
-            Some(response) => match response.peek_shared::<T>() {
-                Some(done) => Ok(done),
-                None => Err(Box::pin(Load::Decode(response).run::<T, S, St>(self))),
-            },
+        // A fresh hit whose value was decoded already is answered at once,
+        // with only that value copied out of the cache; everything else is
+        // boxed, so that a hit carries none of it.
+        let found = self.fresh_with(&req, |response| match response.peek_shared::<T>() {
+            Some(done) => Ok(done),
+            None => Err(response.clone()),
+        });
+        let state = match found {
+            Some(Ok(done)) => Ok(done),
+            Some(Err(response)) => Err(Box::pin(Load::Decode(response).run::<T, S, St>(self))),
             None => Err(Box::pin(Load::Call(req).run::<T, S, St>(self))),
         };
         async move {

@@ -93,6 +93,7 @@ mod handle;
 mod key;
 mod layer;
 mod load;
+mod memo;
 mod memory;
 #[cfg(feature = "redis")]
 pub mod redis;

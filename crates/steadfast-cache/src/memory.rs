@@ -11,6 +11,7 @@ use quick_cache::{DefaultHashBuilder, OptionsBuilder, Weighter};
 use tokio::time::Instant;
 
 use crate::error::BuildError;
+use crate::memo::Memos;
 use crate::store::{Entry, Peek, Store, StoreError, StoreErrorKind};
 use crate::too_large::EntryTooLarge;
 
@@ -59,6 +60,16 @@ impl<K, V, W: Weigh<K, V>> Weighter<K, Entry<V>> for EntryWeighter<W> {
 /// Deadlines are the cache layer's: entries past `expires_at` are dropped
 /// when next read through [`Store::get`] and never written; the bound evicts
 /// the rest. Every clone shares the same entries.
+///
+/// # Hits
+///
+/// Each thread keeps copies of the last 4 entries it read, tagged with the
+/// store's generation, which every put, removal and clear advances once it
+/// has changed the entries: a [`peek`](Store::peek) answers from that memo
+/// while the generation holds, so threads reading the same keys touch no
+/// shared lock and write no shared word. Once a change has returned, no
+/// thread's next read answers with what it replaced. A memo may keep a
+/// removed value alive until its thread next reads the store.
 ///
 /// # Bounds
 ///
@@ -119,6 +130,8 @@ pub struct MemoryStore<K, V, W = Unit> {
 
 struct Inner<K, V, W> {
     cache: Cache<K, Entry<V>, EntryWeighter<W>>,
+    /// Each thread's copies of the entries it read last.
+    memos: Memos<K, V>,
     weigher: W,
     max_entry_weight: u64,
 }
@@ -221,6 +234,7 @@ impl<K, V, W> MemoryStoreBuilder<K, V, W> {
         Ok(MemoryStore {
             inner: Arc::new(Inner {
                 cache,
+                memos: Memos::new(),
                 weigher: self.weigher,
                 max_entry_weight,
             }),
@@ -352,17 +366,28 @@ where
 {
     #[inline]
     fn peek(&self, key: &K) -> Peek<V> {
-        match self.inner.cache.get(key) {
+        match self.peek_with(key, Entry::clone) {
             Some(entry) => Peek::Hit(entry),
             None => Peek::Miss,
         }
+    }
+
+    #[inline]
+    fn peek_with<R>(&self, key: &K, f: impl FnOnce(&Entry<V>) -> R) -> Option<R> {
+        let cache = &self.inner.cache;
+        self.inner.memos.peek_with(key, || cache.get(key), f)
     }
 
     fn get(&self, key: &K) -> impl Future<Output = Result<Option<Entry<V>>, StoreError>> + Send {
         let cache = &self.inner.cache;
         let found = match cache.get(key) {
             Some(entry) if entry.expires_at <= Instant::now() => {
-                cache.remove_if(key, |e| e.expires_at <= entry.expires_at);
+                if cache
+                    .remove_if(key, |e| e.expires_at <= entry.expires_at)
+                    .is_some()
+                {
+                    self.inner.memos.changed();
+                }
                 None
             }
             found => found,
@@ -374,11 +399,13 @@ where
         let inner = &*self.inner;
         if entry.expires_at <= Instant::now() {
             inner.cache.remove(&key);
+            inner.memos.changed();
             return ready(Ok(()));
         }
         let weight = inner.weigher.weigh(&key, &entry.value).max(1);
         if weight > inner.max_entry_weight {
             inner.cache.remove(&key);
+            inner.memos.changed();
             let cause = EntryTooLarge::new(weight, inner.max_entry_weight);
             return ready(Err(StoreError::new(StoreErrorKind::Backend, cause)));
         }
@@ -389,16 +416,19 @@ where
         if !inner.cache.contains_key(&key) {
             inner.cache.insert(key, entry);
         }
+        inner.memos.changed();
         ready(Ok(()))
     }
 
     fn remove(&self, key: &K) -> impl Future<Output = Result<(), StoreError>> + Send {
         self.inner.cache.remove(key);
+        self.inner.memos.changed();
         ready(Ok(()))
     }
 
     fn clear(&self) -> impl Future<Output = Result<(), StoreError>> + Send {
         self.inner.cache.clear();
+        self.inner.memos.changed();
         ready(Ok(()))
     }
 

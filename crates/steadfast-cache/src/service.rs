@@ -184,6 +184,21 @@ where
     where
         F: KeyFn<Req, Key = K>,
     {
+        let mut value = self.fresh_with(req, V::clone)?;
+        (self.policy.mark)(&mut value, Source::Cache);
+        Some(value)
+    }
+
+    /// `f` of the fresh value in memory for `req`, counted and reported as
+    /// a hit, as [`fresh`](Self::fresh) would answer it but without a copy
+    /// of the value (and without its provenance mark): for a caller that
+    /// needs only a part of it, such as a value decoded from it before.
+    /// `None` when the entry is not fresh, and `f` is then not called.
+    #[inline]
+    pub fn fresh_with<Req, R>(&self, req: &Req, f: impl FnOnce(&V) -> R) -> Option<R>
+    where
+        F: KeyFn<Req, Key = K>,
+    {
         let owned;
         let key: &K = match self.key_fn.borrow_key(req) {
             Some(key) => key,
@@ -192,12 +207,17 @@ where
                 &owned
             }
         };
-        match self.shared.store.peek(key) {
-            Peek::Hit(entry) if entry.freshness(Instant::now()) == Freshness::Fresh => {
-                Some(self.hit(key, entry.value))
-            }
-            _ => None,
-        }
+        let shared = &*self.shared;
+        let now = Instant::now();
+        let answer = shared
+            .store
+            .peek_with(key, |entry| {
+                (entry.freshness(now) == Freshness::Fresh).then(|| f(&entry.value))
+            })
+            .flatten()?;
+        shared.counters.l1_hit();
+        shared.notify(&Event::Hit { key });
+        Some(answer)
     }
 
     /// A fresh value from memory, counted, reported and marked.

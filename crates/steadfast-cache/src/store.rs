@@ -241,6 +241,18 @@ where
     /// [`Freshness`], so the store need not read the clock.
     fn peek(&self, key: &K) -> Peek<V>;
 
+    /// `f` of the entry [`peek`](Store::peek) would return, `None` when it
+    /// finds none: for a caller that needs a part of the entry, without a
+    /// copy of the whole. The default peeks; a store that keeps entries in
+    /// memory runs `f` on its own copy.
+    #[inline]
+    fn peek_with<R>(&self, key: &K, f: impl FnOnce(&Entry<V>) -> R) -> Option<R> {
+        match self.peek(key) {
+            Peek::Hit(entry) => Some(f(&entry)),
+            Peek::Miss | Peek::Unknown => None,
+        }
+    }
+
     /// Looks `key` up in every tier.
     ///
     /// The cache layer calls it on a miss, and when [`peek`](Store::peek)

@@ -314,7 +314,10 @@ impl<L1, L2> TieredBuilder<L1, L2> {
 /// once the message has arrived. Every clone shares the same tiers and
 /// listener.
 ///
-/// ```no_run
+/// With the `redis` feature:
+///
+#[cfg_attr(feature = "redis", doc = "```no_run")]
+#[cfg_attr(not(feature = "redis"), doc = "```ignore")]
 /// # #[tokio::main]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// use std::sync::Arc;
@@ -549,6 +552,28 @@ where
             return Peek::Hit(copy);
         }
         self.past_cap(key, copy, now)
+    }
+
+    fn peek_with<R>(&self, key: &K, f: impl FnOnce(&Entry<V>) -> R) -> Option<R> {
+        // A fresh copy in memory is what `peek` answers; past its fresh
+        // window, `peek` decides.
+        let now = Instant::now();
+        let mut f = Some(f);
+        let fresh = self
+            .l1
+            .peek_with(key, |copy| {
+                (now < copy.fresh_until)
+                    .then(|| f.take().map(|f| f(copy)))
+                    .flatten()
+            })
+            .flatten();
+        if fresh.is_some() {
+            return fresh;
+        }
+        match self.peek(key) {
+            Peek::Hit(entry) => f.map(|f| f(&entry)),
+            Peek::Miss | Peek::Unknown => None,
+        }
     }
 
     async fn get(&self, key: &K) -> Result<Option<Entry<V>>, StoreError> {
