@@ -120,7 +120,7 @@ where
         let entry = shared.entry_in(&self.windows, value, Instant::now());
         tracing::debug!(key = %key, "cache entry inserted");
         shared.notify(&Event::Inserted { key: &key });
-        let stored = shared.store.put(key.clone(), entry).await;
+        let stored = shared.store.insert(key.clone(), entry).await;
         match &stored {
             Ok(()) => shared.store_answered(),
             Err(error) => shared.store_failed(Some(&key), StoreOp::Put, error),

@@ -271,6 +271,19 @@ where
     /// Stores `entry` under `key` until its `expires_at`.
     fn put(&self, key: K, entry: Entry<V>) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// Stores `entry`, which no load of this instance produced (a value
+    /// inserted from outside, a watcher's new version), under `key`: like
+    /// [`put`](Store::put), but a shared tier writes it whatever loads of
+    /// the key began before a removal (see [fences](crate::redis#fences)).
+    /// The default puts it.
+    fn insert(
+        &self,
+        key: K,
+        entry: Entry<V>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        self.put(key, entry)
+    }
+
     /// Removes `key` (and, for a shared tier, tells other instances to drop
     /// their copies).
     fn remove(&self, key: &K) -> impl Future<Output = Result<(), StoreError>> + Send;

@@ -347,3 +347,44 @@ async fn a_cache_whose_load_spans_a_remote_removal_does_not_bring_the_old_value_
     assert_eq!((l2_a.stats().writes, l2_a.stats().fenced_writes), (1, 0));
     cleanup(&mut raw, &prefix).await;
 }
+
+#[tokio::test]
+async fn an_insert_lands_whatever_load_began_before_the_removal() {
+    let Some(mut raw) =
+        redis_or_skip("an_insert_lands_whatever_load_began_before_the_removal").await
+    else {
+        return;
+    };
+    let prefix = prefix("insert_fence");
+    let (a, b) = (store::<String>(&prefix), store::<String>(&prefix));
+
+    // B's load of the key misses and then fails: nothing is put, and its
+    // start stays recorded. A removes the key, and B then inserts a value
+    // from outside (a watcher's new version): it lands.
+    assert_eq!(b.get(&k("cfg")).await.unwrap(), None);
+    a.remove(&k("cfg")).await.unwrap();
+    b.insert(k("cfg"), entry(k("watched"), MINUTE, SEC, SEC))
+        .await
+        .unwrap();
+    assert!(raw_get(&mut raw, &b.redis_key(&k("cfg"))).await.is_some());
+    assert_eq!((b.stats().writes, b.stats().fenced_writes), (1, 0));
+
+    // The same through a cache's handle over tiers: the insert reaches
+    // Redis, and another instance reads it.
+    let (tiered, l2) = instance(&prefix);
+    assert!(tiered.get(&k("next")).await.unwrap().is_none());
+    a.remove(&k("next")).await.unwrap();
+    let layer = CacheLayer::builder::<String, BoxError>()
+        .ttl(MINUTE)
+        .key_fn(|req: &String| req.clone())
+        .store(tiered)
+        .build()
+        .unwrap();
+    layer.handle().insert(k("next"), k("new")).await.unwrap();
+    assert_eq!(
+        a.get(&k("next")).await.unwrap().map(|e| e.value),
+        Some(k("new"))
+    );
+    assert_eq!((l2.stats().writes, l2.stats().fenced_writes), (1, 0));
+    cleanup(&mut raw, &prefix).await;
+}

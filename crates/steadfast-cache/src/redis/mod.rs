@@ -55,10 +55,12 @@
 //! nothing is written or announced, the refusal is counted
 //! ([`RedisStats::fenced_writes`]) and logged at debug level, and the put
 //! still succeeds: the caller keeps the value its load returned, it just
-//! does not reach peers. A put without a recorded miss (an insert, a
-//! write-through of a watched value, a load older than the fence lifetime)
-//! writes unchecked, as does one following a read that failed or found an
-//! undecodable entry. Both times are Redis's, so clock skew between
+//! does not reach peers. An [`insert`](Store::insert) (a value put from
+//! outside, as [`CacheHandle::insert`](crate::CacheHandle::insert) does for
+//! a watched value's write-through or a startup probe's answer) writes
+//! unchecked, whatever loads of the key began before, and so does a put
+//! without a recorded miss (a load older than the fence lifetime) or one
+//! following a read that failed or found an undecodable entry. Both times are Redis's, so clock skew between
 //! instances plays no part.
 //!
 //! [`clear`](Store::clear) leaves no fence: a load that began before a
@@ -369,6 +371,61 @@ fn classify(error: &RedisError) -> StoreErrorKind {
     }
 }
 
+impl<K, V, C> RedisStore<K, V, C>
+where
+    K: Clone + Eq + Hash + fmt::Display + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+    C: Codec<V>,
+{
+    /// Writes `entry` under `key`, unless `start` (the server time its load
+    /// began, µs) is given and a removal's fence is at least as new.
+    async fn write(&self, key: K, entry: Entry<V>, start: Option<u64>) -> Result<(), StoreError> {
+        let shared = &*self.shared;
+        let now = Instant::now();
+        let mut bytes = Vec::new();
+        let ttl = if entry.time_to_live(now).is_zero() {
+            0
+        } else {
+            bytes.reserve(ENVELOPE_HEADER_LEN + 256);
+            let written_at = unix_ms(shared.wall_clock);
+            match encode_envelope(&shared.codec, &entry, now, written_at, &mut bytes) {
+                Ok(ttl) => ttl,
+                Err(error) => {
+                    shared.counters.record(Event::Error(StoreErrorKind::Encode));
+                    tracing::debug!(key = %key, prefix = %shared.prefix, %error, "could not encode a cache value");
+                    return Err(StoreError::new(StoreErrorKind::Encode, error));
+                }
+            }
+        };
+        let redis_key = self.redis_key(&key);
+        let fence_key = self.fence_key(&key);
+        let announce = message::set(shared.id, &key);
+        let written: i64 = shared
+            .call("put", |mut link| async move {
+                shared
+                    .scripts
+                    .put
+                    .key(redis_key)
+                    .key(fence_key)
+                    .arg(bytes)
+                    .arg(ttl)
+                    .arg(&*shared.channel)
+                    .arg(announce)
+                    .arg(start.map_or_else(String::new, |ms| ms.to_string()))
+                    .invoke_async(&mut link)
+                    .await
+            })
+            .await?;
+        if written == 0 {
+            shared.counters.record(Event::Fenced);
+            tracing::debug!(key = %key, prefix = %shared.prefix, load_began_us = start, "the key was removed after its load began; not written");
+        } else if ttl > 0 {
+            shared.counters.record(Event::Write);
+        }
+        Ok(())
+    }
+}
+
 impl<K, V, C> Store<K, V> for RedisStore<K, V, C>
 where
     K: Clone + Eq + Hash + fmt::Display + Send + Sync + 'static,
@@ -425,50 +482,12 @@ where
     }
 
     async fn put(&self, key: K, entry: Entry<V>) -> Result<(), StoreError> {
-        let shared = &*self.shared;
-        let now = Instant::now();
-        let mut bytes = Vec::new();
-        let ttl = if entry.time_to_live(now).is_zero() {
-            0
-        } else {
-            bytes.reserve(ENVELOPE_HEADER_LEN + 256);
-            let written_at = unix_ms(shared.wall_clock);
-            match encode_envelope(&shared.codec, &entry, now, written_at, &mut bytes) {
-                Ok(ttl) => ttl,
-                Err(error) => {
-                    shared.counters.record(Event::Error(StoreErrorKind::Encode));
-                    tracing::debug!(key = %key, prefix = %shared.prefix, %error, "could not encode a cache value");
-                    return Err(StoreError::new(StoreErrorKind::Encode, error));
-                }
-            }
-        };
-        let redis_key = self.redis_key(&key);
-        let start = shared.starts.take(&redis_key);
-        let fence_key = self.fence_key(&key);
-        let announce = message::set(shared.id, &key);
-        let written: i64 = shared
-            .call("put", |mut link| async move {
-                shared
-                    .scripts
-                    .put
-                    .key(redis_key)
-                    .key(fence_key)
-                    .arg(bytes)
-                    .arg(ttl)
-                    .arg(&*shared.channel)
-                    .arg(announce)
-                    .arg(start.map_or_else(String::new, |ms| ms.to_string()))
-                    .invoke_async(&mut link)
-                    .await
-            })
-            .await?;
-        if written == 0 {
-            shared.counters.record(Event::Fenced);
-            tracing::debug!(key = %key, prefix = %shared.prefix, load_began_us = start, "the key was removed after its load began; not written");
-        } else if ttl > 0 {
-            shared.counters.record(Event::Write);
-        }
-        Ok(())
+        let start = self.shared.starts.take(&self.redis_key(&key));
+        self.write(key, entry, start).await
+    }
+
+    async fn insert(&self, key: K, entry: Entry<V>) -> Result<(), StoreError> {
+        self.write(key, entry, None).await
     }
 
     async fn remove(&self, key: &K) -> Result<(), StoreError> {

@@ -617,6 +617,13 @@ where
         remote.and(local)
     }
 
+    async fn insert(&self, key: K, entry: Entry<V>) -> Result<(), StoreError> {
+        let copy = self.capped(&key, entry.clone(), Instant::now());
+        let local = self.l1.insert(key.clone(), copy).await;
+        let remote = self.l2.insert(key, entry).await;
+        remote.and(local)
+    }
+
     async fn remove(&self, key: &K) -> Result<(), StoreError> {
         self.state.trust.forget(self.state.trust.hash(key));
         let local = self.l1.remove(key).await;
