@@ -26,6 +26,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 use std::fs;
+use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -179,12 +180,17 @@ impl Nginx {
         }
     }
 
-    /// The requests nginx logged: their URI and status.
-    pub fn requests(&self) -> Vec<(String, u16)> {
-        self.log()
-            .into_iter()
-            .map(|logged| (logged.uri, logged.status))
-            .collect()
+    /// The access log once it holds at least `n` requests (nginx writes a
+    /// request's line after it has sent the answer), or as it is after 5 s.
+    pub fn log_of(&self, n: usize) -> Vec<Logged> {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let log = self.log();
+            if log.len() >= n || Instant::now() >= deadline {
+                return log;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 
     /// Every request nginx logged, with when it started (a request is
@@ -272,7 +278,7 @@ impl Nginx {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            if TcpStream::connect(self.addr).is_ok() {
+            if self.answers() {
                 return;
             }
             if let Some(child) = self.child.as_mut()
@@ -288,6 +294,22 @@ impl Nginx {
             );
             std::thread::sleep(Duration::from_millis(10));
         }
+    }
+
+    /// Whether nginx answers an HTTP request (its master listens before
+    /// its worker has started to accept).
+    fn answers(&self) -> bool {
+        let Ok(mut stream) = TcpStream::connect(self.addr) else {
+            return false;
+        };
+        let timeout = Some(Duration::from_secs(1));
+        let mut head = [0u8; 12];
+        stream.set_read_timeout(timeout).is_ok()
+            && stream
+                .write_all(b"HEAD /ready HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+                .is_ok()
+            && stream.read_exact(&mut head).is_ok()
+            && head.starts_with(b"HTTP/1.")
     }
 
     /// The prefix directory (configuration, logs, document root).
@@ -331,6 +353,11 @@ http {{
     server {{
         listen {addr};
         root {prefix}/html;
+        # The harness's readiness check, kept out of the access log.
+        location = /ready {{
+            access_log off;
+            return 204;
+        }}
         location /config/ {{
             if (-f {prefix}/maintenance) {{
                 add_header Retry-After 1 always;
