@@ -13,6 +13,12 @@ use tracing_subscriber::fmt::format::FmtSpan;
 
 const TOKEN: &str = "tok-3f9a1c";
 
+/// Held by the tests that send a request: tracing caches whether a
+/// callsite is wanted when a thread first reaches it, so a request made on
+/// another thread while the capturing subscriber is being set could leave
+/// the `config_http` span unrecorded.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);
 
@@ -43,6 +49,7 @@ impl Captured {
 
 #[tokio::test(flavor = "current_thread")]
 async fn the_auth_header_is_sent_but_never_shown() {
+    let _serial = SERIAL.lock().await;
     let server = Routes::new()
         .at("/app", Reply::json("{}").header("etag", "\"1\""))
         .start()
@@ -98,6 +105,7 @@ async fn the_auth_header_is_sent_but_never_shown() {
 
 #[tokio::test]
 async fn user_info_in_the_url_becomes_basic_auth() {
+    let _serial = SERIAL.lock().await;
     let server = Routes::new().at("/app", Reply::json("{}")).start().await;
     let with_user = server.url().replacen("http://", "http://ops:pa%3Ass@", 1);
     let builder = HttpSource::builder(&with_user);
